@@ -1,0 +1,1 @@
+"""The ask/tell population core: search spaces, history, exploit rules, explorers, methods."""

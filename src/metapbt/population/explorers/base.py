@@ -1,0 +1,76 @@
+"""The explorer lifecycle: what every explore strategy implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from metapbt.population.history import History
+from metapbt.population.space import Config, SearchSpace
+
+
+@dataclass(frozen=True)
+class RoundContext:
+    """What an explorer may look at during one sync point.
+
+    Attributes:
+        space: The search space.
+        history: Everything recorded so far, this sync point's rows included.
+        step: The sync point (environment steps per member).
+        rewards: ``[N]`` rewards reported at this sync point.
+        size: Population size.
+    """
+
+    space: SearchSpace
+    history: History
+    step: int
+    rewards: np.ndarray
+    size: int
+
+
+@dataclass(frozen=True)
+class ExploreRequest:
+    """One member to re-configure after it cloned a donor.
+
+    Attributes:
+        member: The member being replaced.
+        donor: The member it copies.
+        donor_config: The donor's current hyperparameters.
+        donor_reward: The donor's reward at this sync point.
+        pending: Configurations already chosen earlier in this sync point (in choice order).
+    """
+
+    member: int
+    donor: int
+    donor_config: Config
+    donor_reward: float
+    pending: tuple[Config, ...]
+
+
+class Explorer(ABC):
+    """Chooses new hyperparameters for members that cloned a donor.
+
+    Lifecycle, per sync point with at least one clone: :meth:`begin_round` once (fit models
+    here), then :meth:`explore` once per cloning member, in ascending member order, each call
+    seeing the earlier choices of the round as ``request.pending``. All randomness comes from
+    the ``rng`` passed in, so a seeded population is reproducible.
+    """
+
+    def begin_round(self, context: RoundContext, rng: np.random.Generator) -> None:  # noqa: B027
+        """Prepare for the explores of one sync point (no-op by default)."""
+
+    @abstractmethod
+    def explore(
+        self, context: RoundContext, request: ExploreRequest, rng: np.random.Generator
+    ) -> Config:
+        """Return the new hyperparameters (inside the space's bounds) for ``request.member``."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-serialisable state carried across sync points (empty by default)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027
+        """Restore :meth:`state_dict` output (no-op by default)."""

@@ -1,0 +1,181 @@
+"""The ask/tell core: a population of hyperparameter configurations, driven by any loop."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from metapbt.errors import ConfigError, PopulationStateError
+from metapbt.population import methods
+from metapbt.population.decisions import Clone, Decision, Keep
+from metapbt.population.explorers.base import ExploreRequest, RoundContext
+from metapbt.population.history import NO_SOURCE, History
+from metapbt.population.initializers import Initializer, RandomInitializer
+from metapbt.population.space import Config, SearchSpace
+
+logger = logging.getLogger(__name__)
+STATE_VERSION = 1
+
+
+class Population:
+    """Population-based hyperparameter optimisation as ask/tell.
+
+    ``ask()`` returns every member's current hyperparameters; ``tell(step, rewards)`` records
+    the rewards of a sync point and returns one :class:`Keep` or :class:`Clone` per member.
+    The caller applies the decisions (copy the donor's weights and optimiser state, set the
+    new hyperparameters) and trains until the next sync point. Nothing here knows about
+    training.
+
+    Args:
+        space: The tuned hyperparameters.
+        size: Number of members ``N`` (at least 1).
+        method: A registered method name (see :mod:`metapbt.population.methods`) or a
+            :class:`~metapbt.population.methods.Method`.
+        seed: Seed of the population's ``numpy`` generator (initial draws, donors, explores).
+        quantile: Truncation-selection quantile, in (0, 0.5].
+        initializer: Initial configurations; independent random draws by default.
+
+    Example:
+        >>> pop = Population(default_space(), size=4, method="pb2-star", seed=0)
+        >>> configs = pop.ask()
+        >>> decisions = pop.tell(step=40_000, rewards=[10.0, 50.0, 20.0, 35.0])
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        size: int,
+        method: str | methods.Method = "pb2-star",
+        seed: int = 0,
+        *,
+        quantile: float = 0.25,
+        initializer: Initializer | None = None,
+    ) -> None:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ConfigError(f"size must be a positive int, got {size!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ConfigError(f"seed must be an int, got {seed!r}")
+        self.space = space
+        self.size = size
+        self.method = methods.make(method, quantile) if isinstance(method, str) else method
+        self._rng = np.random.default_rng(seed)
+        initial = (initializer or RandomInitializer()).initial(space, size, self._rng)
+        if len(initial) != size:
+            raise ConfigError(f"initializer returned {len(initial)} configs for {size} members")
+        self._configs = [space.validate(c) for c in initial]
+        self.history = History(space)
+        self._last_step: int | None = None
+
+    @property
+    def last_step(self) -> int | None:
+        """The last sync point told, or ``None`` before the first."""
+        return self._last_step
+
+    def ask(self) -> list[Config]:
+        """Current hyperparameters of every member (copies; mutating them changes nothing)."""
+        return [dict(c) for c in self._configs]
+
+    def tell(self, step: int, rewards: Sequence[float | None]) -> list[Decision]:
+        """Record the rewards of sync point ``step`` and decide, for every member, what next.
+
+        Args:
+            step: The sync point, strictly greater than the previous one.
+            rewards: One score per member, higher is better; ``None`` or NaN marks a member
+                whose evaluation failed (it ranks last, is replaced if possible, never a donor).
+
+        Returns:
+            One decision per member, in member order.
+
+        Raises:
+            PopulationStateError: If ``step`` does not increase.
+            ConfigError: If the number of rewards is not the population size.
+        """
+        if self._last_step is not None and step <= self._last_step:
+            raise PopulationStateError(
+                f"sync points must increase: got step {step} after {self._last_step}"
+            )
+        if len(rewards) != self.size:
+            raise ConfigError(f"expected {self.size} rewards, got {len(rewards)}")
+        scores = np.array([math.nan if r is None else float(r) for r in rewards])
+        donors = self.method.exploit.select(scores, self._rng)
+        sources = [donors.get(m, NO_SOURCE) for m in range(self.size)]
+        self.history.add_round(step, self._configs, scores, sources)
+        self._last_step = int(step)
+        if donors:
+            self._explore(step, scores, donors)
+        decisions: list[Decision] = [
+            Clone(m, donors[m], dict(self._configs[m]))
+            if m in donors
+            else Keep(m, dict(self._configs[m]))
+            for m in range(self.size)
+        ]
+        best = np.nanmax(scores) if np.isfinite(scores).any() else math.nan
+        logger.info("step %d: best reward %.4g, %d clone(s)", step, best, len(donors))
+        return decisions
+
+    def _explore(self, step: int, scores: np.ndarray, donors: dict[int, int]) -> None:
+        context = RoundContext(self.space, self.history, int(step), scores, self.size)
+        explorer = self.method.explorer
+        explorer.begin_round(context, self._rng)
+        old = [dict(c) for c in self._configs]
+        pending: list[Config] = []
+        for member in sorted(donors):
+            donor = donors[member]
+            request = ExploreRequest(
+                member, donor, old[donor], float(scores[donor]), tuple(pending)
+            )
+            new = explorer.explore(context, request, self._rng)
+            try:
+                new = self.space.validate(new)
+            except ConfigError as err:
+                raise ConfigError(
+                    f"explorer {type(explorer).__name__} broke its contract: {err}"
+                ) from err
+            pending.append(new)
+            self._configs[member] = new
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume exactly: configs, history, generator and explorer state.
+
+        The result is JSON-serialisable.
+        """
+        return {
+            "version": STATE_VERSION,
+            "method": self.method.name,
+            "space": self.space.to_dict(),
+            "configs": self.ask(),
+            "last_step": self._last_step,
+            "rng": self._rng.bit_generator.state,
+            "history": self.history.to_frame().to_dict(orient="list"),
+            "explorer": self.method.explorer.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output into a population built with the same arguments.
+
+        Raises:
+            ConfigError: If the state belongs to another method, space or population size.
+        """
+        if state.get("version") != STATE_VERSION:
+            raise ConfigError(f"unsupported population state version {state.get('version')!r}")
+        if state["method"] != self.method.name:
+            raise ConfigError(
+                f"state is for method {state['method']!r}, this population runs "
+                f"{self.method.name!r}"
+            )
+        if SearchSpace.from_dict(state["space"]) != self.space:
+            raise ConfigError("state's search space differs from this population's")
+        if len(state["configs"]) != self.size:
+            raise ConfigError(
+                f"state has {len(state['configs'])} members, this population {self.size}"
+            )
+        self._configs = [self.space.validate(c) for c in state["configs"]]
+        self._last_step = state["last_step"]
+        self._rng.bit_generator.state = state["rng"]
+        self.history = History.from_frame(pd.DataFrame(state["history"]), self.space)
+        self.method.explorer.load_state_dict(state["explorer"])

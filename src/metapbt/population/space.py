@@ -1,0 +1,282 @@
+"""Search spaces: the tuned hyperparameters, their bounds and scales, and the unit cube.
+
+Every explorer works in the unit cube ``[0, 1]^d``. A parameter maps to it linearly, or through
+its logarithm when it is log-scaled and the caller asks for log space (PB2* does; stock PB2
+does not, see :mod:`metapbt.population.explorers.pb2`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from metapbt.errors import ConfigError
+
+Config = dict[str, float | int]
+"""One member's hyperparameters, by name."""
+
+
+@dataclass(frozen=True)
+class Float:
+    """A real-valued hyperparameter in ``[low, high]``.
+
+    Args:
+        low: Lower bound (inclusive).
+        high: Upper bound (inclusive); must be greater than ``low``.
+        log: Sample and (optionally) model on a log scale; both bounds must then be positive.
+    """
+
+    low: float
+    high: float
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        for bound in ("low", "high"):
+            value = getattr(self, bound)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"{bound} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ConfigError(f"{bound} must be finite, got {value!r}")
+        if not self.low < self.high:
+            raise ConfigError(
+                f"expected low < high, got low={self.low!r}, high={self.high!r}; "
+                "swap them or widen the range"
+            )
+        if self.log and self.low <= 0:
+            raise ConfigError(
+                f"a log-scaled parameter needs positive bounds, got low={self.low!r}; "
+                "use log=False or a positive lower bound"
+            )
+
+    @property
+    def kind(self) -> str:
+        """``"float"`` or ``"int"``, as stored in files."""
+        return "float"
+
+    def _warp(self, value: np.ndarray | float, log_space: bool) -> np.ndarray:
+        value = np.asarray(value, dtype=np.float64)
+        return np.log(value) if (self.log and log_space) else value
+
+    def _bounds(self, log_space: bool) -> tuple[float, float]:
+        if self.log and log_space:
+            return math.log(self.low), math.log(self.high)
+        return float(self.low), float(self.high)
+
+    def to_unit(self, value: np.ndarray | float, log_space: bool = True) -> np.ndarray:
+        """Map values to ``[0, 1]`` (values outside the bounds map outside it, unclipped)."""
+        lo, hi = self._bounds(log_space)
+        return (self._warp(value, log_space) - lo) / (hi - lo)
+
+    def from_unit(self, unit: np.ndarray | float, log_space: bool = True) -> np.ndarray:
+        """Map ``[0, 1]`` back to the parameter's range (clipped to the bounds)."""
+        lo, hi = self._bounds(log_space)
+        raw = lo + np.clip(np.asarray(unit, dtype=np.float64), 0.0, 1.0) * (hi - lo)
+        value = np.exp(raw) if (self.log and log_space) else raw
+        return self.clip(value)
+
+    def clip(self, value: np.ndarray | float) -> np.ndarray:
+        """Clip values into the bounds."""
+        return np.clip(np.asarray(value, dtype=np.float64), self.low, self.high)
+
+    def sample(self, rng: np.random.Generator, size: int | None = None) -> np.ndarray:
+        """Draw uniformly (log-uniformly if ``log``) from the bounds."""
+        return self.from_unit(rng.uniform(0.0, 1.0, size=size), log_space=True)
+
+    def cast(self, value: float) -> float | int:
+        """Convert one value to the Python type stored in configs."""
+        return float(value)
+
+
+@dataclass(frozen=True)
+class Int(Float):
+    """An integer hyperparameter in ``[low, high]`` (e.g. a minibatch count).
+
+    Explorers work on a continuous relaxation; values are rounded when they leave the unit cube.
+    """
+
+    def __post_init__(self) -> None:
+        for bound in ("low", "high"):
+            value = getattr(self, bound)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"Int {bound} must be an int, got {value!r}")
+        super().__post_init__()
+
+    @property
+    def kind(self) -> str:  # noqa: D102 - documented on Float
+        return "int"
+
+    def clip(self, value: np.ndarray | float) -> np.ndarray:
+        """Round to the nearest integer and clip into the bounds."""
+        return np.clip(np.rint(np.asarray(value, dtype=np.float64)), self.low, self.high)
+
+    def cast(self, value: float) -> float | int:
+        """Convert one value to a Python ``int``."""
+        return int(np.rint(value))
+
+
+Param = Float | Int
+
+_KINDS: dict[str, type[Float]] = {"float": Float, "int": Int}
+
+
+class SearchSpace:
+    """An ordered set of named hyperparameters.
+
+    Args:
+        params: Mapping from name to :class:`Float` or :class:`Int`; its order is the column
+            order everywhere (unit-cube vectors, history columns).
+
+    Example:
+        >>> space = SearchSpace({"lr": Float(1e-5, 1e-3, log=True), "clip": Float(0.1, 0.5)})
+        >>> config = space.sample(np.random.default_rng(0))
+    """
+
+    def __init__(self, params: Mapping[str, Param]) -> None:
+        if not params:
+            raise ConfigError("a search space needs at least one parameter, got none")
+        for name, param in params.items():
+            if not isinstance(name, str) or not name:
+                raise ConfigError(f"parameter names must be non-empty strings, got {name!r}")
+            if not isinstance(param, Float):
+                raise ConfigError(
+                    f"parameter {name!r} must be a Float or Int, got {type(param).__name__}"
+                )
+        self._params: dict[str, Param] = dict(params)
+
+    @property
+    def names(self) -> list[str]:
+        """Parameter names in column order."""
+        return list(self._params)
+
+    @property
+    def dim(self) -> int:
+        """Number of parameters."""
+        return len(self._params)
+
+    def __getitem__(self, name: str) -> Param:
+        return self._params[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._params)
+
+    def __len__(self) -> int:
+        return len(self._params)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SearchSpace):
+            return NotImplemented
+        return list(self._params.items()) == list(other._params.items())
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._params.items()))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k!r}: {v!r}" for k, v in self._params.items())
+        return f"SearchSpace({{{inner}}})"
+
+    def validate(self, config: Mapping[str, Any]) -> Config:
+        """Check that ``config`` has exactly this space's names, with values inside the bounds.
+
+        Returns:
+            A fresh config with values cast to their parameter types.
+
+        Raises:
+            ConfigError: On missing or unknown names, non-finite or out-of-bounds values.
+        """
+        missing = [n for n in self._params if n not in config]
+        extra = [n for n in config if n not in self._params]
+        if missing or extra:
+            raise ConfigError(
+                f"config keys must be {self.names}; missing {missing}, unexpected {extra}"
+            )
+        out: Config = {}
+        for name, param in self._params.items():
+            value = config[name]
+            if not isinstance(value, int | float | np.number) or not math.isfinite(value):
+                raise ConfigError(f"{name} must be a finite number, got {value!r}")
+            if not param.low <= value <= param.high:
+                raise ConfigError(
+                    f"{name}={value!r} is outside its bounds [{param.low}, {param.high}]"
+                )
+            out[name] = param.cast(value)
+        return out
+
+    def sample(self, rng: np.random.Generator) -> Config:
+        """Draw one config (uniform, or log-uniform for log-scaled parameters)."""
+        return {name: p.cast(p.sample(rng)) for name, p in self._params.items()}
+
+    def clip(self, config: Mapping[str, float]) -> Config:
+        """Clip (and round, for ints) every value into its bounds."""
+        return {name: p.cast(p.clip(config[name])) for name, p in self._params.items()}
+
+    def to_unit(
+        self, configs: Mapping[str, float] | Sequence[Mapping[str, float]], log_space: bool = True
+    ) -> np.ndarray:
+        """Map one config to a ``[d]`` vector, or a sequence of configs to ``[n, d]``."""
+        if isinstance(configs, Mapping):
+            return np.array([p.to_unit(configs[n], log_space) for n, p in self._params.items()])
+        if len(configs) == 0:
+            return np.zeros((0, self.dim))
+        return np.stack([self.to_unit(c, log_space) for c in configs])
+
+    def columns_to_unit(self, columns: np.ndarray, log_space: bool = True) -> np.ndarray:
+        """Map a raw ``[n, d]`` array (columns in :attr:`names` order) to the unit cube."""
+        columns = np.asarray(columns, dtype=np.float64)
+        return (
+            np.stack(
+                [p.to_unit(columns[:, i], log_space) for i, p in enumerate(self._params.values())],
+                axis=-1,
+            )
+            if columns.size
+            else np.zeros((columns.shape[0], self.dim))
+        )
+
+    def from_unit(self, unit: np.ndarray, log_space: bool = True) -> Config:
+        """Map a ``[d]`` unit-cube vector to a config (clipped, ints rounded)."""
+        unit = np.asarray(unit, dtype=np.float64)
+        if unit.shape != (self.dim,):
+            raise ConfigError(f"expected a unit vector of shape ({self.dim},), got {unit.shape}")
+        return {
+            name: p.cast(p.from_unit(u, log_space))
+            for (name, p), u in zip(self._params.items(), unit, strict=True)
+        }
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """A JSON-friendly description: ``{name: {"type", "low", "high", "log"}}``."""
+        return {
+            name: {"type": p.kind, "low": p.low, "high": p.high, "log": p.log}
+            for name, p in self._params.items()
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Mapping[str, Any]]) -> SearchSpace:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ConfigError: On an unknown type or malformed entry.
+        """
+        params: dict[str, Param] = {}
+        for name, spec in data.items():
+            kind = spec.get("type", "float")
+            if kind not in _KINDS:
+                raise ConfigError(f"{name}: unknown parameter type {kind!r}; use 'float' or 'int'")
+            try:
+                params[name] = _KINDS[kind](spec["low"], spec["high"], bool(spec.get("log", False)))
+            except KeyError as err:
+                raise ConfigError(f"{name}: missing field {err.args[0]!r}") from None
+        return cls(params)
+
+
+def default_space() -> SearchSpace:
+    """The paper's PPO search space: ``lr`` log in [1e-5, 1e-3], ``lambda``, ``clip``."""
+    return SearchSpace(
+        {
+            "lr": Float(1e-5, 1e-3, log=True),
+            "lambda": Float(0.9, 0.99),
+            "clip": Float(0.1, 0.5),
+        }
+    )

@@ -1,0 +1,291 @@
+"""Exact Gaussian processes in JAX: marginal-likelihood fitting, conditioning, prediction.
+
+Data is padded to a few fixed sizes (powers of two, at least 32 rows) and masked, so a history
+that grows by a few rows per round reuses the compiled programs instead of recompiling: padded
+rows are decoupled from the valid ones and contribute exactly nothing to the likelihood or the
+posterior.
+
+Shapes: ``n`` padded rows, ``D`` input columns, ``q`` query points, ``S`` fitting restarts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import optax.tree_utils as otu
+
+from metapbt.errors import SurrogateError
+from metapbt.surrogates.kernels import Kernel
+from metapbt.surrogates.params import Bounded, Transform, constrain, unconstrain
+
+Params = dict[str, jax.Array]
+MIN_BUCKET = 32
+_BAD_LOSS = 1e10
+
+
+def bucket_size(rows: int) -> int:
+    """The padded size used for ``rows`` rows: the next power of two, at least 32."""
+    return max(MIN_BUCKET, 1 << max(rows - 1, 0).bit_length())
+
+
+def pad_rows(x: np.ndarray, y: np.ndarray, size: int) -> tuple[np.ndarray, ...]:
+    """Pad ``x [m, D]`` and ``y [m]`` with zero rows to ``size``; return ``(x, y, mask)``."""
+    m = x.shape[0]
+    xp = np.zeros((size, x.shape[1]), np.float32)
+    yp = np.zeros(size, np.float32)
+    mask = np.zeros(size, bool)
+    xp[:m], yp[:m], mask[:m] = x, y, True
+    return xp, yp, mask
+
+
+@dataclass(frozen=True)
+class ExactGP:
+    """An exact GP regression model with Gaussian noise.
+
+    Args:
+        kernel: The covariance function (its hyperparameters are fitted).
+        noise: Constraint of the noise variance.
+        noise_starts: Initial noise variances; every kernel start is tried with each.
+        max_iter: L-BFGS iterations per restart (at most).
+        tolerance: Stop a restart once the gradient norm of the mean negative log likelihood
+            falls below this.
+        jitter: Relative diagonal jitter (times the kernel's largest diagonal value).
+    """
+
+    kernel: Kernel
+    noise: Transform = Bounded(1e-4, 10.0)
+    noise_starts: tuple[float, ...] = (0.5,)
+    max_iter: int = 50
+    tolerance: float = 1e-4
+    jitter: float = 1e-5
+
+    @property
+    def specs(self) -> dict[str, Transform]:
+        """Constraints of all hyperparameters: the kernel's plus ``noise``."""
+        return {**self.kernel.specs, "noise": self.noise}
+
+    def initial_raw(self, warm_start: Mapping[str, float] | None = None) -> Params:
+        """Stacked raw starting points, ``[S]`` per hyperparameter.
+
+        A ``warm_start`` (constrained values, e.g. the previous round's fit) replaces the last
+        start, so the number of starts, hence the compiled program, stays the same.
+        """
+        starts = [
+            {**k, "noise": s} for k, s in itertools.product(self.kernel.inits, self.noise_starts)
+        ]
+        if warm_start is not None:
+            starts[-1] = self._inside(warm_start)
+        raws = [unconstrain(self.specs, start) for start in starts]
+        return jax.tree.map(lambda *leaves: jnp.stack(leaves), *raws)
+
+    def _inside(self, values: Mapping[str, float]) -> dict[str, float]:
+        """Nudge values that sit on a box bound slightly inside it (a warm start may)."""
+        out = {}
+        for name, spec in self.specs.items():
+            value = float(values[name])
+            if isinstance(spec, Bounded):
+                margin = 1e-4 * (spec.high - spec.low)
+                value = min(max(value, spec.low + margin), spec.high - margin)
+            else:
+                value = max(value, spec.floor * 2.0)
+            out[name] = value
+        return out
+
+    def fit(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        reserve: int = 0,
+        warm_start: Mapping[str, float] | None = None,
+    ) -> FittedGP:
+        """Fit the hyperparameters by maximum marginal likelihood and condition on the data.
+
+        Args:
+            x: ``[m, D]`` inputs.
+            y: ``[m]`` targets.
+            reserve: Extra padded rows to keep free for pending points.
+            warm_start: Hyperparameters to start one restart from (e.g. the last round's).
+
+        Raises:
+            SurrogateError: If there is no data or every restart gave a non-finite likelihood.
+        """
+        x = np.asarray(x, np.float32)
+        y = np.asarray(y, np.float32)
+        if x.ndim != 2 or y.shape != (x.shape[0],) or x.shape[0] == 0:
+            raise SurrogateError(
+                f"expected x [m, D] and y [m] with m > 0, got {x.shape}, {y.shape}"
+            )
+        xp, yp, mask = pad_rows(x, y, bucket_size(x.shape[0] + reserve))
+        raw, losses = _fit(self, self.initial_raw(warm_start), xp, yp, mask)
+        losses = np.asarray(losses)
+        if not np.isfinite(losses).any() or losses.min() >= _BAD_LOSS:
+            raise SurrogateError(
+                f"GP fit failed: every restart gave a non-finite likelihood on {x.shape[0]} rows"
+            )
+        best = int(np.argmin(losses))
+        params = constrain(self.specs, jax.tree.map(lambda leaf: leaf[best], raw))
+        return self.condition(params, xp, yp, mask)
+
+    def condition(
+        self, params: Mapping[str, jax.Array], x: np.ndarray, y: np.ndarray, mask: np.ndarray
+    ) -> FittedGP:
+        """Condition on padded data with fixed hyperparameters."""
+        params = {k: jnp.asarray(v, jnp.float32) for k, v in params.items()}
+        chol, alpha = _factor(self, params, jnp.asarray(x), jnp.asarray(y), jnp.asarray(mask))
+        return FittedGP(
+            self, params, jnp.asarray(x), jnp.asarray(y), jnp.asarray(mask), chol, alpha
+        )
+
+
+@partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["params", "x", "y", "mask", "chol", "alpha"],
+    meta_fields=["model"],
+)
+@dataclass(frozen=True)
+class FittedGP:
+    """A GP conditioned on (padded) data; a pytree, so it can enter jitted functions.
+
+    Attributes:
+        model: The model that produced it (static).
+        params: Constrained hyperparameters (kernel's and ``noise``).
+        x: ``[n, D]`` padded inputs; ``mask [n]`` marks the valid rows.
+        y: ``[n]`` padded targets.
+        chol: ``[n, n]`` Cholesky factor of the masked covariance plus noise.
+        alpha: ``[n]`` ``K^-1 y``.
+    """
+
+    model: ExactGP
+    params: Params
+    x: jax.Array
+    y: jax.Array
+    mask: jax.Array
+    chol: jax.Array
+    alpha: jax.Array = field(repr=False)
+
+    @property
+    def n_valid(self) -> int:
+        """Number of valid (unpadded) rows."""
+        return int(np.asarray(self.mask).sum())
+
+    def hyperparameters(self) -> dict[str, float]:
+        """Fitted hyperparameters as Python floats."""
+        return {k: float(v) for k, v in self.params.items()}
+
+    def predict(self, xq: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Posterior mean and latent variance (without observation noise) at ``xq [q, D]``."""
+        return predict(self, jnp.asarray(xq, jnp.float32))
+
+    def with_pending(self, pending: np.ndarray) -> FittedGP:
+        """The same GP also conditioned on ``pending [p, D]`` inputs (for the variance only).
+
+        With fixed hyperparameters the posterior variance does not depend on the labels, so the
+        pending points get label 0 and only lower the variance around them (GP-BUCB). The
+        reference instead refits a second GP on the fake labels (weakness 11); we keep the
+        fitted hyperparameters.
+
+        Raises:
+            SurrogateError: If fewer than ``p`` padded rows are free (raise ``reserve``).
+        """
+        pending = np.asarray(pending, np.float32).reshape(-1, self.x.shape[1])
+        if pending.shape[0] == 0:
+            return self
+        mask = np.asarray(self.mask).copy()
+        free = np.flatnonzero(~mask)
+        if free.size < pending.shape[0]:
+            raise SurrogateError(
+                f"{pending.shape[0]} pending points but only {free.size} free padded rows; "
+                "fit with a larger reserve"
+            )
+        slots = free[: pending.shape[0]]
+        x = np.asarray(self.x).copy()
+        x[slots], mask[slots] = pending, True
+        y = np.zeros(mask.shape[0], np.float32)
+        return self.model.condition(self.params, x, y, mask)
+
+
+def _masked_cov(model: ExactGP, params: Params, x: jax.Array, mask: jax.Array) -> jax.Array:
+    """Covariance of the valid rows plus noise; padded rows become an identity block."""
+    k = model.kernel(params, x, x)
+    pair = mask[:, None] & mask[None, :]
+    scale = jnp.max(jnp.where(mask, jnp.diagonal(k), 0.0))
+    diag = jnp.where(mask, params["noise"] + model.jitter * scale, 1.0)
+    return jnp.where(pair, k, 0.0) + jnp.diag(diag)
+
+
+def _factor_impl(
+    model: ExactGP, params: Params, x: jax.Array, y: jax.Array, mask: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    chol = jnp.linalg.cholesky(_masked_cov(model, params, x, mask))
+    alpha = jax.scipy.linalg.cho_solve((chol, True), jnp.where(mask, y, 0.0))
+    return chol, alpha
+
+
+_factor = jax.jit(_factor_impl, static_argnames="model")
+
+
+def negative_log_likelihood(
+    model: ExactGP, params: Mapping[str, jax.Array], x: jax.Array, y: jax.Array, mask: jax.Array
+) -> jax.Array:
+    """``-log p(y | x, params)`` of the valid rows (constrained ``params``)."""
+    chol, alpha = _factor_impl(model, dict(params), x, y, mask)
+    n = jnp.sum(mask)
+    return (
+        0.5 * jnp.dot(jnp.where(mask, y, 0.0), alpha)
+        + jnp.sum(jnp.log(jnp.diagonal(chol)))
+        + 0.5 * n * math.log(2.0 * math.pi)
+    )
+
+
+@partial(jax.jit, static_argnames="model")
+def _fit(
+    model: ExactGP, raw_starts: Params, x: jax.Array, y: jax.Array, mask: jax.Array
+) -> tuple[Params, jax.Array]:
+    """L-BFGS on the mean negative log likelihood from each start; returns raws and losses."""
+    n = jnp.maximum(jnp.sum(mask), 1)
+
+    def loss(raw: Params) -> jax.Array:
+        value = negative_log_likelihood(model, constrain(model.specs, raw), x, y, mask) / n
+        return jnp.where(jnp.isfinite(value), value, _BAD_LOSS)
+
+    opt = optax.lbfgs()
+    value_and_grad = optax.value_and_grad_from_state(loss)
+
+    def step(carry: tuple[Params, optax.OptState]) -> tuple[Params, optax.OptState]:
+        raw, state = carry
+        value, grad = value_and_grad(raw, state=state)
+        updates, state = opt.update(grad, state, raw, value=value, grad=grad, value_fn=loss)
+        return optax.apply_updates(raw, updates), state
+
+    def keep_going(carry: tuple[Params, optax.OptState]) -> jax.Array:
+        _, state = carry
+        count = otu.tree_get(state, "count")
+        grad_norm = otu.tree_norm(otu.tree_get(state, "grad"))
+        return (count == 0) | ((count < model.max_iter) & (grad_norm >= model.tolerance))
+
+    def run(raw0: Params) -> tuple[Params, jax.Array]:
+        raw, _ = jax.lax.while_loop(keep_going, step, (raw0, opt.init(raw0)))
+        return raw, loss(raw)
+
+    # lax.map, not vmap: a vmapped L-BFGS while-loop deadlocks XLA's CPU thread pool (seen with
+    # jax 0.10 on 2 cores; known upstream as the Eigen-pool vmap hang).
+    return jax.lax.map(run, raw_starts)
+
+
+@jax.jit
+def predict(gp: FittedGP, xq: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Posterior mean ``[q]`` and latent variance ``[q]`` of ``gp`` at ``xq [q, D]``."""
+    kernel = gp.model.kernel
+    cross = jnp.where(gp.mask[:, None], kernel(gp.params, gp.x, xq), 0.0)
+    mean = cross.T @ gp.alpha
+    v = jax.scipy.linalg.solve_triangular(gp.chol, cross, lower=True)
+    prior = jax.vmap(lambda row: kernel(gp.params, row[None], row[None])[0, 0])(xq)
+    return mean, jnp.maximum(prior - jnp.sum(v**2, axis=0), 0.0)

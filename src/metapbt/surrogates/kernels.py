@@ -1,0 +1,103 @@
+"""Kernels for PB2-style surrogates over inputs ``x = (t, u)``: time first, then features.
+
+A kernel is a frozen (hashable) object that declares its hyperparameters and their constraints
+and evaluates ``k(params, x1, x2)`` as a pure function; the GP layer fits any such kernel. A
+multi-task or deep kernel plugs in by providing the same three members.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import jax
+import jax.numpy as jnp
+
+from metapbt.surrogates.params import Bounded, Positive, Transform
+
+
+class Kernel(ABC):
+    """A covariance function with named, constrained hyperparameters."""
+
+    @property
+    @abstractmethod
+    def specs(self) -> Mapping[str, Transform]:
+        """Constraint of each hyperparameter, by name."""
+
+    @property
+    @abstractmethod
+    def inits(self) -> tuple[Mapping[str, float], ...]:
+        """Starting values for fitting (one dict per restart, constrained values)."""
+
+    @abstractmethod
+    def __call__(self, params: Mapping[str, jax.Array], x1: jax.Array, x2: jax.Array) -> jax.Array:
+        """Covariance matrix ``[n, m]`` between ``x1 [n, D]`` and ``x2 [m, D]``."""
+
+
+def _frozen(mapping: dict[str, float]) -> Mapping[str, float]:
+    return MappingProxyType(mapping)
+
+
+@dataclass(frozen=True, eq=True)
+class TimeVaryingSE(Kernel):
+    """PB2's time-varying squared-exponential kernel.
+
+    ``k(x, x') = variance * exp(-|u - u'|^2 / lengthscale) * (1 - epsilon)^(|t - t'| / 2)``
+
+    where ``t = x[..., 0]`` and ``u = x[..., 1:]``. As in PB2, ``lengthscale`` acts as a
+    *squared* lengthscale on inputs normalised to ``[0, 1]``.
+
+    Args:
+        variance: Constraint of the signal variance.
+        lengthscale: Constraint of the (squared) lengthscale.
+        epsilon: Constraint of the forgetting rate; the reference clamps it to ``<= 0.5``.
+        starts: Restart initialisations (constrained values, keys ``variance``,
+            ``lengthscale``, ``epsilon``), tried in parallel; the best likelihood wins.
+    """
+
+    variance: Transform = Bounded(0.01, 100.0)
+    lengthscale: Transform = Bounded(1e-5, 1.0)
+    epsilon: Transform = Bounded(0.0, 0.5)
+    starts: tuple[tuple[float, float, float], ...] = field(
+        default=((1.0, 0.5, 0.1), (1.0, 0.05, 0.1))
+    )
+
+    @property
+    def specs(self) -> Mapping[str, Transform]:  # noqa: D102
+        return _frozen(
+            {"variance": self.variance, "lengthscale": self.lengthscale, "epsilon": self.epsilon}
+        )
+
+    @property
+    def inits(self) -> tuple[Mapping[str, float], ...]:  # noqa: D102
+        return tuple(
+            _frozen({"variance": v, "lengthscale": ls, "epsilon": e}) for v, ls, e in self.starts
+        )
+
+    def __call__(self, params: Mapping[str, jax.Array], x1: jax.Array, x2: jax.Array) -> jax.Array:
+        """See the class docstring; shapes ``[n, D] x [m, D] -> [n, m]``."""
+        t1, u1 = x1[:, 0], x1[:, 1:]
+        t2, u2 = x2[:, 0], x2[:, 1:]
+        sq = jnp.sum(u1**2, axis=1)[:, None] + jnp.sum(u2**2, axis=1)[None, :] - 2.0 * u1 @ u2.T
+        sq = jnp.maximum(sq, 0.0)
+        dt = jnp.abs(t1[:, None] - t2[None, :])
+        decay = jnp.exp(0.5 * dt * jnp.log1p(-params["epsilon"]))
+        return params["variance"] * jnp.exp(-sq / params["lengthscale"]) * decay
+
+
+def stock_pb2_kernel() -> TimeVaryingSE:
+    """The kernel of Ray's PB2 with its parameters free (positive), as the reference fits them.
+
+    Initial values are the reference's (variance 1, squared lengthscale 1, epsilon 0.1); the
+    caller clips the fitted lengthscale into ``[1e-5, 1]`` as Ray does. Epsilon is kept in
+    ``(0, 0.5)`` by a smooth transform instead of Ray's clamp inside the kernel, whose gradient
+    was wrong (reference weakness 12 and section 1.3.3).
+    """
+    return TimeVaryingSE(
+        variance=Positive(1e-6),
+        lengthscale=Positive(1e-6),
+        epsilon=Bounded(0.0, 0.5),
+        starts=((1.0, 1.0, 0.1),),
+    )

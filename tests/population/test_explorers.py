@@ -1,0 +1,125 @@
+"""Contract suite: every registered method, driven through the same scripted rounds."""
+
+import numpy as np
+import pytest
+
+from metapbt import Clone, Float, Int, Population, SearchSpace, UnknownNameError
+from metapbt.population import methods
+from metapbt.population.explorers import (
+    ExploreRequest,
+    PB2Explorer,
+    PBTPerturbation,
+    RoundContext,
+    pb2_star,
+)
+from metapbt.population.history import History
+
+SPACE = SearchSpace(
+    {"lr": Float(1e-5, 1e-3, log=True), "clip": Float(0.1, 0.5), "epochs": Int(1, 10)}
+)
+
+
+def drive(method, seed, rounds=5, size=8):
+    pop = Population(SPACE, size=size, method=method, seed=seed)
+    rewards = np.zeros(size)
+    configs_per_round = [pop.ask()]
+    for r in range(1, rounds + 1):
+        for m, c in enumerate(pop.ask()):  # a smooth objective of the hyperparameters
+            rewards[m] += 1.0 - (SPACE.to_unit(c)[0] - 0.7) ** 2 - 0.1 * abs(c["clip"] - 0.3)
+        decisions = pop.tell(r * 1000, list(rewards))
+        for d in decisions:
+            if isinstance(d, Clone):
+                rewards[d.member] = rewards[d.source]
+        configs_per_round.append(pop.ask())
+    return configs_per_round, pop
+
+
+@pytest.mark.parametrize("method", methods.names())
+def test_configs_stay_inside_bounds_with_int_types(method):
+    rounds, _ = drive(method, seed=0)
+    for configs in rounds:
+        for c in configs:
+            assert SPACE.validate(c) == c
+            assert isinstance(c["epochs"], int)
+
+
+@pytest.mark.parametrize("method", methods.names())
+def test_deterministic_under_a_seed(method):
+    assert drive(method, seed=3)[0] == drive(method, seed=3)[0]
+    if method != "random":
+        assert drive(method, seed=3)[0] != drive(method, seed=4)[0]
+
+
+def test_random_never_clones():
+    _, pop = drive("random", seed=0)
+    assert (pop.history.to_frame()["clone_source"] == -1).all()
+
+
+def test_pbt_perturbs_by_factors_or_resamples():
+    space = SearchSpace({"x": Float(0.0, 100.0)})
+    ctx = RoundContext(space, History(space), 10, np.zeros(2), 2)
+    req = ExploreRequest(0, 1, {"x": 50.0}, 1.0, ())
+    values = [
+        PBTPerturbation().explore(ctx, req, np.random.default_rng(s))["x"] for s in range(300)
+    ]
+    factored = [v for v in values if v in (pytest.approx(60.0), pytest.approx(40.0))]
+    assert 0.65 < len(factored) / len(values) < 0.85  # resample probability 0.25
+    assert {round(v) for v in factored} == {40, 60}
+
+
+def _trained_history(space, steps=6, size=4, seed=0):
+    rng = np.random.default_rng(seed)
+    history, rewards = History(space), np.zeros(size)
+    for s in range(1, steps + 1):
+        configs = [space.sample(rng) for _ in range(size)]
+        for m, c in enumerate(configs):
+            rewards[m] += 1.0 - (space.to_unit(c)[0] - 0.7) ** 2
+        history.add_round(s * 100, configs, list(rewards), [-1] * size)
+    return history, rewards
+
+
+def test_pending_points_change_the_next_choice():
+    space = SearchSpace({"x": Float(0.0, 1.0)})
+    history, rewards = _trained_history(space)
+    ctx = RoundContext(space, history, 600, rewards, 4)
+    explorer = PB2Explorer(pb2_star())
+    explorer.begin_round(ctx, np.random.default_rng(0))
+    first = explorer.explore(
+        ctx, ExploreRequest(0, 3, {"x": 0.5}, rewards[3], ()), np.random.default_rng(1)
+    )
+    second = explorer.explore(
+        ctx, ExploreRequest(1, 3, {"x": 0.5}, rewards[3], (first,)), np.random.default_rng(1)
+    )
+    # Same generator state, same model: only the pending point can make the choices differ.
+    assert second["x"] != pytest.approx(first["x"], abs=1e-3)
+
+
+def test_pb2_star_draws_at_random_and_pb2_copies_when_donor_has_no_data():
+    space = SearchSpace({"x": Float(0.0, 1.0)})
+    ctx = RoundContext(space, History(space), 100, np.zeros(4), 4)
+    req = ExploreRequest(0, 3, {"x": 0.123}, 1.0, ())
+    rng = np.random.default_rng(0)
+    assert methods.make("pb2").explorer.explore(ctx, req, rng) == {"x": 0.123}
+    drawn = {methods.make("pb2-star").explorer.explore(ctx, req, rng)["x"] for _ in range(5)}
+    assert len(drawn) == 5
+
+
+def test_pb2_star_moves_toward_the_good_region():
+    space = SearchSpace({"x": Float(0.0, 1.0)})
+    history, rewards = _trained_history(space, steps=8)
+    ctx = RoundContext(space, history, 800, rewards, 4)
+    explorer = PB2Explorer(pb2_star())
+    explorer.begin_round(ctx, np.random.default_rng(0))
+    picks = [
+        explorer.explore(
+            ctx, ExploreRequest(0, 1, {"x": 0.1}, rewards[1], ()), np.random.default_rng(s)
+        )["x"]
+        for s in range(3)
+    ]
+    assert all(abs(p - 0.7) < 0.25 for p in picks)
+    assert explorer.fits and explorer.fits[-1]["rows"] == 28
+
+
+def test_unknown_method_lists_known_ones():
+    with pytest.raises(UnknownNameError, match="pb2-star"):
+        methods.make("pb3")

@@ -1,0 +1,79 @@
+import json
+
+import numpy as np
+import pytest
+
+from metapbt import (
+    Clone,
+    ConfigError,
+    Keep,
+    Population,
+    PopulationStateError,
+    default_space,
+)
+from metapbt.population.initializers import given
+
+
+def test_ask_tell_returns_typed_decisions():
+    pop = Population(default_space(), size=4, method="pbt", seed=0)
+    before = pop.ask()
+    decisions = pop.tell(40_000, [1.0, 4.0, 3.0, 2.0])
+    assert [type(d) for d in decisions] == [Clone, Keep, Keep, Keep]
+    assert decisions[0].source == 1
+    assert decisions[1].config == before[1]
+    assert pop.ask()[0] == decisions[0].config
+    frame = pop.history.to_frame()
+    assert frame["clone_source"].tolist() == [1, -1, -1, -1]
+    assert frame["lr"].tolist() == [c["lr"] for c in before]
+
+
+def test_protocol_errors():
+    pop = Population(default_space(), size=2, seed=0)
+    pop.tell(10, [1.0, 2.0])
+    with pytest.raises(PopulationStateError, match="increase"):
+        pop.tell(10, [1.0, 2.0])
+    with pytest.raises(ConfigError, match="expected 2 rewards"):
+        pop.tell(20, [1.0])
+    with pytest.raises(ConfigError, match="positive int"):
+        Population(default_space(), size=0)
+
+
+def test_none_reward_is_a_failed_member():
+    pop = Population(default_space(), size=4, method="pbt", seed=0)
+    decisions = pop.tell(10, [None, 1.0, 2.0, 3.0])
+    assert isinstance(decisions[0], Clone) and decisions[0].source == 3
+    assert np.isnan(pop.history.to_frame()["reward"][0])
+
+
+def test_given_initial_configs_then_random_fill():
+    first = {"lr": 1e-4, "lambda": 0.95, "clip": 0.2}
+    pop = Population(default_space(), size=3, seed=0, initializer=given([first]))
+    configs = pop.ask()
+    assert configs[0] == first and configs[1] != first and configs[2] != configs[1]
+
+
+@pytest.mark.parametrize("method", ["pbt", "pb2-star"])
+def test_state_dict_resume_gives_identical_run(method):
+    def rewards(pop, r):
+        return [r + (c["lr"] * 1e3) - abs(c["clip"] - 0.3) for c in pop.ask()]
+
+    full = Population(default_space(), size=4, method=method, seed=7)
+    for r in range(1, 7):
+        full.tell(r * 10, rewards(full, r))
+
+    part = Population(default_space(), size=4, method=method, seed=7)
+    for r in range(1, 4):
+        part.tell(r * 10, rewards(part, r))
+    state = json.loads(json.dumps(part.state_dict()))
+    resumed = Population(default_space(), size=4, method=method, seed=123)
+    resumed.load_state_dict(state)
+    for r in range(4, 7):
+        resumed.tell(r * 10, rewards(resumed, r))
+    assert resumed.history.to_frame().equals(full.history.to_frame())
+    assert resumed.ask() == full.ask()
+
+
+def test_state_of_another_method_is_refused():
+    state = Population(default_space(), size=2, method="pbt").state_dict()
+    with pytest.raises(ConfigError, match="method"):
+        Population(default_space(), size=2, method="pb2").load_state_dict(state)
