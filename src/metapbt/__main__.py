@@ -1,0 +1,5 @@
+"""``python -m metapbt``: the command-line interface."""
+
+from metapbt.cli import main
+
+main()

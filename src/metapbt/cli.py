@@ -1,0 +1,85 @@
+"""Command-line interface (``metapbt``). The only layer that prints."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import Progress
+from rich.table import Table
+
+from metapbt.errors import MetaPBTError
+from metapbt.population import methods
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Population-based hyperparameter optimisation for RL.",
+)
+console = Console()
+
+
+@app.callback()
+def _configure(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+    )
+
+
+@app.command("methods")
+def list_methods() -> None:
+    """List the registered methods."""
+    for name in methods.names():
+        console.print(name)
+
+
+@app.command()
+def toy(
+    method: Annotated[list[str], typer.Option(help="Method(s) to compare.")] = (
+        "random",
+        "pb2-star",
+    ),
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds per method.")] = 3,
+    size: Annotated[int, typer.Option(min=1, help="Population size.")] = 4,
+    out: Annotated[Path | None, typer.Option(help="Write each run's history here.")] = None,
+) -> None:
+    """Run methods on the moving-optimum toy problem (no RL; seconds) and compare them."""
+    from metapbt.toy import run_toy
+
+    table = Table(title="moving-optimum toy: best final score (1.0 = always on the optimum)")
+    for column in ("method", "mean", "min", "max"):
+        table.add_column(column, justify="right" if column != "method" else "left")
+    try:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("toy runs", total=len(method) * seeds)
+            for name in method:
+                finals = []
+                for seed in range(seeds):
+                    progress.update(task, description=f"{name} seed {seed}")
+                    result = run_toy(name, seed, size=size)
+                    finals.append(result.final)
+                    if out is not None:
+                        out.mkdir(parents=True, exist_ok=True)
+                        result.population.history.to_parquet(out / f"{name}_seed{seed}.parquet")
+                    progress.advance(task)
+                table.add_row(
+                    name, f"{np.mean(finals):.3f}", f"{min(finals):.3f}", f"{max(finals):.3f}"
+                )
+    except MetaPBTError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
+    console.print(table)
+
+
+def main() -> None:
+    """Entry point of the ``metapbt`` script."""
+    app()
