@@ -1,0 +1,71 @@
+"""Contextual environments: a registry id plus a context gives gymnax ``(env, params)``.
+
+Known ids: ``cart_pole``, ``mountain_car``, ``pendulum``, ``acrobot``. A context is given as a
+planet name (``"earth"``, ``"neptune"``...: the gravity factor over 9.81 scales the features the
+reference scaled), as ``"name=value,..."`` text, or as a mapping; unspecified features keep
+their defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from metapbt._registry import Registry
+from metapbt.envs.classic_control import CLASSIC_CONTROL, EnvSpec
+from metapbt.envs.contexts import PLANETS, Context, parse_assignments, planet_factor
+from metapbt.errors import ConfigError
+
+ENVS: Registry[EnvSpec] = Registry("environment")
+for _spec in CLASSIC_CONTROL:
+    ENVS.register(_spec.id)(lambda _s=_spec: _s)
+
+
+def spec(env_id: str) -> EnvSpec:
+    """The :class:`EnvSpec` of ``env_id`` (unknown ids list the known ones)."""
+    return ENVS.make(env_id)
+
+
+def resolve_context(env_id: str, context: str | Mapping[str, float] | None = None) -> Context:
+    """A full, validated context for ``env_id``.
+
+    Raises:
+        ConfigError: On unknown features, planets, or out-of-bounds values.
+    """
+    env = spec(env_id)
+    values = {name: f.default for name, f in env.features.items()}
+    if context is None or context == "":
+        given: Mapping[str, float] = {}
+    elif isinstance(context, str) and context in PLANETS:
+        factor = planet_factor(context)
+        given = {name: env.features[name].default * factor for name in env.gravity_features}
+    elif isinstance(context, str):
+        if "=" not in context:
+            raise ConfigError(
+                f"context {context!r} is neither a planet ({', '.join(PLANETS)}) "
+                "nor NAME=VALUE assignments"
+            )
+        given = parse_assignments(context)
+    else:
+        given = context
+    unknown = [k for k in given if k not in env.features]
+    if unknown:
+        raise ConfigError(
+            f"{env_id} has no context features {unknown}; its features are {list(env.features)}"
+        )
+    values.update({k: env.features[k].check(k, v) for k, v in given.items()})
+    return Context(values)
+
+
+def make(env_id: str, context: str | Mapping[str, float] | None = None) -> tuple[Any, Any]:
+    """Create the gymnax environment ``env_id`` and its params under ``context``."""
+    import gymnax
+
+    env_spec = spec(env_id)
+    env, params = gymnax.make(env_spec.gymnax_id)
+    return env, env_spec.apply(params, resolve_context(env_id, context))
+
+
+def names() -> list[str]:
+    """Registered environment ids."""
+    return ENVS.names()

@@ -1,0 +1,98 @@
+"""Contexts: frozen mappings of physical parameters that select a task of an environment family.
+
+A context is data. It is resolved against an environment's declared features (defaults and
+bounds), and written into the environment's parameter pytree, so a population can train on
+any context inside one compiled program.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from metapbt.errors import ConfigError
+
+EARTH_GRAVITY = 9.81
+PLANETS: Mapping[str, float] = MappingProxyType(
+    {"uranus": 8.7, "venus": 8.9, "saturn": 9.0, "earth": 9.81, "neptune": 11.0}
+)
+"""Surface gravities (m/s^2) of the reference protocol's five contexts."""
+
+
+def planet_factor(planet: str) -> float:
+    """Gravity of ``planet`` relative to Earth's 9.81 (the reference's ``g_factor``)."""
+    try:
+        return PLANETS[planet] / EARTH_GRAVITY
+    except KeyError:
+        raise ConfigError(
+            f"unknown planet {planet!r}; known planets: {', '.join(PLANETS)}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One context feature of an environment: a physical parameter with its default and bounds.
+
+    Args:
+        default: Value of the environment's standard task.
+        low: Smallest allowed value.
+        high: Largest allowed value.
+        doc: What the feature is.
+    """
+
+    default: float
+    low: float
+    high: float
+    doc: str = ""
+
+    def check(self, name: str, value: float) -> float:
+        """Return ``value`` as a float, or raise if it is not finite or out of bounds."""
+        value = float(value)
+        if not math.isfinite(value) or not self.low <= value <= self.high:
+            raise ConfigError(
+                f"context feature {name}={value!r} is outside [{self.low}, {self.high}]"
+            )
+        return value
+
+
+class Context(Mapping[str, float]):
+    """An immutable, hashable mapping from feature name to value (every feature present)."""
+
+    def __init__(self, values: Mapping[str, float]) -> None:
+        self._values = dict(sorted((k, float(v)) for k, v in values.items()))
+
+    def __getitem__(self, key: str) -> float:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._values.items()))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Mapping) and dict(self) == dict(other)
+
+    def __repr__(self) -> str:
+        return f"Context({self._values})"
+
+
+def parse_assignments(text: str) -> dict[str, float]:
+    """Parse ``"gravity=12.0,length=0.7"`` into ``{"gravity": 12.0, "length": 0.7}``."""
+    out: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"expected NAME=VALUE in context {text!r}, got {item!r}")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(
+                f"context value of {name.strip()!r} is not a number: {value!r}"
+            ) from None
+    return out
