@@ -1,0 +1,102 @@
+"""PPO presets: typed, frozen configs chosen by name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from metapbt._registry import Registry
+from metapbt.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """Structural (compile-time) PPO settings. Tuned hyperparameters are not here: ``lr``,
+    ``lambda`` and ``clip`` are per-member traced values of the train state.
+
+    Args:
+        num_envs: Parallel environments per member.
+        rollout_len: Steps per environment per iteration (batch = ``num_envs * rollout_len``).
+        epochs: Passes over the batch per iteration.
+        minibatch_size: Samples per gradient step.
+        hidden: Hidden layer sizes of the (separate) policy and value networks.
+        activation: ``"tanh"`` or ``"relu"``.
+        gamma: Discount factor.
+        vf_coef: Value-loss weight.
+        ent_coef: Entropy bonus weight.
+        vf_clip: Clip of the squared value error (RLlib's ``vf_clip_param``); ``None``: off.
+        kl_coeff: Initial KL-penalty coefficient (0 disables the penalty).
+        kl_target: Target KL of the adaptive coefficient.
+        max_grad_norm: Global gradient-norm clip; ``None``: off.
+        eval_episodes: Evaluation episodes per member at each sync point.
+    """
+
+    num_envs: int = 16
+    rollout_len: int = 125
+    epochs: int = 4
+    minibatch_size: int = 500
+    hidden: tuple[int, ...] = (64, 64)
+    activation: str = "tanh"
+    gamma: float = 0.99
+    vf_coef: float = 0.5
+    ent_coef: float = 0.01
+    vf_clip: float | None = None
+    kl_coeff: float = 0.0
+    kl_target: float = 0.01
+    max_grad_norm: float | None = 0.5
+    eval_episodes: int = 10
+
+    def __post_init__(self) -> None:
+        for name in ("num_envs", "rollout_len", "epochs", "minibatch_size", "eval_episodes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.batch_size % self.minibatch_size:
+            raise ConfigError(
+                f"minibatch_size {self.minibatch_size} must divide the batch "
+                f"({self.num_envs} envs x {self.rollout_len} steps = {self.batch_size})"
+            )
+        if self.activation not in ("tanh", "relu"):
+            raise ConfigError(f"activation must be 'tanh' or 'relu', got {self.activation!r}")
+
+    @property
+    def batch_size(self) -> int:
+        """Environment steps per iteration per member."""
+        return self.num_envs * self.rollout_len
+
+    def with_overrides(self, **changes: object) -> PPOConfig:
+        """A validated copy with some fields changed."""
+        return replace(self, **changes)
+
+
+PRESETS: Registry[PPOConfig] = Registry("preset")
+
+
+@PRESETS.register("fast")
+def _fast() -> PPOConfig:
+    """Small networks, few epochs, many environments: for quick use (the default)."""
+    return PPOConfig()
+
+
+@PRESETS.register("paper")
+def _paper() -> PPOConfig:
+    """As close as practical to the reference's RLlib PPO (batch 20k, 30 epochs, mb 128)."""
+    return PPOConfig(
+        num_envs=100,
+        rollout_len=200,
+        epochs=30,
+        minibatch_size=125,
+        hidden=(256, 256),
+        activation="tanh",
+        gamma=0.99,
+        vf_coef=1.0,
+        ent_coef=0.0,
+        vf_clip=10.0,
+        kl_coeff=0.2,
+        kl_target=0.01,
+        max_grad_norm=None,
+    )
+
+
+def make(name: str, **overrides: object) -> PPOConfig:
+    """The preset ``name``, optionally with fields overridden."""
+    config = PRESETS.make(name)
+    return config.with_overrides(**overrides) if overrides else config
