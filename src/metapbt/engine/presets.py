@@ -10,8 +10,10 @@ from metapbt.errors import ConfigError
 
 @dataclass(frozen=True)
 class PPOConfig:
-    """Structural (compile-time) PPO settings. Tuned hyperparameters are not here: ``lr``,
-    ``lambda`` and ``clip`` are per-member traced values of the train state.
+    """Structural (compile-time) PPO settings of every member.
+
+    Tuned hyperparameters (``lr``, ``lambda``, ``clip``, ``ent_coef``) are per-member traced
+    values of the train state; ``ent_coef`` here is only its value when it is not tuned.
 
     Args:
         num_envs: Parallel environments per member.

@@ -26,7 +26,9 @@ from metapbt.engine.presets import PPOConfig
 from metapbt.errors import ConfigError
 from metapbt.population.decisions import Clone, Decision
 
-DEFAULT_HPARAMS = {"lr": 3e-4, "lambda": 0.95, "clip": 0.2, "ent_coef": 0.0}
+DEFAULT_HPARAMS = {"lambda": 0.95, "clip": 0.2}
+"""Values of untuned hyperparameters (``ent_coef`` comes from the preset, ``lr`` must be tuned
+or set explicitly in every config)."""
 
 
 class PopulationTrainer:
@@ -73,6 +75,8 @@ class PopulationTrainer:
         if len(configs) != self.size:
             raise ConfigError(f"expected {self.size} configs, got {len(configs)}")
         self.check_space(list(configs[0]))
+        if "lr" not in configs[0]:
+            raise ConfigError("every config needs an 'lr' (tuned or fixed)")
         state = jax.vmap(self._init_member)(jax.random.split(key, self.size))
         return self.set_hparams(state, configs)
 
@@ -83,6 +87,7 @@ class PopulationTrainer:
         )
         params = self.network.init(k_net, obs[:1])
         hparams = {k: jnp.float32(v) for k, v in DEFAULT_HPARAMS.items()}
+        hparams["ent_coef"] = jnp.float32(self.config.ent_coef)
         return MemberState(
             params,
             self.optimizer.init(params),
