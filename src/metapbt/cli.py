@@ -80,6 +80,55 @@ def toy(
     console.print(table)
 
 
+@app.command("run")
+def run_command(
+    env: Annotated[str, typer.Option(help="Environment id (metapbt envs).")] = "cart_pole",
+    context: Annotated[str, typer.Option(help="Planet or NAME=VALUE,...")] = "earth",
+    method: Annotated[str, typer.Option(help="Method (metapbt methods).")] = "pb2-star",
+    preset: Annotated[str, typer.Option(help="PPO preset: fast or paper.")] = "fast",
+    population: Annotated[int, typer.Option(min=1, help="Population size.")] = 4,
+    budget: Annotated[int, typer.Option(help="Environment steps per member.")] = 600_000,
+    interval: Annotated[int, typer.Option(help="Steps per member between explores.")] = 40_000,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/demo"),
+    resume: Annotated[bool, typer.Option(help="Continue a killed run in --out.")] = False,
+) -> None:
+    """Train a PPO population on a contextual environment, exploring with a method."""
+    from metapbt.engine.run import RoundReport, RunConfig, run
+
+    def show(report: RoundReport) -> None:
+        best = max((r for r in report.rewards if r == r), default=float("nan"))
+        hps = "  ".join(
+            "(" + ", ".join(f"{k}={v:.3g}" for k, v in c.items()) + f") {r:.1f}"
+            for c, r in zip(report.configs, report.rewards, strict=True)
+        )
+        console.print(
+            f"round {report.round:>2}/{report.rounds}  step {report.step:>8}  "
+            f"best {best:8.2f}  [{report.seconds:5.1f}s]  [dim]{hps}[/dim]"
+        )
+
+    try:
+        config = RunConfig(env, context, method, preset, population, budget, interval, seed)
+        summary = run(config, out, resume=resume, on_round=show)
+    except MetaPBTError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
+    console.print(
+        f"final best reward {summary['final_best']:.2f} in {summary['wall_seconds']:.1f}s; "
+        f"wrote {out}/history.parquet, summary.json, run.png"
+    )
+
+
+@app.command("envs")
+def list_envs() -> None:
+    """List the environments and their context features."""
+    from metapbt import envs
+
+    for name in envs.names():
+        features = ", ".join(f"{k}={f.default}" for k, f in envs.spec(name).features.items())
+        console.print(f"{name}: {features}")
+
+
 def main() -> None:
     """Entry point of the ``metapbt`` script."""
     app()

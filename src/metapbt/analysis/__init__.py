@@ -1,0 +1,1 @@
+"""Analysis: figures and tables of finished runs."""
