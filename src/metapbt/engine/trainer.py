@@ -106,9 +106,9 @@ class PopulationTrainer:
         for name in configs[0]:
             values = jnp.asarray([float(c[name]) for c in configs], jnp.float32)
             if name == "lr":
-                opt_state = state.opt_state
-                opt_state.hyperparams["learning_rate"] = values
-                state = _replace(state, opt_state=opt_state)
+                # A new dict: the optimiser state's dict is shared with the caller's state.
+                injected = {**state.opt_state.hyperparams, "learning_rate": values}
+                state = _replace(state, opt_state=state.opt_state._replace(hyperparams=injected))
             else:
                 hparams[name] = values
         return _replace(state, hparams=hparams)
