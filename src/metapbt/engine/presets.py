@@ -98,6 +98,12 @@ def _paper() -> PPOConfig:
     )
 
 
+@PRESETS.register("paper-1k")
+def _paper_1k() -> PPOConfig:
+    """``paper`` with a 1000-step batch: the reference README example's setting."""
+    return replace(_paper(), num_envs=5, rollout_len=200)
+
+
 def make(name: str, **overrides: object) -> PPOConfig:
     """The preset ``name``, optionally with fields overridden."""
     config = PRESETS.make(name)
