@@ -20,11 +20,12 @@ import time
 from pathlib import Path
 
 import jax
-from _common import median, write
 
 from metapbt.engine import presets
 from metapbt.engine.run import RunConfig, run
 from metapbt.engine.trainer import PopulationTrainer
+
+from _common import median, write
 
 CONFIGS = [{"lr": 3e-4, "lambda": 0.95, "clip": 0.2}] * 4
 
@@ -62,8 +63,14 @@ def main() -> None:
         rate = throughput(preset, args.repeats)
         results[f"steps_per_s_{preset}"] = rate
         print(f"population trainer, {preset:5s}: {rate:10.0f} env steps/s (4 members)")
-    reference = RunConfig(env="mountain_car", context="earth", method="pb2", preset="paper-1k",
-                          budget=10_000, interval=1000)
+    reference = RunConfig(
+        env="mountain_car",
+        context="earth",
+        method="pb2",
+        preset="paper-1k",
+        budget=10_000,
+        interval=1000,
+    )
     times = [timed_run(reference) for _ in range(args.repeats)]
     results["reference_example_s"] = {"median": median(times), "samples": times}
     print(f"reference README workload: median {median(times):.1f} s (reference: ~300 s)")

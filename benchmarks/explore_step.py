@@ -17,10 +17,11 @@ import time
 
 import numpy as np
 
-from _common import median, write
 from metapbt import History, default_space
 from metapbt.population.explorers import ExploreRequest, PB2Explorer, RoundContext, pb2_star
 from metapbt.surrogates import gp, maximize_unit_box
+
+from _common import median, write
 
 SIZE = 8
 JITTED = {

@@ -13,8 +13,9 @@ import time
 
 import numpy as np
 
-from _common import write
 from metapbt.toy import MovingOptimum, run_toy
+
+from _common import write
 
 METHODS = ("random", "pbt", "pb2", "pb2-star")
 

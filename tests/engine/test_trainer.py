@@ -72,3 +72,24 @@ def test_fast_preset_learns_cart_pole():
     assert before.max() < 60
     # 500 is the maximum; random play scores about 20.
     assert after.min() > 100 and after.max() > 300
+
+
+@pytest.mark.parametrize("env_id", ["mountain_car", "pendulum", "acrobot"])
+def test_every_environment_trains_and_evaluates(env_id):
+    trainer = PopulationTrainer(env_id, "neptune", TINY, 2)
+    state = trainer.init(jax.random.PRNGKey(0), configs([1e-3, 1e-4])[:2])
+    state = trainer.train(state, TINY.batch_size)
+    rewards = trainer.evaluate(state, jax.random.PRNGKey(1))
+    assert rewards.shape == (2,) and np.isfinite(rewards).all()
+
+
+def test_a_diverged_member_scores_nan_and_is_repaired_by_cloning(trainer):
+    state = trainer.init(jax.random.PRNGKey(0), configs([1e-3] * 3))
+    broken = jax.tree.map(lambda x: x.at[1].set(np.nan), state.params)
+    state = trainer.apply(state, [Keep(m, c) for m, c in enumerate(configs([1e-3] * 3))])
+    state = type(state)(**{**state.__dict__, "params": broken})
+    rewards = trainer.evaluate(state, jax.random.PRNGKey(1))
+    assert np.isnan(rewards[1]) and np.isfinite(rewards[[0, 2]]).all()
+    new = configs([1e-3] * 3)
+    repaired = trainer.apply(state, [Keep(0, new[0]), Clone(1, 2, new[1]), Keep(2, new[2])])
+    assert np.isfinite(trainer.evaluate(repaired, jax.random.PRNGKey(1))).all()

@@ -136,7 +136,12 @@ class PopulationTrainer:
         return self._train(state, iterations=steps // self.config.batch_size)
 
     def evaluate(self, state: MemberState, key: jax.Array) -> np.ndarray:
-        """Mean return of ``eval_episodes`` stochastic episodes per member, ``[P]``."""
+        """Mean return of ``eval_episodes`` stochastic episodes per member, ``[P]``.
+
+        A member whose parameters hold a NaN or infinity has diverged: its reward is NaN (even
+        where the environment would still pay for its garbage actions), so the population
+        replaces it and never copies it.
+        """
         keys = jax.random.split(key, self.size)
         return np.asarray(self._evaluate(state.params, keys), np.float64)
 
@@ -237,7 +242,8 @@ class PopulationTrainer:
 
             init = (env_state, obs, jnp.zeros(n), jnp.ones(n))
             (_, _, ret, _), _ = jax.lax.scan(one, init, jax.random.split(k_run, self.eval_steps))
-            return ret.mean()
+            finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(p)]))
+            return jnp.where(finite, ret.mean(), jnp.nan)
 
         return jax.vmap(member)(params, keys)
 
