@@ -31,6 +31,7 @@ import numpy as np
 
 from metapbt.errors import ConfigError, SurrogateError
 from metapbt.population.explorers.base import Explorer, ExploreRequest, RoundContext
+from metapbt.population.explorers.transfer import MetaTerms, prior_mean
 from metapbt.population.history import SurrogateData
 from metapbt.population.space import Config, SearchSpace
 from metapbt.surrogates import (
@@ -143,33 +144,60 @@ def training_set(
 
 @partial(
     jax.tree_util.register_dataclass,
-    data_fields=["mean_gp", "var_gp", "fixed", "kappa", "std_weight"],
+    data_fields=["mean_gp", "var_gp", "fixed", "kappa", "std_weight", "scale", "offset", "prior"],
     meta_fields=[],
 )
 @dataclass(frozen=True)
 class UCBArgs:
-    """Traced arguments of the UCB objective (so new data never recompiles it)."""
+    """Traced arguments of the UCB objective (so new data never recompiles it).
+
+    The predictive mean is ``scale * gp_mean + offset + prior(x)`` and the variance
+    ``scale**2 * gp_var``: plain PB2 has ``scale = 1``, ``offset = 0`` and no prior; MetaPrior-PB2
+    models the standardised residual of its meta prior.
+    """
 
     mean_gp: FittedGP
     var_gp: FittedGP
     fixed: jax.Array
     kappa: jax.Array
     std_weight: jax.Array  # 1: add kappa * std; 0: add kappa * variance
+    scale: jax.Array
+    offset: jax.Array
+    prior: MetaTerms | None
 
 
 def ucb_objective(args: UCBArgs, u: jax.Array) -> jax.Array:
     """UCB at hyperparameters ``u [d]`` (unit cube) with the context fixed."""
     x = jnp.concatenate([args.fixed, u])[None, :]
-    mean = predict(args.mean_gp, x)[0][0]
-    var = predict(args.var_gp, x)[1][0]
+    mean = predict(args.mean_gp, x)[0][0] * args.scale + args.offset
+    if args.prior is not None:
+        mean = mean + prior_mean(args.prior, x)[0]
+    var = predict(args.var_gp, x)[1][0] * args.scale**2
     bonus = jnp.where(args.std_weight > 0, jnp.sqrt(jnp.maximum(var, 1e-18)), var)
     return mean + args.kappa * bonus
 
 
 @dataclass
-class _RoundModel:
+class RoundModel:
+    """The surrogate of one sync point: a GP on (possibly transformed) targets.
+
+    Attributes:
+        gp: GP on the training inputs.
+        train: The normalised target rows.
+        scale: Standard deviation the GP's targets were divided by (1 for plain PB2).
+        offset: Mean added back to the GP's mean (0 for plain PB2).
+        prior: Meta prior added to the mean (MetaPrior-PB2), or ``None``.
+        meta: Weighted meta-task models for transfer acquisitions (TAF), or ``None``.
+        target_weight: The target model's RGPE weight (TAF).
+    """
+
     gp: FittedGP
     train: TrainingSet
+    scale: float = 1.0
+    offset: float = 0.0
+    prior: MetaTerms | None = None
+    meta: MetaTerms | None = None
+    target_weight: float = 1.0
 
 
 @dataclass
@@ -187,14 +215,14 @@ class PB2Explorer(Explorer):
     def __post_init__(self) -> None:
         kernel = TimeVaryingSE() if self.settings.bounded_kernel else stock_pb2_kernel()
         self._model = ExactGP(kernel)
-        self._warm: dict[str, float] | None = None
-        self._round: _RoundModel | None = None
+        self._warm: dict[str, dict[str, float]] = {}
+        self._round: RoundModel | None = None
 
     def state_dict(self) -> dict[str, Any]:  # noqa: D102
         return {"warm_start": self._warm, "fits": list(self.fits)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: D102
-        self._warm = state["warm_start"]
+        self._warm = dict(state["warm_start"] or {})
         self.fits = list(state["fits"])
 
     def begin_round(self, context: RoundContext, rng: np.random.Generator) -> None:  # noqa: D102
@@ -204,19 +232,51 @@ class PB2Explorer(Explorer):
             return
         s = self.settings
         train = training_set(data, context.space, s.log_space, clip=s.bounded_kernel)
+        self._round = self.surrogate(context, train, rng)
+
+    def surrogate(
+        self, context: RoundContext, train: TrainingSet, rng: np.random.Generator
+    ) -> RoundModel | None:
+        """Build this round's model (override to change the surrogate); ``None``: draw."""
+        gp = self.fit_gp(self._model, train.x, train.y, context, "target")
+        return None if gp is None else RoundModel(gp, train)
+
+    def fit_gp(
+        self, model: ExactGP, x: np.ndarray, y: np.ndarray, context: RoundContext, name: str
+    ) -> FittedGP | None:
+        """Fit ``model`` warm-started from its last fit; log it; ``None`` if the fit failed."""
         try:
-            gp = self._model.fit(train.x, train.y, reserve=context.size, warm_start=self._warm)
+            gp = model.fit(x, y, reserve=context.size, warm_start=self._warm.get(name))
         except SurrogateError as err:
             logger.warning("step %d: %s; this round's explores draw at random", context.step, err)
-            return
-        if not s.bounded_kernel:
+            return None
+        if not self.settings.bounded_kernel:
             params = dict(gp.params)
             params["lengthscale"] = jnp.clip(params["lengthscale"], *STOCK_LENGTHSCALE_RANGE)
-            gp = self._model.condition(params, gp.x, gp.y, gp.mask)
-        self._warm = gp.hyperparameters()
-        self._round = _RoundModel(gp, train)
-        self.fits.append({"step": float(context.step), "rows": float(len(data)), **self._warm})
-        logger.debug("step %d: GP on %d rows: %s", context.step, len(data), self._warm)
+            gp = model.condition(params, gp.x, gp.y, gp.mask)
+        self._warm[name] = gp.hyperparameters()
+        self.fits.append(
+            {"step": float(context.step), "rows": float(len(y)), "model": name, **self._warm[name]}
+        )
+        logger.debug("step %d: %s GP on %d rows: %s", context.step, name, len(y), self._warm[name])
+        return gp
+
+    def acquisition(
+        self, fitted: RoundModel, fixed: np.ndarray, pending_x: np.ndarray
+    ) -> tuple[Any, Any]:
+        """``(objective, args)`` to maximise over the unit cube (override for another one)."""
+        s = self.settings
+        args = UCBArgs(
+            mean_gp=fitted.gp,
+            var_gp=fitted.gp.with_pending(pending_x),
+            fixed=jnp.asarray(fixed, jnp.float32),
+            kappa=jnp.asarray(ucb_kappa(len(fitted.train.y), s.exploration, s.growth), jnp.float32),
+            std_weight=jnp.asarray(1.0 if s.ucb == "std" else 0.0, jnp.float32),
+            scale=jnp.asarray(fitted.scale, jnp.float32),
+            offset=jnp.asarray(fitted.offset, jnp.float32),
+            prior=fitted.prior,
+        )
+        return ucb_objective, args
 
     def explore(  # noqa: D102
         self, context: RoundContext, request: ExploreRequest, rng: np.random.Generator
@@ -230,16 +290,10 @@ class PB2Explorer(Explorer):
         if s.bounded_kernel:
             pending = np.clip(pending, 0.0, 1.0)
         pending_x = np.concatenate([np.tile(fixed, (len(pending), 1)), pending], axis=1)
-        args = UCBArgs(
-            mean_gp=fitted.gp,
-            var_gp=fitted.gp.with_pending(pending_x),
-            fixed=jnp.asarray(fixed, jnp.float32),
-            kappa=jnp.asarray(ucb_kappa(len(fitted.train.y), s.exploration, s.growth), jnp.float32),
-            std_weight=jnp.asarray(1.0 if s.ucb == "std" else 0.0, jnp.float32),
-        )
+        objective, args = self.acquisition(fitted, fixed, pending_x)
         key = jax.random.key(int(rng.integers(2**31)))
         u, _ = maximize_unit_box(
-            ucb_objective,
+            objective,
             args,
             key,
             dim=space.dim,

@@ -1,0 +1,213 @@
+"""A directory of previous runs ("meta-data"), in the documented format ``metapbt.metadata/1``.
+
+Layout: ``<root>/<task id with spaces as '__'>/<method>-seed<seed>.parquet``. Each file holds the
+PB2 training rows of one run:
+
+=============== ======= ===========================================================
+column          dtype   meaning
+=============== ======= ===========================================================
+time            float64 step at the end of the interval
+reward_before   float64 reward at the start of the interval (the donor's after a clone)
+<hp name>       float64 one column per hyperparameter (search-space order)
+target          float64 reward change per step over the interval
+member          int64   member index
+=============== ======= ===========================================================
+
+and, as file metadata, the schema version, the task id (``"<env> <context>"``), the env, the
+context values, the search space, the seed, the method and the package versions. Files are written
+atomically. Readers check the schema and that the stored search space equals the run's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from metapbt.errors import ConfigError, MetaPBTError
+
+SCHEMA = "metapbt.metadata/1"
+BASE_COLUMNS = ("time", "reward_before", "target", "member")
+
+
+class MetaDataError(MetaPBTError):
+    """A meta-data file is unreadable, foreign, or does not match the run."""
+
+
+def task_id(env: str, context: str) -> str:
+    """The id of a task: ``"<env> <context>"``, e.g. ``"cart_pole earth"``.
+
+    ``name=value`` contexts are canonicalised (sorted, values as floats) so the same task always
+    gets the same id.
+    """
+    if "=" in context:
+        items = sorted(
+            (name.strip(), float(value))
+            for name, value in (item.split("=", 1) for item in context.split(",") if item.strip())
+        )
+        context = ",".join(f"{name}={value!r}" for name, value in items)
+    return f"{env} {context}"
+
+
+@dataclass(frozen=True)
+class MetaRun:
+    """One stored run (rows as a DataFrame with the documented columns)."""
+
+    task: str
+    seed: int
+    method: str
+    context: Mapping[str, float]
+    rows: pd.DataFrame = field(repr=False)
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class MetaTask:
+    """All stored runs of one task, pooled: ``[n]`` arrays sorted by time.
+
+    Attributes:
+        task: Task id.
+        time: ``[n]`` interval end steps.
+        reward_before: ``[n]`` rewards at interval start.
+        hparams: ``[n, d]`` raw hyperparameters.
+        target: ``[n]`` reward change per step.
+        seeds: Seeds of the pooled runs.
+    """
+
+    task: str
+    time: np.ndarray
+    reward_before: np.ndarray
+    hparams: np.ndarray
+    target: np.ndarray
+    seeds: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return int(self.time.shape[0])
+
+
+class MetaStore:
+    """Read and write a meta-data directory.
+
+    Args:
+        root: The directory (created on the first write).
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def write(
+        self,
+        task: str,
+        rows: pd.DataFrame,
+        *,
+        space: Mapping[str, Any],
+        hp_names: Sequence[str],
+        seed: int,
+        method: str,
+        env: str,
+        context: Mapping[str, float],
+    ) -> Path:
+        """Store one run's PB2 rows atomically; returns the file path."""
+        import jax
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        missing = [c for c in (*BASE_COLUMNS, *hp_names) if c not in rows.columns]
+        if missing:
+            raise ConfigError(f"meta-data rows lack columns {missing}")
+        frame = rows[["time", "reward_before", *hp_names, "target", "member"]].copy()
+        meta = {
+            "schema": SCHEMA,
+            "task": task,
+            "env": env,
+            "context": dict(context),
+            "space": dict(space),
+            "seed": int(seed),
+            "method": method,
+            "versions": {"jax": jax.__version__, "python": platform.python_version()},
+        }
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        table = table.replace_schema_metadata({b"metapbt": json.dumps(meta).encode()})
+        folder = self.root / task.replace(" ", "__")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{method}-seed{seed}.parquet"
+        tmp = path.with_name(path.name + ".tmp")
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+        return path
+
+    def read(self, path: Path) -> tuple[MetaRun, dict[str, Any]]:
+        """Read one file; raises :class:`MetaDataError` naming the file if it is broken."""
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(path)
+            meta = json.loads((table.schema.metadata or {})[b"metapbt"])
+        except (OSError, ValueError, KeyError) as err:
+            raise MetaDataError(
+                f"meta-data file {path} is corrupted or not written by metapbt "
+                f"({type(err).__name__}: {err}); delete or rebuild it"
+            ) from None
+        if meta.get("schema") != SCHEMA:
+            raise MetaDataError(f"{path} has schema {meta.get('schema')!r}, expected {SCHEMA!r}")
+        run = MetaRun(
+            meta["task"],
+            int(meta["seed"]),
+            meta["method"],
+            meta["context"],
+            table.to_pandas(),
+            path,
+        )
+        return run, meta
+
+    def runs(self) -> list[Path]:
+        """All run files, sorted."""
+        return sorted(self.root.glob("*/*.parquet")) if self.root.is_dir() else []
+
+    def tasks(self, space: Mapping[str, Any], exclude: str | None = None) -> list[MetaTask]:
+        """Pool the stored runs per task, leaving out the task ``exclude`` (exact id match).
+
+        Args:
+            space: The run's search space as a dict (``SearchSpace.to_dict()``); every file's
+                must equal it.
+            exclude: The target's task id; never returned, so a target can't learn from itself.
+
+        Raises:
+            MetaDataError: On a missing directory, a broken file, or a search-space mismatch.
+        """
+        files = self.runs()
+        if not files:
+            raise MetaDataError(
+                f"no meta-data runs under {self.root}; build some with `metapbt metadata build`"
+            )
+        names = list(space)
+        grouped: dict[str, list[MetaRun]] = {}
+        for path in files:
+            run, meta = self.read(path)
+            if meta["space"] != dict(space):
+                raise MetaDataError(
+                    f"{path} was recorded with search space {meta['space']}, but this run uses "
+                    f"{dict(space)}; rebuild the meta-data or use the same space"
+                )
+            if run.task != exclude:
+                grouped.setdefault(run.task, []).append(run)
+        return [_pool(task, runs, names) for task, runs in sorted(grouped.items())]
+
+
+def _pool(task: str, runs: list[MetaRun], names: list[str]) -> MetaTask:
+    frame = pd.concat([r.rows for r in runs], ignore_index=True).sort_values("time", kind="stable")
+    return MetaTask(
+        task=task,
+        time=frame["time"].to_numpy(np.float64),
+        reward_before=frame["reward_before"].to_numpy(np.float64),
+        hparams=frame[names].to_numpy(np.float64),
+        target=frame["target"].to_numpy(np.float64),
+        seeds=tuple(sorted(r.seed for r in runs)),
+    )
