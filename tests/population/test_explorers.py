@@ -12,6 +12,7 @@ from metapbt.population.explorers import (
     RoundContext,
     pb2_star,
 )
+from metapbt.population.explorers.meta import MetaSource
 from metapbt.population.history import History
 
 SPACE = SearchSpace(
@@ -19,8 +20,16 @@ SPACE = SearchSpace(
 )
 
 
-def drive(method, seed, rounds=5, size=8):
-    pop = Population(SPACE, size=size, method=method, seed=seed)
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    from tests.population.conftest import toy_store
+
+    return MetaSource(toy_store(tmp_path_factory.mktemp("contract"), space=SPACE), "toy a")
+
+
+def drive(method, seed, rounds=5, size=8, source=None):
+    meta = source if method in methods.META_METHODS else None
+    pop = Population(SPACE, size=size, method=methods.make(method, metadata=meta), seed=seed)
     rewards = np.zeros(size)
     configs_per_round = [pop.ask()]
     for r in range(1, rounds + 1):
@@ -35,8 +44,8 @@ def drive(method, seed, rounds=5, size=8):
 
 
 @pytest.mark.parametrize("method", methods.names())
-def test_configs_stay_inside_bounds_with_int_types(method):
-    rounds, _ = drive(method, seed=0)
+def test_configs_stay_inside_bounds_with_int_types(method, source):
+    rounds, _ = drive(method, seed=0, source=source)
     for configs in rounds:
         for c in configs:
             assert SPACE.validate(c) == c
@@ -44,10 +53,10 @@ def test_configs_stay_inside_bounds_with_int_types(method):
 
 
 @pytest.mark.parametrize("method", methods.names())
-def test_deterministic_under_a_seed(method):
-    assert drive(method, seed=3)[0] == drive(method, seed=3)[0]
+def test_deterministic_under_a_seed(method, source):
+    assert drive(method, seed=3, source=source)[0] == drive(method, seed=3, source=source)[0]
     if method != "random":
-        assert drive(method, seed=3)[0] != drive(method, seed=4)[0]
+        assert drive(method, seed=3, source=source)[0] != drive(method, seed=4, source=source)[0]
 
 
 def test_random_never_clones():

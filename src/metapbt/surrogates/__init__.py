@@ -2,7 +2,7 @@
 
 from metapbt.surrogates.acquisition import expected_improvement, ucb, ucb_kappa, ucb_variance
 from metapbt.surrogates.gp import ExactGP, FittedGP, bucket_size, negative_log_likelihood
-from metapbt.surrogates.kernels import Kernel, TimeVaryingSE, stock_pb2_kernel
+from metapbt.surrogates.kernels import Kernel, MultiTaskKernel, TimeVaryingSE, stock_pb2_kernel
 from metapbt.surrogates.optimize import maximize_unit_box
 from metapbt.surrogates.params import Bounded, Positive
 
@@ -11,6 +11,7 @@ __all__ = [
     "ExactGP",
     "FittedGP",
     "Kernel",
+    "MultiTaskKernel",
     "Positive",
     "TimeVaryingSE",
     "bucket_size",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from metapbt.errors import ConfigError
 
@@ -36,14 +37,14 @@ class Bounded:
         """Map an unconstrained value into the box."""
         return self.low + (self.high - self.low) * jax.nn.sigmoid(raw)
 
-    def inverse(self, value: float) -> float:
-        """Map a value strictly inside the box to its unconstrained coordinate."""
-        frac = (value - self.low) / (self.high - self.low)
-        if not 0.0 < frac < 1.0:
+    def inverse(self, value: np.ndarray | float) -> np.ndarray:
+        """Map values strictly inside the box to their unconstrained coordinates."""
+        frac = (np.asarray(value, np.float64) - self.low) / (self.high - self.low)
+        if not np.all((frac > 0.0) & (frac < 1.0)):
             raise ConfigError(
                 f"initial value {value} must lie strictly inside ({self.low}, {self.high})"
             )
-        return math.log(frac) - math.log1p(-frac)
+        return np.log(frac) - np.log1p(-frac)
 
 
 @dataclass(frozen=True)
@@ -56,15 +57,28 @@ class Positive:
         """Map an unconstrained value to ``(floor, inf)``."""
         return jax.nn.softplus(raw) + self.floor
 
-    def inverse(self, value: float) -> float:
-        """Map a value above ``floor`` to its unconstrained coordinate."""
-        shifted = value - self.floor
-        if shifted <= 0:
+    def inverse(self, value: np.ndarray | float) -> np.ndarray:
+        """Map values above ``floor`` to their unconstrained coordinates."""
+        shifted = np.asarray(value, np.float64) - self.floor
+        if not np.all(shifted > 0):
             raise ConfigError(f"initial value {value} must exceed the floor {self.floor}")
-        return shifted + math.log(-math.expm1(-shifted))
+        return shifted + np.log(-np.expm1(-shifted))
 
 
-Transform = Bounded | Positive
+@dataclass(frozen=True)
+class Real:
+    """An unconstrained real parameter (identity transform)."""
+
+    def forward(self, raw: jax.Array) -> jax.Array:
+        """Identity."""
+        return raw
+
+    def inverse(self, value: np.ndarray | float) -> np.ndarray:
+        """Identity."""
+        return np.asarray(value, np.float64)
+
+
+Transform = Bounded | Positive | Real
 
 
 def constrain(specs: dict[str, Transform], raw: dict[str, jax.Array]) -> dict[str, jax.Array]:
