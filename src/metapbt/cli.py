@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -80,6 +80,19 @@ def toy(
     console.print(table)
 
 
+def _show(report: Any) -> None:
+    """Print one finished round: best reward and every member's hyperparameters."""
+    best = max((r for r in report.rewards if r == r), default=float("nan"))
+    hps = "  ".join(
+        "(" + ", ".join(f"{k}={v:.3g}" for k, v in c.items()) + f") {r:.1f}"
+        for c, r in zip(report.configs, report.rewards, strict=True)
+    )
+    console.print(
+        f"round {report.round:>2}/{report.rounds}  step {report.step:>8}  "
+        f"best {best:8.2f}  [{report.seconds:5.1f}s]  [dim]{hps}[/dim]"
+    )
+
+
 @app.command("run")
 def run_command(
     env: Annotated[str, typer.Option(help="Environment id (metapbt envs).")] = "cart_pole",
@@ -92,24 +105,20 @@ def run_command(
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/demo"),
     resume: Annotated[bool, typer.Option(help="Continue a killed run in --out.")] = False,
+    metadata: Annotated[
+        str | None, typer.Option(help="Meta-data directory (meta methods; default: bundled).")
+    ] = None,
+    save_meta: Annotated[
+        str | None, typer.Option(help="Append the finished run to this meta-data directory.")
+    ] = None,
 ) -> None:
     """Train a PPO population on a contextual environment, exploring with a method."""
-    from metapbt.engine.run import RoundReport, RunConfig, run
-
-    def show(report: RoundReport) -> None:
-        best = max((r for r in report.rewards if r == r), default=float("nan"))
-        hps = "  ".join(
-            "(" + ", ".join(f"{k}={v:.3g}" for k, v in c.items()) + f") {r:.1f}"
-            for c, r in zip(report.configs, report.rewards, strict=True)
-        )
-        console.print(
-            f"round {report.round:>2}/{report.rounds}  step {report.step:>8}  "
-            f"best {best:8.2f}  [{report.seconds:5.1f}s]  [dim]{hps}[/dim]"
-        )
+    from metapbt.engine.run import RunConfig, run
 
     try:
-        config = RunConfig(env, context, method, preset, population, budget, interval, seed)
-        summary = run(config, out, resume=resume, on_round=show)
+        config = RunConfig(env, context, method, preset, population, budget, interval, seed,
+                           metadata=metadata, save_meta=save_meta)
+        summary = run(config, out, resume=resume, on_round=_show)
     except MetaPBTError as err:
         console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2) from None
@@ -127,6 +136,51 @@ def list_envs() -> None:
     for name in envs.names():
         features = ", ".join(f"{k}={f.default}" for k, f in envs.spec(name).features.items())
         console.print(f"{name}: {features}")
+
+
+metadata_app = typer.Typer(help="Build meta-data: previous runs on related tasks.")
+app.add_typer(metadata_app, name="metadata")
+
+
+@metadata_app.command("build")
+def metadata_build(
+    env: Annotated[str, typer.Option(help="Environment id.")] = "cart_pole",
+    contexts: Annotated[
+        str, typer.Option(help="'planets', or contexts separated by ';'.")
+    ] = "planets",
+    method: Annotated[str, typer.Option(help="Method of the stored runs.")] = "pb2",
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds per context.")] = 5,
+    out: Annotated[Path, typer.Option(help="Meta-data directory.")] = Path("meta"),
+    preset: Annotated[str, typer.Option(help="PPO preset.")] = "fast",
+    population: Annotated[int, typer.Option(min=1)] = 4,
+    budget: Annotated[int, typer.Option()] = 600_000,
+    interval: Annotated[int, typer.Option()] = 40_000,
+) -> None:
+    """Run METHOD on every context x seed and store the runs (finished ones are skipped)."""
+    import tempfile
+
+    from metapbt.engine.run import RunConfig, run
+    from metapbt.envs import PLANETS
+    from metapbt.metadata.store import MetaStore
+
+    names = list(PLANETS) if contexts == "planets" else [c for c in contexts.split(";") if c]
+    cells = [(c, s) for c in names for s in range(seeds)]
+    done = {p.relative_to(out).as_posix() for p in MetaStore(out).runs()}
+    try:
+        with tempfile.TemporaryDirectory() as tmp, Progress(console=console) as progress:
+            task = progress.add_task("meta-data runs", total=len(cells))
+            for context, seed in cells:
+                config = RunConfig(env, context, method, preset, population, budget, interval,
+                                   seed, save_meta=str(out))
+                key = f"{config.task.replace(' ', '__')}/{method}-seed{seed}.parquet"
+                progress.update(task, description=f"{config.task} seed {seed}")
+                if key not in done:
+                    run(config, Path(tmp) / key)
+                progress.advance(task)
+    except MetaPBTError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
+    console.print(f"meta-data in {out}: {len(MetaStore(out).runs())} runs")
 
 
 def main() -> None:

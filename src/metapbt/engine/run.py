@@ -33,6 +33,10 @@ from metapbt import __version__, envs
 from metapbt.engine import presets
 from metapbt.engine.trainer import PopulationTrainer
 from metapbt.errors import ConfigError, MetaPBTError
+from metapbt.metadata.store import task_id
+from metapbt.population import methods
+from metapbt.population.explorers.meta import MetaSource
+from metapbt.population.meta_io import save_run
 from metapbt.population.population import Population
 from metapbt.population.space import Config, default_space
 
@@ -55,6 +59,8 @@ class RunConfig:
         interval: Steps per member between sync points.
         seed: Seed of everything (population, networks, environments).
         quantile: Truncation-selection quantile.
+        metadata: Meta-data directory for the meta methods (``None``: the bundled set).
+        save_meta: Append the finished run to this meta-data directory.
     """
 
     env: str = "cart_pole"
@@ -66,6 +72,13 @@ class RunConfig:
     interval: int = 40_000
     seed: int = 0
     quantile: float = 0.25
+    metadata: str | None = None
+    save_meta: str | None = None
+
+    @property
+    def task(self) -> str:
+        """The task id, ``"<env> <context>"`` (how meta-data names tasks)."""
+        return task_id(self.env, self.context)
 
     def __post_init__(self) -> None:
         if self.interval < 1 or self.budget < self.interval or self.budget % self.interval:
@@ -108,7 +121,7 @@ def run(
         )
     context = envs.resolve_context(config.env, config.context)
     space = default_space()
-    pop = Population(space, config.population, config.method, config.seed, quantile=config.quantile)
+    pop = Population(space, config.population, _method(config), config.seed)
     trainer = PopulationTrainer(config.env, context, ppo, config.population)
     key, k_init = jax.random.split(jax.random.PRNGKey(config.seed))
     state = trainer.init(k_init, pop.ask())
@@ -142,6 +155,10 @@ def run(
                 RoundReport(r, rounds, step, rewards.tolist(), configs, time.perf_counter() - start)
             )
     summary = _summary(config, context, ppo, records, elapsed, pop)
+    if config.save_meta is not None:
+        path = save_run(config.save_meta, pop.history, task=config.task, seed=config.seed,
+                        method=config.method, env=config.env, context=dict(context))
+        logger.info("saved the run as meta-data: %s", path)
     _write_text(out / "summary.json", json.dumps(summary, indent=2))
     from metapbt.analysis.run_figure import plot_run
 
@@ -152,6 +169,23 @@ def run(
         f"{config.method} on {config.env} ({config.context}), seed {config.seed}",
     )
     return summary
+
+
+def _method(config: RunConfig) -> methods.Method:
+    meta = None
+    if config.method in methods.META_METHODS:
+        root = Path(config.metadata) if config.metadata else bundled_metadata()
+        meta = MetaSource(root, config.task)
+    elif config.metadata is not None:
+        raise ConfigError(f"method {config.method!r} does not use meta-data; drop --metadata")
+    return methods.make(config.method, config.quantile, metadata=meta)
+
+
+def bundled_metadata() -> Path:
+    """The classic-control meta-data shipped with the package (built by `metadata build`)."""
+    from importlib.resources import files
+
+    return Path(str(files("metapbt") / "data" / "meta" / "classic_control"))
 
 
 def _summary(config, context, ppo, records, elapsed, pop) -> dict[str, Any]:
