@@ -210,7 +210,7 @@ class PB2Explorer(Explorer):
     """
 
     settings: PB2Settings = field(default_factory=pb2_star)
-    fits: list[dict[str, float]] = field(default_factory=list)
+    fits: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         kernel = TimeVaryingSE() if self.settings.bounded_kernel else stock_pb2_kernel()

@@ -1,0 +1,108 @@
+"""Explore-step time of each meta method at realistic sizes, and its overhead on a full run.
+
+    python benchmarks/meta_explore.py [--repeats 3] [--no-runs]
+
+1. Meta-data: 4 meta tasks x 5 runs of PB2* on the moving-optimum toy (population 4, 15
+   rounds: about 280 rows per task). Target: a toy run's history; the explore step
+   (``begin_round`` + one ``explore``) is timed at rounds 3..15, after one warm-up explorer
+   instance has compiled everything. Also reports the one-off cost of fitting the meta GPs.
+2. Overhead over ``pb2-star`` of a full fast-preset CartPole run (population 4, 600k steps,
+   15 rounds) with the bundled meta-data; median over ``--repeats`` seeds (target < 10 %).
+Writes benchmarks/results/meta_explore.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from metapbt.engine.run import RunConfig, run
+from metapbt.population import methods
+from metapbt.population.explorers import ExploreRequest, RoundContext
+from metapbt.population.explorers.meta import MetaSource
+from metapbt.population.history import History
+from metapbt.population.meta_io import save_run
+from metapbt.toy import MovingOptimum, run_toy
+
+from _common import median, write
+
+METHODS = ("pb2-star", "meta-prior", "multitask", "taf")
+
+
+def build_store(root: Path) -> None:
+    for k in range(4):
+        problem = MovingOptimum(start=(0.1 + 0.1 * k, 0.8, 0.2))
+        for seed in range(5):
+            result = run_toy("pb2-star", 100 + seed, problem=problem)
+            save_run(root, result.population.history, task=f"toy {k}", seed=seed,
+                     method="pb2-star", env="toy", context={"k": float(k)})
+
+
+def step_times(name: str, source: MetaSource, target: History) -> tuple[list[float], float]:
+    frame = target.to_frame()
+    meta = source if name in methods.META_METHODS else None
+    explorer = methods.make(name, metadata=meta).explorer
+    times, first = [], 0.0
+    for step in sorted(frame["step"].unique())[2:]:
+        history = History.from_frame(frame[frame["step"] <= step], target.space)
+        rewards = frame[frame["step"] == step]["reward"].to_numpy()
+        ctx = RoundContext(target.space, history, int(step), rewards, 4)
+        donor = int(np.argmax(rewards))
+        config = frame[(frame["step"] == step) & (frame["member"] == donor)]
+        request = ExploreRequest(0, donor, {n: float(config[n].iloc[0]) for n in
+                                            target.space.names}, float(rewards[donor]), ())
+        start = time.perf_counter()
+        explorer.begin_round(ctx, np.random.default_rng(0))
+        explorer.explore(ctx, request, np.random.default_rng(1))
+        elapsed = time.perf_counter() - start
+        if first == 0.0:
+            first = elapsed
+        else:
+            times.append(elapsed)
+    return times, first
+
+
+def run_times(method: str, seeds: int) -> list[float]:
+    out = []
+    for seed in range(seeds):
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            run(RunConfig(method=method, seed=seed), Path(tmp) / "r")
+            out.append(time.perf_counter() - start)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-runs", action="store_true")
+    args = parser.parse_args()
+    results: dict[str, object] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        build_store(Path(tmp))
+        source = MetaSource(Path(tmp), "toy target")
+        target = run_toy("pb2-star", 7).population.history
+        for name in METHODS:
+            step_times(name, source, target)  # compile everything once
+            times, first = step_times(name, source, target)
+            results[name] = {"median_step_s": median(times), "first_step_s": first}
+            print(f"{name:10s} explore step: median {median(times):.3f} s "
+                  f"(first round incl. meta GP fits: {first:.2f} s)")
+    if not args.no_runs:
+        base = median(run_times("pb2-star", args.repeats))
+        results["run_pb2_star_s"] = base
+        print(f"full fast run, pb2-star: median {base:.1f} s")
+        for name in METHODS[1:]:
+            t = median(run_times(name, args.repeats))
+            results[f"run_{name}_s"] = t
+            print(f"full fast run, {name:10s}: median {t:.1f} s, overhead "
+                  f"{100 * (t / base - 1):+.1f} %")
+    print(f"wrote {write('meta_explore', results)}")
+
+
+if __name__ == "__main__":
+    main()

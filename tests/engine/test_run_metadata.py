@@ -1,0 +1,40 @@
+import json
+
+import pytest
+
+from metapbt import ConfigError
+from metapbt.engine.run import RunConfig, bundled_metadata, run
+from metapbt.metadata.store import MetaStore
+
+TINY = {"budget": 8000, "interval": 2000, "population": 4}
+
+
+def test_saved_runs_feed_a_meta_method_and_the_target_is_left_out(tmp_path):
+    store = tmp_path / "meta"
+    for context in ("earth", "neptune"):
+        run(RunConfig(method="pb2", context=context, save_meta=str(store), **TINY),
+            tmp_path / context)
+    assert [p.parent.name for p in MetaStore(store).runs()] == [
+        "cart_pole__earth", "cart_pole__neptune"]
+    summary = run(RunConfig(method="meta-prior", context="earth", metadata=str(store), **TINY),
+                  tmp_path / "meta-run")
+    weights = summary["explorer"]["weights"]
+    assert weights and all(set(w) == {"step", "cart_pole neptune"} for w in weights)
+    saved = json.loads((tmp_path / "meta-run" / "summary.json").read_text())
+    assert saved["explorer"]["weights"] == weights
+
+
+def test_a_store_holding_only_the_target_is_refused(tmp_path):
+    store = tmp_path / "meta"
+    run(RunConfig(method="pb2", save_meta=str(store), **TINY), tmp_path / "a")
+    with pytest.raises(ConfigError, match="no task other than the target"):
+        run(RunConfig(method="taf", metadata=str(store), **TINY), tmp_path / "b")
+    with pytest.raises(ConfigError, match="does not use meta-data"):
+        run(RunConfig(method="pbt", metadata=str(store), **TINY), tmp_path / "c")
+
+
+def test_bundled_meta_data_covers_the_classic_control_planets():
+    tasks = {p.parent.name for p in MetaStore(bundled_metadata()).runs()}
+    for env in ("cart_pole", "mountain_car", "pendulum", "acrobot"):
+        for planet in ("uranus", "venus", "saturn", "earth", "neptune"):
+            assert f"{env}__{planet}" in tasks
