@@ -38,8 +38,15 @@ def build_store(root: Path) -> None:
         problem = MovingOptimum(start=(0.1 + 0.1 * k, 0.8, 0.2))
         for seed in range(5):
             result = run_toy("pb2-star", 100 + seed, problem=problem)
-            save_run(root, result.population.history, task=f"toy {k}", seed=seed,
-                     method="pb2-star", env="toy", context={"k": float(k)})
+            save_run(
+                root,
+                result.population.history,
+                task=f"toy {k}",
+                seed=seed,
+                method="pb2-star",
+                env="toy",
+                context={"k": float(k)},
+            )
 
 
 def step_times(name: str, source: MetaSource, target: History) -> tuple[list[float], float]:
@@ -53,8 +60,13 @@ def step_times(name: str, source: MetaSource, target: History) -> tuple[list[flo
         ctx = RoundContext(target.space, history, int(step), rewards, 4)
         donor = int(np.argmax(rewards))
         config = frame[(frame["step"] == step) & (frame["member"] == donor)]
-        request = ExploreRequest(0, donor, {n: float(config[n].iloc[0]) for n in
-                                            target.space.names}, float(rewards[donor]), ())
+        request = ExploreRequest(
+            0,
+            donor,
+            {n: float(config[n].iloc[0]) for n in target.space.names},
+            float(rewards[donor]),
+            (),
+        )
         start = time.perf_counter()
         explorer.begin_round(ctx, np.random.default_rng(0))
         explorer.explore(ctx, request, np.random.default_rng(1))
@@ -90,8 +102,10 @@ def main() -> None:
             step_times(name, source, target)  # compile everything once
             times, first = step_times(name, source, target)
             results[name] = {"median_step_s": median(times), "first_step_s": first}
-            print(f"{name:10s} explore step: median {median(times):.3f} s "
-                  f"(first round incl. meta GP fits: {first:.2f} s)")
+            print(
+                f"{name:10s} explore step: median {median(times):.3f} s "
+                f"(first round incl. meta GP fits: {first:.2f} s)"
+            )
     if not args.no_runs:
         base = median(run_times("pb2-star", args.repeats))
         results["run_pb2_star_s"] = base
@@ -99,8 +113,10 @@ def main() -> None:
         for name in METHODS[1:]:
             t = median(run_times(name, args.repeats))
             results[f"run_{name}_s"] = t
-            print(f"full fast run, {name:10s}: median {t:.1f} s, overhead "
-                  f"{100 * (t / base - 1):+.1f} %")
+            print(
+                f"full fast run, {name:10s}: median {t:.1f} s, overhead "
+                f"{100 * (t / base - 1):+.1f} %"
+            )
     print(f"wrote {write('meta_explore', results)}")
 
 

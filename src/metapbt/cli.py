@@ -116,8 +116,18 @@ def run_command(
     from metapbt.engine.run import RunConfig, run
 
     try:
-        config = RunConfig(env, context, method, preset, population, budget, interval, seed,
-                           metadata=metadata, save_meta=save_meta)
+        config = RunConfig(
+            env,
+            context,
+            method,
+            preset,
+            population,
+            budget,
+            interval,
+            seed,
+            metadata=metadata,
+            save_meta=save_meta,
+        )
         summary = run(config, out, resume=resume, on_round=_show)
     except MetaPBTError as err:
         console.print(f"[red]error:[/red] {err}")
@@ -170,8 +180,17 @@ def metadata_build(
         with tempfile.TemporaryDirectory() as tmp, Progress(console=console) as progress:
             task = progress.add_task("meta-data runs", total=len(cells))
             for context, seed in cells:
-                config = RunConfig(env, context, method, preset, population, budget, interval,
-                                   seed, save_meta=str(out))
+                config = RunConfig(
+                    env,
+                    context,
+                    method,
+                    preset,
+                    population,
+                    budget,
+                    interval,
+                    seed,
+                    save_meta=str(out),
+                )
                 key = f"{config.task.replace(' ', '__')}/{method}-seed{seed}.parquet"
                 progress.update(task, description=f"{config.task} seed {seed}")
                 if key not in done:

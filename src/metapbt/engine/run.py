@@ -156,8 +156,15 @@ def run(
             )
     summary = _summary(config, context, ppo, records, elapsed, pop)
     if config.save_meta is not None:
-        path = save_run(config.save_meta, pop.history, task=config.task, seed=config.seed,
-                        method=config.method, env=config.env, context=dict(context))
+        path = save_run(
+            config.save_meta,
+            pop.history,
+            task=config.task,
+            seed=config.seed,
+            method=config.method,
+            env=config.env,
+            context=dict(context),
+        )
         logger.info("saved the run as meta-data: %s", path)
     _write_text(out / "summary.json", json.dumps(summary, indent=2))
     from metapbt.analysis.run_figure import plot_run
@@ -174,18 +181,21 @@ def run(
 def _method(config: RunConfig) -> methods.Method:
     meta = None
     if config.method in methods.META_METHODS:
-        root = Path(config.metadata) if config.metadata else bundled_metadata()
+        root = Path(config.metadata) if config.metadata else bundled_metadata(config.env)
         meta = MetaSource(root, config.task)
     elif config.metadata is not None:
         raise ConfigError(f"method {config.method!r} does not use meta-data; drop --metadata")
     return methods.make(config.method, config.quantile, metadata=meta)
 
 
-def bundled_metadata() -> Path:
-    """The classic-control meta-data shipped with the package (built by `metadata build`)."""
+def bundled_metadata(env: str) -> Path:
+    """The meta-data shipped for ``env``: PB2 runs on its five planets (``metadata build``)."""
     from importlib.resources import files
 
-    return Path(str(files("metapbt") / "data" / "meta" / "classic_control"))
+    root = Path(str(files("metapbt") / "data" / "meta" / env))
+    if not root.is_dir():
+        raise ConfigError(f"no bundled meta-data for {env!r}; pass --metadata DIR")
+    return root
 
 
 def _summary(config, context, ppo, records, elapsed, pop) -> dict[str, Any]:
