@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +24,16 @@ app = typer.Typer(
     help="Population-based hyperparameter optimisation for RL.",
 )
 console = Console()
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn the package's errors into a one-line message and exit code 2 (no traceback)."""
+    try:
+        yield
+    except MetaPBTError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
 
 
 @app.callback()
@@ -58,25 +70,21 @@ def toy(
     table = Table(title="moving-optimum toy: best final score (1.0 = always on the optimum)")
     for column in ("method", "mean", "min", "max"):
         table.add_column(column, justify="right" if column != "method" else "left")
-    try:
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("toy runs", total=len(method) * seeds)
-            for name in method:
-                finals = []
-                for seed in range(seeds):
-                    progress.update(task, description=f"{name} seed {seed}")
-                    result = run_toy(name, seed, size=size)
-                    finals.append(result.final)
-                    if out is not None:
-                        out.mkdir(parents=True, exist_ok=True)
-                        result.population.history.to_parquet(out / f"{name}_seed{seed}.parquet")
-                    progress.advance(task)
-                table.add_row(
-                    name, f"{np.mean(finals):.3f}", f"{min(finals):.3f}", f"{max(finals):.3f}"
-                )
-    except MetaPBTError as err:
-        console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(2) from None
+    with _user_errors(), Progress(console=console, transient=True) as progress:
+        task = progress.add_task("toy runs", total=len(method) * seeds)
+        for name in method:
+            finals = []
+            for seed in range(seeds):
+                progress.update(task, description=f"{name} seed {seed}")
+                result = run_toy(name, seed, size=size)
+                finals.append(result.final)
+                if out is not None:
+                    out.mkdir(parents=True, exist_ok=True)
+                    result.population.history.to_parquet(out / f"{name}_seed{seed}.parquet")
+                progress.advance(task)
+            table.add_row(
+                name, f"{np.mean(finals):.3f}", f"{min(finals):.3f}", f"{max(finals):.3f}"
+            )
     console.print(table)
 
 
@@ -115,7 +123,7 @@ def run_command(
     """Train a PPO population on a contextual environment, exploring with a method."""
     from metapbt.engine.run import RunConfig, run
 
-    try:
+    with _user_errors():
         config = RunConfig(
             env,
             context,
@@ -129,9 +137,6 @@ def run_command(
             save_meta=save_meta,
         )
         summary = run(config, out, resume=resume, on_round=_show)
-    except MetaPBTError as err:
-        console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(2) from None
     console.print(
         f"final best reward {summary['final_best']:.2f} in {summary['wall_seconds']:.1f}s; "
         f"wrote {out}/history.parquet, summary.json, run.png"
@@ -175,30 +180,30 @@ def metadata_build(
 
     names = list(PLANETS) if contexts == "planets" else [c for c in contexts.split(";") if c]
     cells = [(c, s) for c in names for s in range(seeds)]
-    done = {p.relative_to(out).as_posix() for p in MetaStore(out).runs()}
-    try:
-        with tempfile.TemporaryDirectory() as tmp, Progress(console=console) as progress:
-            task = progress.add_task("meta-data runs", total=len(cells))
-            for context, seed in cells:
-                config = RunConfig(
-                    env,
-                    context,
-                    method,
-                    preset,
-                    population,
-                    budget,
-                    interval,
-                    seed,
-                    save_meta=str(out),
-                )
-                key = f"{config.task.replace(' ', '__')}/{method}-seed{seed}.parquet"
-                progress.update(task, description=f"{config.task} seed {seed}")
-                if key not in done:
-                    run(config, Path(tmp) / key)
-                progress.advance(task)
-    except MetaPBTError as err:
-        console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(2) from None
+    store = MetaStore(out)
+    with (
+        _user_errors(),
+        tempfile.TemporaryDirectory() as tmp,
+        Progress(console=console) as progress,
+    ):
+        task = progress.add_task("meta-data runs", total=len(cells))
+        for context, seed in cells:
+            config = RunConfig(
+                env,
+                context,
+                method,
+                preset,
+                population,
+                budget,
+                interval,
+                seed,
+                save_meta=str(out),
+            )
+            progress.update(task, description=f"{config.task} seed {seed}")
+            stored = store.path_for(config.task, method, seed)
+            if not stored.exists():
+                run(config, Path(tmp) / stored.relative_to(out))
+            progress.advance(task)
     console.print(f"meta-data in {out}: {len(MetaStore(out).runs())} runs")
 
 

@@ -135,13 +135,16 @@ class MetaStore:
         }
         table = pa.Table.from_pandas(frame, preserve_index=False)
         table = table.replace_schema_metadata({b"metapbt": json.dumps(meta).encode()})
-        folder = self.root / task.replace(" ", "__")
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{method}-seed{seed}.parquet"
+        path = self.path_for(task, method, seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         pq.write_table(table, tmp)
         os.replace(tmp, path)
         return path
+
+    def path_for(self, task: str, method: str, seed: int) -> Path:
+        """Where the run ``(task, method, seed)`` is (or would be) stored."""
+        return self.root / task.replace(" ", "__") / f"{method}-seed{int(seed)}.parquet"
 
     def read(self, path: Path) -> tuple[MetaRun, dict[str, Any]]:
         """Read one file; raises :class:`MetaDataError` naming the file if it is broken."""
