@@ -238,21 +238,25 @@ class MultiTaskExplorer(MetaPB2Explorer):
     Args:
         top_k: Most meta tasks in the model.
         points: Rows per meta task.
-        fit_iterations: L-BFGS iterations of the multi-task GP fit per round.
+        cold_iterations: L-BFGS iterations of the first multi-task GP fit.
+        warm_iterations: L-BFGS iterations of later fits (warm-started).
     """
 
     top_k: int = 4
     points: int = 100
-    fit_iterations: int = 15
+    cold_iterations: int = 30
+    warm_iterations: int = 5
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        # One start (then warm-started from the previous round) and fewer iterations: the
-        # multi-task GP sees ~5x the target's rows, and its fit dominates the explore step.
-        base = TimeVaryingSE(starts=((1.0, 0.5, 0.1),))
-        self._mt_model = ExactGP(
-            MultiTaskKernel(tasks=1 + self.top_k, base=base), max_iter=self.fit_iterations
+        # The multi-task GP sees ~5x the target's rows and its fit dominates the explore step:
+        # one start, a full fit the first time, then a few iterations warm-started from the
+        # previous round's hyperparameters (which move little between rounds).
+        kernel = MultiTaskKernel(
+            tasks=1 + self.top_k, base=TimeVaryingSE(starts=((1.0, 0.5, 0.1),))
         )
+        self._mt_cold = ExactGP(kernel, max_iter=self.cold_iterations)
+        self._mt_warm = ExactGP(kernel, max_iter=self.warm_iterations)
 
     def surrogate(  # noqa: D102
         self, context: RoundContext, train: TrainingSet, rng: np.random.Generator
@@ -267,9 +271,8 @@ class MultiTaskExplorer(MetaPB2Explorer):
             x, y = self._slice(i, context.step, context)
             xs.append(np.column_stack([np.full(len(y), slot), scalings[i].to_target(x)]))
             ys.append(scalings[i].output(y))
-        gp = self.fit_gp(
-            self._mt_model, np.concatenate(xs), np.concatenate(ys), context, "multitask"
-        )
+        model = self._mt_warm if "multitask" in self._warm else self._mt_cold
+        gp = self.fit_gp(model, np.concatenate(xs), np.concatenate(ys), context, "multitask")
         return None if gp is None else RoundModel(gp, train)
 
     def _slice(self, i: int, step: int, context: RoundContext) -> tuple[np.ndarray, np.ndarray]:
