@@ -34,3 +34,16 @@ def write(name: str, payload: dict[str, Any]) -> Path:
 
 def median(values: list[float]) -> float:
     return float(np.median(np.asarray(values)))
+
+
+def timed_run(config: Any) -> float:
+    """Wall seconds of one ``metapbt.engine.run.run(config)`` into a temporary directory."""
+    import tempfile
+    import time
+
+    from metapbt.engine.run import run
+
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        run(config, Path(tmp) / "run")
+        return time.perf_counter() - start

@@ -15,17 +15,15 @@ Writes benchmarks/results/engine_throughput.json.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from pathlib import Path
 
 import jax
 
 from metapbt.engine import presets
-from metapbt.engine.run import RunConfig, run
+from metapbt.engine.run import RunConfig
 from metapbt.engine.trainer import PopulationTrainer
 
-from _common import median, write
+from _common import median, timed_run, write
 
 CONFIGS = [{"lr": 3e-4, "lambda": 0.95, "clip": 0.2}] * 4
 
@@ -44,13 +42,6 @@ def throughput(preset: str, repeats: int) -> float:
         jax.block_until_ready(state.params)
         rates.append(4 * steps / (time.perf_counter() - start))
     return median(rates)
-
-
-def timed_run(config: RunConfig) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        run(config, Path(tmp) / "run")
-        return time.perf_counter() - start
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from metapbt.engine.run import RunConfig, run
+from metapbt.engine.run import RunConfig
 from metapbt.population import methods
 from metapbt.population.explorers import ExploreRequest, RoundContext
 from metapbt.population.explorers.meta import MetaSource
@@ -28,7 +28,7 @@ from metapbt.population.history import History
 from metapbt.population.meta_io import save_run
 from metapbt.toy import MovingOptimum, run_toy
 
-from _common import median, write
+from _common import median, timed_run, write
 
 METHODS = ("pb2-star", "meta-prior", "multitask", "taf")
 
@@ -79,13 +79,7 @@ def step_times(name: str, source: MetaSource, target: History) -> tuple[list[flo
 
 
 def run_times(method: str, seeds: int) -> list[float]:
-    out = []
-    for seed in range(seeds):
-        with tempfile.TemporaryDirectory() as tmp:
-            start = time.perf_counter()
-            run(RunConfig(method=method, seed=seed), Path(tmp) / "r")
-            out.append(time.perf_counter() - start)
-    return out
+    return [timed_run(RunConfig(method=method, seed=seed)) for seed in range(seeds)]
 
 
 def main() -> None:
