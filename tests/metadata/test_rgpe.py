@@ -31,6 +31,13 @@ def test_a_perfect_ranker_gets_all_weight_and_ties_split():
     np.testing.assert_allclose(w, [0.5, 0.5])
 
 
+def test_a_near_perfect_target_is_not_penalised_for_comparing_rows_with_themselves():
+    y = np.arange(10.0)
+    w = rgpe_weights(np.stack([y]), y, np.random.default_rng(0), loo=y - 1e-3)
+    np.testing.assert_allclose(w, [0.5, 0.5])  # both rank perfectly: the weight is shared
+    assert target_ranking_loss(y - 1e-3, y, np.eye(10, dtype=bool)) == 0
+
+
 def test_target_is_included_with_loo_predictions_and_seeded():
     y = np.arange(8.0)
     w = rgpe_weights(np.stack([-y]), y, np.random.default_rng(0), loo=y + 0.5)

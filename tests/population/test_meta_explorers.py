@@ -108,3 +108,20 @@ def test_meta_methods_fall_back_to_pb2_star_early_and_need_metadata(bump_store):
         methods.make("taf")
     with pytest.raises(ConfigError, match="does not use meta-data"):
         methods.make("pb2", metadata=MetaSource(bump_store, "x"))
+
+
+def test_meta_predictions_do_not_recompile_as_the_target_grows(bump_store):
+    from metapbt.population.explorers.transfer import meta_means_jit
+
+    explorer = methods.make("taf", metadata=MetaSource(bump_store, "bump target")).explorer
+    full = bump_history(3, rounds=7).to_frame()
+    sizes = []
+    for step in (500, 600, 700):  # 16, 20 and 24 target rows: one padded size
+        history = History.from_frame(full[full["step"] <= step], SPACE)
+        ctx = RoundContext(SPACE, history, step, np.zeros(4), 4)
+        explorer.begin_round(ctx, np.random.default_rng(0))
+        explorer.explore(
+            ctx, ExploreRequest(0, 1, {"x": 0.5}, 1.0, ({"x": 0.2},)), np.random.default_rng(1)
+        )
+        sizes.append(meta_means_jit._cache_size())
+    assert sizes[0] == sizes[-1]

@@ -22,14 +22,20 @@ def ranking_loss(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.sum(p ^ t, axis=(-2, -1))
 
 
-def target_ranking_loss(loo: np.ndarray, y: np.ndarray) -> np.ndarray:
+def target_ranking_loss(
+    loo: np.ndarray, y: np.ndarray, same: np.ndarray | None = None
+) -> np.ndarray:
     """The target model's loss: ``sum_{j,k} [(loo_j < y_k) xor (y_j < y_k)]``.
 
-    ``loo`` holds leave-one-out predictions of the target model at its own rows.
+    ``loo`` holds leave-one-out predictions of the target model at its own rows. Pairs marked
+    in ``same`` (a row compared with itself, including bootstrap duplicates) are skipped: a meta
+    model can never misrank such a pair, but ``loo_j < y_j`` would count against the target about
+    half the time, so the reference's form (which counts them) biased the weights against it.
     """
-    p = loo[..., :, None] < y[..., None, :]
-    t = y[..., :, None] < y[..., None, :]
-    return np.sum(p ^ t, axis=(-2, -1))
+    wrong = (loo[..., :, None] < y[..., None, :]) ^ (y[..., :, None] < y[..., None, :])
+    if same is not None:
+        wrong = wrong & ~same
+    return np.sum(wrong, axis=(-2, -1))
 
 
 def rgpe_weights(
@@ -66,7 +72,8 @@ def rgpe_weights(
     yb = y[boot]  # [S, n]
     losses = ranking_loss(predictions[:, boot], yb[None]).T  # [S, M]
     if loo is not None:
-        target = target_ranking_loss(np.asarray(loo, np.float64)[boot], yb)
+        same = boot[:, :, None] == boot[:, None, :]
+        target = target_ranking_loss(np.asarray(loo, np.float64)[boot], yb, same)
         losses = np.column_stack([losses, target])
     best = losses == losses.min(axis=1, keepdims=True)
     return (best / best.sum(axis=1, keepdims=True)).mean(axis=0)

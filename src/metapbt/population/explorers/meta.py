@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metapbt.errors import ConfigError
+from metapbt.errors import ConfigError, SurrogateError
 from metapbt.metadata.rgpe import rgpe_weights
 from metapbt.metadata.scaling import MetaNormaliser, TaskScaling, window_scaling
 from metapbt.metadata.store import MetaStore, MetaTask
@@ -29,7 +29,7 @@ from metapbt.population.explorers.pb2 import PB2Explorer, RoundModel, TrainingSe
 from metapbt.population.explorers.transfer import MetaTerms, meta_means, meta_means_jit
 from metapbt.surrogates import ExactGP, FittedGP, MultiTaskKernel, TimeVaryingSE
 from metapbt.surrogates.acquisition import expected_improvement
-from metapbt.surrogates.gp import predict
+from metapbt.surrogates.gp import bucket_size, predict
 
 logger = logging.getLogger(__name__)
 
@@ -68,12 +68,23 @@ class MetaModels:
                 f"{self.source.target_task!r}"
             )
         model = ExactGP(TimeVaryingSE())
+        kept, norms, gps = [], [], []
         for task in self.tasks:
             norm = MetaNormaliser.fit(task.time, task.reward_before, task.target)
             unit = context.space.columns_to_unit(task.hparams, log_space)
-            x = norm.inputs(task.time, task.reward_before, unit)
-            self.norms.append(norm)
-            self.gps.append(model.fit(x, norm.targets(task.target)))
+            try:
+                gp = model.fit(
+                    norm.inputs(task.time, task.reward_before, unit), norm.targets(task.target)
+                )
+            except SurrogateError as err:
+                logger.warning("meta task %r left out: %s", task.task, err)
+                continue
+            kept.append(task)
+            norms.append(norm)
+            gps.append(gp)
+        if not gps:
+            raise ConfigError(f"no meta-task GP of {self.source.store} could be fitted")
+        self.tasks, self.norms, self.gps = kept, norms, gps
         logger.info("fitted %d meta-task GPs from %s", len(self.gps), self.source.store)
 
     def scalings(self, train: TrainingSet) -> list[TaskScaling]:
@@ -89,8 +100,19 @@ class MetaModels:
 
     def predictions(self, x: np.ndarray, scalings: list[TaskScaling]) -> np.ndarray:
         """``[M, n]`` target-scale means of every task at target-normalised ``x [n, D]``."""
-        terms = self.terms(np.ones(len(self.gps)), scalings)
-        return np.asarray(meta_means_jit(terms, jnp.asarray(x, jnp.float32)), np.float64)
+        return padded_meta_means(self.terms(np.ones(len(self.gps)), scalings), x)
+
+
+def padded_meta_means(terms: MetaTerms, x: np.ndarray) -> np.ndarray:
+    """:func:`meta_means` at ``x [n, D]``, returning ``[M, n]``.
+
+    The rows are padded to a bucket size, so a target that grows every round (and TAF's pending
+    points) reuse the compiled program instead of recompiling it.
+    """
+    n = x.shape[0]
+    padded = np.zeros((bucket_size(n), x.shape[1]), np.float32)
+    padded[:n] = x
+    return np.asarray(meta_means_jit(terms, jnp.asarray(padded)), np.float64)[:, :n]
 
 
 @dataclass
@@ -216,8 +238,8 @@ class TAFExplorer(MetaPB2Explorer):
         objective, ucb = super().acquisition(fitted, fixed, pending_x)
         if fitted.meta is None:
             return objective, ucb
-        rows = np.concatenate([fitted.train.x, pending_x]).astype(np.float32)
-        meta_best = meta_means_jit(fitted.meta, jnp.asarray(rows)).max(axis=1)
+        rows = np.concatenate([fitted.train.x, pending_x])
+        meta_best = jnp.asarray(padded_meta_means(fitted.meta, rows).max(axis=1), jnp.float32)
         args = TAFArgs(
             ucb,
             jnp.asarray(fitted.train.y.max(), jnp.float32),
