@@ -106,11 +106,6 @@ class History:
             self._reward.append(float(reward))
             self._source.append(int(source))
 
-    @property
-    def steps(self) -> list[int]:
-        """The distinct sync points recorded so far, ascending."""
-        return sorted(set(self._step))
-
     def to_frame(self) -> pd.DataFrame:
         """The history as a DataFrame with the documented columns and dtypes."""
         hp = np.asarray(self._hparams, dtype=np.float64).reshape(-1, self.space.dim)

@@ -172,11 +172,6 @@ class FittedGP:
     chol: jax.Array
     alpha: jax.Array = field(repr=False)
 
-    @property
-    def n_valid(self) -> int:
-        """Number of valid (unpadded) rows."""
-        return int(np.asarray(self.mask).sum())
-
     def hyperparameters(self) -> dict[str, Any]:
         """Fitted hyperparameters as Python floats (lists for vector-valued ones)."""
         return {k: np.asarray(v).tolist() for k, v in self.params.items()}
