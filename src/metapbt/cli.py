@@ -119,6 +119,10 @@ def run_command(
     save_meta: Annotated[
         str | None, typer.Option(help="Append the finished run to this meta-data directory.")
     ] = None,
+    portfolio: Annotated[
+        str | None,
+        typer.Option(help="Warm-start from this portfolio file (metapbt portfolio select)."),
+    ] = None,
 ) -> None:
     """Train a PPO population on a contextual environment, exploring with a method."""
     from metapbt.engine.run import RunConfig, run
@@ -135,6 +139,7 @@ def run_command(
             seed,
             metadata=metadata,
             save_meta=save_meta,
+            portfolio=portfolio,
         )
         summary = run(config, out, resume=resume, on_round=_show)
     console.print(
@@ -205,6 +210,89 @@ def metadata_build(
                 run(config, Path(tmp) / stored.relative_to(out))
             progress.advance(task)
     console.print(f"meta-data in {out}: {len(MetaStore(out).runs())} runs")
+
+
+portfolio_app = typer.Typer(help="Build a warm-start portfolio from related tasks (3 steps).")
+app.add_typer(portfolio_app, name="portfolio")
+Workers = Annotated[int, typer.Option(min=1, help="Tasks computed in parallel processes.")]
+
+
+def _task_progress(progress: Progress, total: int, label: str) -> Any:
+    task = progress.add_task(label, total=total)
+    return lambda name: progress.update(task, advance=1, description=f"{label}: {name}")
+
+
+@portfolio_app.command("candidates")
+def portfolio_candidates(
+    out: Annotated[Path, typer.Option(help="Portfolio directory.")] = Path("pf"),
+    env: Annotated[str, typer.Option(help="Environment id.")] = "cart_pole",
+    contexts: Annotated[str, typer.Option(help="'planets', or contexts separated by ';'.")] = (
+        "planets"
+    ),
+    configs: Annotated[int, typer.Option(min=1, help="Random configurations per task.")] = 30,
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds per configuration.")] = 4,
+    steps: Annotated[int, typer.Option(min=1, help="Steps per configuration and seed.")] = 160_000,
+    best: Annotated[int, typer.Option(min=1, help="Candidates kept per task.")] = 1,
+    preset: Annotated[str, typer.Option(help="PPO preset.")] = "fast",
+    seed: Annotated[int, typer.Option(help="Root seed.")] = 0,
+    workers: Workers = 1,
+) -> None:
+    """Step 1: random search on every task; keep each task's best configurations."""
+    from metapbt.studies import portfolio as pf
+
+    with _user_errors(), Progress(console=console) as progress:
+        setup = pf.PortfolioSetup(
+            env, pf.parse_contexts(contexts), configs, seeds, steps, best, preset, seed
+        )
+        on_task = _task_progress(progress, len(setup.tasks), "random search")
+        found = pf.candidates(setup, out, workers=workers, on_task=on_task)
+    console.print(f"{len(found)} candidates from {len(setup.tasks)} tasks in {out}/candidates")
+
+
+@portfolio_app.command("evaluate")
+def portfolio_evaluate(
+    root: Annotated[Path, typer.Argument(help="Portfolio directory (after step 1).")],
+    workers: Workers = 1,
+) -> None:
+    """Step 2: every candidate on every task (resumes; finished tasks are skipped)."""
+    from metapbt.studies import portfolio as pf
+
+    with _user_errors(), Progress(console=console) as progress:
+        setup, _ = pf.read_setup(root)
+        on_task = _task_progress(progress, len(setup.tasks), "evaluation")
+        matrix = pf.evaluate(root, workers=workers, on_task=on_task)
+    table = Table(title="seed-averaged final return (rows: candidates by source task)")
+    table.add_column("source")
+    for task in matrix.tasks:
+        table.add_column(task, justify="right")
+    for candidate, row in zip(matrix.candidates, matrix.scores, strict=True):
+        table.add_row(candidate.source, *(f"{x:.1f}" for x in row))
+    console.print(table)
+
+
+@portfolio_app.command("select")
+def portfolio_select(
+    root: Annotated[Path, typer.Argument(help="Portfolio directory (after step 2).")],
+    size: Annotated[int, typer.Option(min=1, help="Entries in the portfolio.")] = 5,
+    exclude: Annotated[
+        str | None, typer.Option(help="Target task to leave out, e.g. 'cart_pole earth'.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Portfolio file.")] = None,
+) -> None:
+    """Step 3: greedy coverage selection; writes the portfolio JSON and a heat map PNG."""
+    from metapbt.analysis.portfolio_figure import plot_portfolio
+    from metapbt.population.portfolio import select
+    from metapbt.studies import portfolio as pf
+
+    with _user_errors():
+        _, space = pf.read_setup(root)
+        chosen = select(space, pf.load_matrix(root), size, exclude)
+        path = chosen.save(out or root / "portfolio.json")
+        plot_portfolio(chosen, path.with_suffix(".png"))
+    for i, entry in enumerate(chosen.entries, start=1):
+        values = ", ".join(f"{k}={v:.4g}" for k, v in entry.config.items())
+        console.print(f"{i}. {values}  (from {entry.source})")
+    console.print(f"wrote {path} and {path.with_suffix('.png')}")
 
 
 def main() -> None:

@@ -36,9 +36,11 @@ from metapbt.errors import ConfigError, MetaPBTError
 from metapbt.metadata.store import task_id
 from metapbt.population import methods
 from metapbt.population.explorers.meta import MetaSource
+from metapbt.population.initializers import Initializer
 from metapbt.population.meta_io import save_run
 from metapbt.population.population import Population
-from metapbt.population.space import Config, default_space
+from metapbt.population.portfolio import Portfolio
+from metapbt.population.space import Config, SearchSpace, default_space
 
 logger = logging.getLogger(__name__)
 SUMMARY_SCHEMA = "metapbt.summary/1"
@@ -61,6 +63,8 @@ class RunConfig:
         quantile: Truncation-selection quantile.
         metadata: Meta-data directory for the meta methods (``None``: the bundled set).
         save_meta: Append the finished run to this meta-data directory.
+        portfolio: Portfolio file (``metapbt portfolio select``) to warm-start from: member
+            ``i`` starts from entry ``i``, members beyond the portfolio from random draws.
     """
 
     env: str = "cart_pole"
@@ -74,6 +78,7 @@ class RunConfig:
     quantile: float = 0.25
     metadata: str | None = None
     save_meta: str | None = None
+    portfolio: str | None = None
 
     @property
     def task(self) -> str:
@@ -121,7 +126,13 @@ def run(
         )
     context = envs.resolve_context(config.env, config.context)
     space = default_space()
-    pop = Population(space, config.population, _method(config), config.seed)
+    pop = Population(
+        space,
+        config.population,
+        _method(config),
+        config.seed,
+        initializer=_initializer(config, space),
+    )
     trainer = PopulationTrainer(config.env, context, ppo, config.population)
     key, k_init = jax.random.split(jax.random.PRNGKey(config.seed))
     state = trainer.init(k_init, pop.ask())
@@ -186,6 +197,28 @@ def _method(config: RunConfig) -> methods.Method:
     elif config.metadata is not None:
         raise ConfigError(f"method {config.method!r} does not use meta-data; drop --metadata")
     return methods.make(config.method, config.quantile, metadata=meta)
+
+
+def _initializer(config: RunConfig, space: SearchSpace) -> Initializer | None:
+    if config.portfolio is None:
+        return None
+    portfolio = Portfolio.load(config.portfolio)
+    portfolio.check_space(space)
+    if config.task in portfolio.matrix.tasks:
+        logger.warning(
+            "the portfolio %s was selected with %r among its tasks: the warm start has seen "
+            "the target (select with --exclude %r)",
+            config.portfolio,
+            config.task,
+            config.task,
+        )
+    if len(portfolio.entries) < config.population:
+        logger.info(
+            "portfolio has %d entries for %d members: the rest start from random draws",
+            len(portfolio.entries),
+            config.population,
+        )
+    return portfolio.initializer()
 
 
 def bundled_metadata(env: str) -> Path:

@@ -1,0 +1,1 @@
+"""Offline experiment grids above the engine: portfolio construction and studies."""

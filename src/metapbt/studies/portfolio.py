@@ -1,0 +1,335 @@
+"""Portfolio construction, the three offline steps of the reference (its section 2).
+
+1. ``candidates``: random search per task (``configs`` random configurations x ``seeds``,
+   ``steps`` each, hyperparameters fixed); the ``best`` configurations of each task by
+   seed-averaged final return become candidates.
+2. ``evaluate``: every candidate on every task (``seeds`` each) gives the performance matrix
+   tasks x candidates.
+3. ``select``: greedy coverage selection on the per-task min-max normalised matrix, leaving the
+   target task out (:mod:`metapbt.population.portfolio`).
+
+Directory layout (every file JSON, written atomically, one per task, so a killed step resumes by
+skipping the tasks already written and tasks can be computed by parallel workers)::
+
+    <root>/setup.json                   the settings and search space (metapbt.portfolio-setup/1)
+    <root>/candidates/<task>.json       step 1 for one task
+    <root>/evaluation/<task>.json       step 2 on one task
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from metapbt import envs
+from metapbt.engine import presets
+from metapbt.engine.fixed import score_configs
+from metapbt.envs import PLANETS
+from metapbt.errors import ConfigError
+from metapbt.metadata.store import task_id
+from metapbt.population.portfolio import Candidate, ScoreMatrix
+from metapbt.population.space import SearchSpace, default_space
+
+logger = logging.getLogger(__name__)
+SETUP_SCHEMA = "metapbt.portfolio-setup/1"
+
+
+@dataclass(frozen=True)
+class PortfolioSetup:
+    """Settings shared by the three steps (defaults: the reference's classic-control portfolio).
+
+    Args:
+        env: Environment id.
+        contexts: The tasks' contexts (planets or ``name=value,...``).
+        configs: Random configurations per task in step 1.
+        seeds: Seeds per configuration (steps 1 and 2).
+        steps: Environment steps per evaluation (160k = four 40k intervals).
+        best: Candidates kept per task.
+        preset: PPO preset.
+        seed: Root seed (task ``i`` draws its configurations from ``(seed, i)``).
+    """
+
+    env: str = "cart_pole"
+    contexts: tuple[str, ...] = tuple(PLANETS)
+    configs: int = 30
+    seeds: int = 4
+    steps: int = 160_000
+    best: int = 1
+    preset: str = "fast"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.contexts:
+            raise ConfigError("a portfolio needs at least one context")
+        if len(set(self.contexts)) != len(self.contexts):
+            raise ConfigError(f"duplicate contexts in {list(self.contexts)}")
+        for name in ("configs", "seeds", "steps", "best"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.best > self.configs:
+            raise ConfigError(f"best ({self.best}) cannot exceed configs ({self.configs})")
+        for context in self.contexts:
+            envs.resolve_context(self.env, context)
+        batch = presets.make(self.preset).batch_size
+        if self.steps % batch:
+            raise ConfigError(
+                f"steps ({self.steps}) must be a multiple of the {self.preset!r} batch size {batch}"
+            )
+
+    @property
+    def tasks(self) -> list[str]:
+        """Task ids, in context order."""
+        return [task_id(self.env, c) for c in self.contexts]
+
+
+def parse_contexts(text: str) -> tuple[str, ...]:
+    """``"planets"`` (the five planets) or contexts separated by ``;``."""
+    if text.strip() == "planets":
+        return tuple(PLANETS)
+    return tuple(c.strip() for c in text.split(";") if c.strip())
+
+
+# --- step 1 -----------------------------------------------------------------------------------
+
+
+def candidates(
+    setup: PortfolioSetup,
+    root: Path | str,
+    workers: int = 1,
+    on_task: Callable[[str], None] | None = None,
+) -> list[Candidate]:
+    """Step 1: random search on every task; returns all candidates (task order, best first).
+
+    Raises:
+        ConfigError: If ``root`` holds a portfolio built with other settings.
+    """
+    root = Path(root)
+    _write_setup(root, setup)
+    _run_tasks(root, "candidates", setup.tasks, workers, on_task)
+    return load_candidates(root)
+
+
+def _candidates_task(root: Path, task: str) -> dict[str, Any]:
+    setup, space = read_setup(root)
+    index = setup.tasks.index(task)
+    rng = np.random.default_rng([setup.seed, index])
+    configs = [space.sample(rng) for _ in range(setup.configs)]
+    scores = score_configs(
+        setup.env,
+        setup.contexts[index],
+        configs,
+        setup.seeds,
+        setup.steps,
+        setup.preset,
+        seed=setup.seed * 1000 + index,
+    )
+    mean = _nanmean(scores)
+    order = np.argsort(np.where(np.isfinite(mean), -mean, np.inf), kind="stable")
+    return {
+        "task": task,
+        "configs": configs,
+        "scores": _listed(scores),
+        "mean": _listed(mean),
+        "best": [int(i) for i in order[: setup.best]],
+    }
+
+
+def load_candidates(root: Path | str) -> list[Candidate]:
+    """All candidates of step 1, in task order and best first within a task.
+
+    Raises:
+        ConfigError: If step 1 has not finished for every task.
+    """
+    root = Path(root)
+    setup, space = read_setup(root)
+    _require(root, "candidates", setup.tasks, "metapbt portfolio candidates")
+    found = []
+    for task in setup.tasks:
+        data = _read_json(_task_path(root, "candidates", task))
+        found += [Candidate(space.validate(data["configs"][i]), task) for i in data["best"]]
+    return found
+
+
+# --- step 2 -----------------------------------------------------------------------------------
+
+
+def evaluate(
+    root: Path | str,
+    workers: int = 1,
+    on_task: Callable[[str], None] | None = None,
+) -> ScoreMatrix:
+    """Step 2: every candidate on every task; returns the (raw, seed-averaged) score matrix.
+
+    Tasks already evaluated are skipped, so a killed evaluation resumes; ``workers`` > 1 runs
+    tasks in parallel processes (each a separate JAX program).
+    """
+    root = Path(root)
+    setup, _ = read_setup(root)
+    load_candidates(root)
+    _run_tasks(root, "evaluation", setup.tasks, workers, on_task)
+    return load_matrix(root)
+
+
+def _evaluation_task(root: Path, task: str) -> dict[str, Any]:
+    setup, _ = read_setup(root)
+    found = load_candidates(root)
+    index = setup.tasks.index(task)
+    scores = score_configs(
+        setup.env,
+        setup.contexts[index],
+        [c.config for c in found],
+        setup.seeds,
+        setup.steps,
+        setup.preset,
+        seed=setup.seed * 1000 + 500 + index,
+    )
+    return {
+        "task": task,
+        "candidates": [{**c.config, "source": c.source} for c in found],
+        "scores": _listed(scores),
+        "mean": _listed(_nanmean(scores)),
+    }
+
+
+def load_matrix(root: Path | str) -> ScoreMatrix:
+    """The performance matrix of step 2 (rows: candidates, columns: tasks).
+
+    Raises:
+        ConfigError: If a task is missing, or an evaluation used other candidates than step 1's
+            current ones (delete ``evaluation/`` and rerun step 2).
+    """
+    root = Path(root)
+    setup, _ = read_setup(root)
+    found = load_candidates(root)
+    _require(root, "evaluation", setup.tasks, "metapbt portfolio evaluate")
+    expected = [{**c.config, "source": c.source} for c in found]
+    columns = []
+    for task in setup.tasks:
+        path = _task_path(root, "evaluation", task)
+        data = _read_json(path)
+        if data["candidates"] != expected:
+            raise ConfigError(
+                f"{path} scored other candidates than {root}/candidates holds now; "
+                f"delete {root / 'evaluation'} and run `metapbt portfolio evaluate` again"
+            )
+        columns.append([np.nan if x is None else x for x in data["mean"]])
+    return ScoreMatrix(tuple(found), tuple(setup.tasks), np.array(columns, dtype=float).T)
+
+
+# --- files and execution ----------------------------------------------------------------------
+
+_STEPS: dict[str, Callable[[Path, str], dict[str, Any]]] = {
+    "candidates": _candidates_task,
+    "evaluation": _evaluation_task,
+}
+
+
+def read_setup(root: Path | str) -> tuple[PortfolioSetup, SearchSpace]:
+    """The settings and search space stored in ``root/setup.json``."""
+    path = Path(root) / "setup.json"
+    if not path.exists():
+        raise ConfigError(f"{root} is not a portfolio directory (no setup.json); run step 1")
+    data = _read_json(path)
+    if data.get("schema") != SETUP_SCHEMA:
+        raise ConfigError(f"{path} is not a {SETUP_SCHEMA} file")
+    try:
+        fields = {**data["setup"], "contexts": tuple(data["setup"]["contexts"])}
+        return PortfolioSetup(**fields), SearchSpace.from_dict(data["space"])
+    except (KeyError, TypeError) as err:
+        raise ConfigError(f"{path} is malformed: {err!r}") from None
+
+
+def _write_setup(root: Path, setup: PortfolioSetup) -> None:
+    path = root / "setup.json"
+    if path.exists():
+        stored, _ = read_setup(root)
+        if stored != setup:
+            raise ConfigError(
+                f"{root} holds a portfolio built with {stored}; choose another directory "
+                f"or repeat those settings"
+            )
+        return
+    data = {
+        "schema": SETUP_SCHEMA,
+        "setup": dataclasses.asdict(setup),
+        "space": default_space().to_dict(),
+    }
+    _write_json(path, data)
+
+
+def _run_tasks(
+    root: Path,
+    step: str,
+    tasks: Sequence[str],
+    workers: int,
+    on_task: Callable[[str], None] | None,
+) -> None:
+    todo = [t for t in tasks if not _task_path(root, step, t).exists()]
+    for task in tasks:
+        if task not in todo and on_task is not None:
+            on_task(task)
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}")
+    if workers == 1 or len(todo) <= 1:
+        for task in todo:
+            _finish(root, step, task)
+            if on_task is not None:
+                on_task(task)
+        return
+    # spawn, not fork: a forked JAX runtime deadlocks.
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(_finish, root, step, t): t for t in todo}
+        for future in as_completed(futures):
+            future.result()
+            if on_task is not None:
+                on_task(futures[future])
+
+
+def _finish(root: Path, step: str, task: str) -> None:
+    logger.info("%s: %s", step, task)
+    _write_json(_task_path(root, step, task), _STEPS[step](root, task))
+
+
+def _task_path(root: Path, step: str, task: str) -> Path:
+    return root / step / (task.replace(" ", "__").replace(",", "+").replace("/", "_") + ".json")
+
+
+def _require(root: Path, step: str, tasks: Sequence[str], command: str) -> None:
+    missing = [t for t in tasks if not _task_path(root, step, t).exists()]
+    if missing:
+        raise ConfigError(f"{root}: {step} missing for {missing}; run `{command} {root}` first")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path} is not valid JSON ({err}); delete it to recompute") from None
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def _nanmean(scores: np.ndarray) -> np.ndarray:
+    finite = np.isfinite(scores)
+    total = np.where(finite, scores, 0.0).sum(axis=-1)
+    count = finite.sum(axis=-1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _listed(values: np.ndarray) -> list[Any]:
+    return np.where(np.isfinite(values), values, None).tolist()

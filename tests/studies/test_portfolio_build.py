@@ -1,0 +1,137 @@
+"""The three portfolio steps and a warm-started run, end to end on a tiny budget."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from metapbt.cli import app
+from metapbt.engine.run import RunConfig, run
+from metapbt.errors import ConfigError
+from metapbt.population.portfolio import Portfolio
+from metapbt.studies import portfolio as pf
+
+SETUP = pf.PortfolioSetup(
+    env="cart_pole", contexts=("earth", "neptune"), configs=3, seeds=2, steps=2000, best=2
+)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pf")
+    found = pf.candidates(SETUP, root)
+    matrix = pf.evaluate(root)
+    return root, found, matrix
+
+
+def test_candidates_keep_the_best_per_task(built):
+    root, found, _ = built
+    assert [c.source for c in found] == ["cart_pole earth"] * 2 + ["cart_pole neptune"] * 2
+    data = json.loads((root / "candidates" / "cart_pole__earth.json").read_text())
+    assert len(data["configs"]) == 3 and np.shape(data["scores"]) == (3, 2)
+    means = [m if m is not None else -np.inf for m in data["mean"]]
+    assert means[data["best"][0]] == max(means)
+    assert found[0].config == data["configs"][data["best"][0]]
+
+
+def test_evaluation_matrix_is_candidates_by_tasks(built):
+    _, found, matrix = built
+    assert matrix.scores.shape == (4, 2)
+    assert matrix.tasks == ("cart_pole earth", "cart_pole neptune")
+    assert list(matrix.candidates) == found
+    assert np.isfinite(matrix.scores).all() and (matrix.scores > 0).all()
+
+
+def test_steps_resume_without_recomputing(built, monkeypatch):
+    root, _, matrix = built
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a finished task was recomputed")
+
+    monkeypatch.setattr(pf, "score_configs", fail)
+    assert pf.candidates(SETUP, root) == list(matrix.candidates)
+    np.testing.assert_array_equal(pf.evaluate(root).scores, matrix.scores)
+
+
+def test_a_killed_evaluation_recomputes_only_the_missing_task(built, tmp_path, monkeypatch):
+    root, _, matrix = built
+    copy = tmp_path / "copy"
+    for path in root.rglob("*.json"):
+        target = copy / path.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(path.read_text())
+    (copy / "evaluation" / "cart_pole__neptune.json").unlink()
+    calls = []
+
+    def fake(env, context, configs, seeds, *args, **kwargs):
+        calls.append(context)
+        return np.full((len(configs), seeds), 7.0)
+
+    monkeypatch.setattr(pf, "score_configs", fake)
+    with pytest.raises(ConfigError, match="evaluation missing"):
+        pf.load_matrix(copy)
+    got = pf.evaluate(copy)
+    assert calls == ["neptune"]
+    np.testing.assert_array_equal(got.scores[:, 0], matrix.scores[:, 0])
+    np.testing.assert_array_equal(got.scores[:, 1], 7.0)
+
+
+def test_other_settings_in_the_same_directory_are_refused(built):
+    root, _, _ = built
+    with pytest.raises(ConfigError, match="holds a portfolio built with"):
+        pf.candidates(pf.PortfolioSetup(env="cart_pole", contexts=("earth",)), root)
+
+
+def test_setup_validation():
+    with pytest.raises(ConfigError, match="multiple of"):
+        pf.PortfolioSetup(contexts=("earth",), steps=1500)
+    with pytest.raises(ConfigError, match="best"):
+        pf.PortfolioSetup(contexts=("earth",), configs=2, best=3)
+    with pytest.raises(ConfigError, match="duplicate"):
+        pf.PortfolioSetup(contexts=("earth", "earth"))
+    assert pf.parse_contexts("planets")[0] == "uranus"
+    assert pf.parse_contexts("earth; gravity=12") == ("earth", "gravity=12")
+
+
+def test_select_and_warm_started_run_through_the_cli(built, tmp_path):
+    root, _, _ = built
+    out = tmp_path / "portfolio.json"
+    result = CliRunner().invoke(
+        app,
+        [
+            "portfolio",
+            "select",
+            str(root),
+            "--size",
+            "2",
+            "--exclude",
+            "cart_pole earth",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert out.with_suffix(".png").stat().st_size > 0
+    portfolio = Portfolio.load(out)
+    assert all(c.source == "cart_pole neptune" for c in portfolio.entries)
+    assert portfolio.matrix.tasks == ("cart_pole neptune",)
+
+    config = RunConfig(
+        context="earth", population=3, budget=4000, interval=2000, portfolio=str(out)
+    )
+    run(config, tmp_path / "warm")
+    history = pd.read_parquet(tmp_path / "warm" / "history.parquet")
+    first = history[history["step"] == 2000].sort_values("member")
+    for member, entry in enumerate(portfolio.configs):
+        row = first.iloc[member]
+        assert {k: row[k] for k in entry} == pytest.approx(entry)
+    summary = json.loads((tmp_path / "warm" / "summary.json").read_text())
+    assert summary["portfolio"] == str(out)
+
+
+def test_cli_reports_missing_steps(tmp_path):
+    result = CliRunner().invoke(app, ["portfolio", "select", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "no setup.json" in result.output
