@@ -295,6 +295,98 @@ def portfolio_select(
     console.print(f"wrote {path} and {path.with_suffix('.png')}")
 
 
+study_app = typer.Typer(help="Studies: grids of methods x tasks x seeds, run and compared.")
+app.add_typer(study_app, name="study")
+StudyFile = Annotated[Path, typer.Argument(help="Study file (TOML), e.g. studies/smoke.toml.")]
+
+
+@study_app.command("list")
+def study_list(file: StudyFile) -> None:
+    """Show the study's cells and which are done."""
+    from metapbt.studies.config import load_study
+    from metapbt.studies.runner import states
+
+    with _user_errors():
+        study = load_study(file)
+        current = states(study)
+    colour = {"done": "green", "failed": "red", "stale": "red", "partial": "yellow"}
+    for cell_id, state in current.items():
+        console.print(f"[{colour.get(state, 'dim')}]{state:8}[/] {cell_id}")
+    counts = {s: list(current.values()).count(s) for s in dict.fromkeys(current.values())}
+    console.print(
+        f"{study.name}: {len(current)} cells ("
+        + ", ".join(f"{n} {s}" for s, n in counts.items())
+        + f") in {study.results_dir}"
+    )
+
+
+@study_app.command("run")
+def study_run(
+    file: StudyFile,
+    workers: Annotated[int, typer.Option(min=1, help="Local worker processes.")] = 1,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            help="Run cells as Ray tasks: 'auto' (running cluster or a local one) or an address."
+        ),
+    ] = None,
+) -> None:
+    """Run every cell that is not done yet (failed cells are retried)."""
+    from metapbt.studies.config import load_study
+    from metapbt.studies.runner import run_study, states
+
+    with _user_errors(), Progress(console=console) as progress:
+        study = load_study(file)
+        todo = sum(state != "done" for state in states(study).values())
+        task = progress.add_task(f"{study.name}", total=todo)
+
+        def show(result: Any) -> None:
+            note = (
+                f"best {result.final_best:.1f}"
+                if result.state == "done"
+                else f"[red]{result.error}[/red]"
+            )
+            progress.console.print(f"{result.state:6} {result.id}  {note}  [{result.seconds:.0f}s]")
+            progress.advance(task)
+
+        results = run_study(study, workers=workers, ray=ray, on_cell=show)
+    failed = [r for r in results if r.state == "failed"]
+    console.print(
+        f"{len(results) - len(failed)} cells done, {len(failed)} failed this run; "
+        f"results in {study.results_dir}"
+        + ("; rerun the same command to retry the failed ones" if failed else "")
+    )
+    if failed:
+        raise typer.Exit(1)
+
+
+@study_app.command("report")
+def study_report(
+    file: StudyFile,
+    out: Annotated[Path, typer.Option(help="Report directory.")] = Path("report"),
+    schedule: Annotated[
+        list[str] | None,
+        typer.Option(help="Cell id whose schedules to plot (repeatable; default: per method)."),
+    ] = None,
+) -> None:
+    """Normalised scores, ranks, critical differences and curves, as PNGs and report.md."""
+    from metapbt.analysis.report import build_report
+    from metapbt.studies.config import load_study
+    from metapbt.studies.results import default_schedules, load_histories, load_results
+
+    with _user_errors():
+        study = load_study(file)
+        results = load_results(study)
+        ids = schedule or list(study.report.schedules) or default_schedules(study)
+        path = build_report(
+            results.drop(columns="seconds"),
+            out,
+            histories=load_histories(study, ids),
+            title=f"Study {study.name}",
+        )
+    console.print(f"wrote {path}")
+
+
 def main() -> None:
     """Entry point of the ``metapbt`` script."""
     app()

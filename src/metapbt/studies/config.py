@@ -1,0 +1,310 @@
+"""Study files: a grid of methods x tasks x seeds under one protocol, in TOML.
+
+Example (``studies/smoke.toml``)::
+
+    name = "smoke"
+    seeds = 2                          # seeds 0..1, or a list: [0, 3, 7]
+    methods = ["random", "pb2-star"]   # a name, or a table for a variant (below)
+
+    [protocol]
+    preset = "fast"
+    population = 2
+    budget = 8000
+    interval = 4000
+
+    [[tasks]]
+    env = "cart_pole"
+    contexts = ["earth", "neptune"]    # or "planets"
+
+A method table names a variant of a registered method::
+
+    [[methods]]
+    label = "pb2-star-warm"            # the name in results and figures
+    method = "pb2-star"
+    portfolio = "portfolios/{env}/{env}__{context}.json"   # {env}, {context}, {task}
+    metadata = "meta/{env}"                                 # meta methods only
+
+Paths in the file are relative to the file. Unknown keys and impossible values are errors that
+name the key (pydantic validation; ``extra="forbid"`` everywhere).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from metapbt import envs
+from metapbt.engine import presets
+from metapbt.engine.run import RunConfig
+from metapbt.envs import PLANETS
+from metapbt.errors import ConfigError
+from metapbt.metadata.store import task_id
+from metapbt.population import methods
+
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MethodSpec(_Frozen):
+    """A method of the study: a registered method, optionally warm-started or with meta-data."""
+
+    label: str
+    method: str
+    portfolio: str | None = None
+    metadata: str | None = None
+
+    @field_validator("label")
+    @classmethod
+    def _label(cls, value: str) -> str:
+        if not _LABEL.match(value):
+            raise ValueError(f"label {value!r} may hold letters, digits, '_', '.', '-' only")
+        return value
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, value: str) -> str:
+        if value not in methods.names():
+            raise ValueError(f"unknown method {value!r}; known: {', '.join(methods.names())}")
+        return value
+
+    @model_validator(mode="after")
+    def _meta(self) -> MethodSpec:
+        if self.metadata is not None and self.method not in methods.META_METHODS:
+            raise ValueError(f"method {self.method!r} does not use metadata")
+        return self
+
+
+class TaskSpec(_Frozen):
+    """One environment and its contexts (``"planets"`` for the five planets)."""
+
+    env: str
+    contexts: tuple[str, ...] | str = ("earth",)
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: str) -> str:
+        if value not in envs.names():
+            raise ValueError(f"unknown env {value!r}; known: {', '.join(envs.names())}")
+        return value
+
+    @model_validator(mode="after")
+    def _contexts(self) -> TaskSpec:
+        if isinstance(self.contexts, str) and self.contexts != "planets":
+            raise ValueError("contexts must be a list of contexts or the word 'planets'")
+        for context in self.context_list:
+            try:
+                envs.resolve_context(self.env, context)
+            except ConfigError as err:
+                raise ValueError(str(err)) from None
+        return self
+
+    @property
+    def context_list(self) -> tuple[str, ...]:
+        """The contexts, with ``"planets"`` expanded."""
+        return tuple(PLANETS) if isinstance(self.contexts, str) else self.contexts
+
+
+class Protocol(_Frozen):
+    """Settings shared by every cell (the reference protocol by default, ``fast`` PPO)."""
+
+    preset: str = "fast"
+    population: Annotated[int, Field(ge=1)] = 4
+    budget: Annotated[int, Field(ge=1)] = 600_000
+    interval: Annotated[int, Field(ge=1)] = 40_000
+    quantile: Annotated[float, Field(gt=0, le=0.5)] = 0.25
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Protocol:
+        if self.preset not in presets.PRESETS:
+            known = ", ".join(presets.PRESETS.names())
+            raise ValueError(f"unknown preset {self.preset!r}; known: {known}")
+        if self.budget % self.interval:
+            raise ValueError(f"budget {self.budget} must be a multiple of interval {self.interval}")
+        batch = presets.make(self.preset).batch_size
+        if self.interval % batch:
+            raise ValueError(
+                f"interval {self.interval} must be a multiple of the {self.preset!r} batch "
+                f"size {batch}"
+            )
+        return self
+
+
+class ReportSpec(_Frozen):
+    """What the report shows beyond the comparison: the schedules of these cells."""
+
+    schedules: tuple[str, ...] = ()
+
+
+class Cell(_Frozen):
+    """One run of the grid."""
+
+    method: MethodSpec
+    env: str
+    context: str
+    seed: int
+    protocol: Protocol
+
+    @property
+    def task(self) -> str:
+        """The task id ``"<env> <context>"``."""
+        return task_id(self.env, self.context)
+
+    @property
+    def id(self) -> str:
+        """Stable id (and results sub-directory): ``<label>__<env>__<context>__seed<seed>``."""
+        context = re.sub(r"[^A-Za-z0-9_.=-]+", "+", self.context)
+        return f"{self.method.label}__{self.env}__{context}__seed{self.seed}"
+
+    def run_config(self) -> RunConfig:
+        """The run's settings."""
+        fill = {"env": self.env, "context": self.context, "task": self.task}
+        return RunConfig(
+            env=self.env,
+            context=self.context,
+            method=self.method.method,
+            preset=self.protocol.preset,
+            population=self.protocol.population,
+            budget=self.protocol.budget,
+            interval=self.protocol.interval,
+            seed=self.seed,
+            quantile=self.protocol.quantile,
+            metadata=_fill(self.method.metadata, fill),
+            portfolio=_fill(self.method.portfolio, fill),
+        )
+
+
+class Study(_Frozen):
+    """A study: methods x tasks x seeds under one protocol.
+
+    Args:
+        name: The study's name.
+        results: Results directory (default ``results/<name>`` beside the study file).
+        methods: Method names or :class:`MethodSpec` tables (labels must be unique).
+        tasks: Environments and contexts.
+        seeds: A count (seeds ``0..n-1``) or a list of seeds.
+        protocol: Shared run settings.
+        report: Report options.
+    """
+
+    name: str
+    results: str | None = None
+    methods: tuple[str | MethodSpec, ...]
+    tasks: tuple[TaskSpec, ...]
+    seeds: Annotated[int, Field(ge=1)] | tuple[int, ...] = 1
+    protocol: Protocol = Protocol()
+    report: ReportSpec = ReportSpec()
+    base: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, value: tuple[str | MethodSpec, ...]) -> tuple[MethodSpec, ...]:
+        specs = tuple(MethodSpec(label=v, method=v) if isinstance(v, str) else v for v in value)
+        labels = [s.label for s in specs]
+        if not specs:
+            raise ValueError("a study needs at least one method")
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"method labels must be unique, got {labels}")
+        return specs
+
+    @field_validator("tasks")
+    @classmethod
+    def _tasks(cls, value: tuple[TaskSpec, ...]) -> tuple[TaskSpec, ...]:
+        if not value:
+            raise ValueError("a study needs at least one task")
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, value: int | tuple[int, ...]) -> int | tuple[int, ...]:
+        if isinstance(value, tuple) and (not value or len(set(value)) != len(value)):
+            raise ValueError("seeds must be a count or a non-empty list of distinct seeds")
+        return value
+
+    @property
+    def seed_list(self) -> tuple[int, ...]:
+        """The seeds."""
+        return tuple(range(self.seeds)) if isinstance(self.seeds, int) else self.seeds
+
+    @property
+    def method_specs(self) -> tuple[MethodSpec, ...]:
+        """The methods as specs (after validation every entry is one)."""
+        return tuple(m for m in self.methods if isinstance(m, MethodSpec))
+
+    @property
+    def results_dir(self) -> Path:
+        """Where every cell's outputs land."""
+        return self.base / (self.results or f"results/{self.name}")
+
+    @cached_property
+    def cells(self) -> tuple[Cell, ...]:
+        """The grid, in a stable order: task, context, method, seed."""
+        return tuple(
+            Cell(
+                method=self._resolved(m),
+                env=t.env,
+                context=c,
+                seed=s,
+                protocol=self.protocol,
+            )
+            for t in self.tasks
+            for c in t.context_list
+            for m in self.method_specs
+            for s in self.seed_list
+        )
+
+    def _resolved(self, spec: MethodSpec) -> MethodSpec:
+        """Paths relative to the study file."""
+        return spec.model_copy(
+            update={
+                k: str(self.base / v) if v is not None and not Path(v).is_absolute() else v
+                for k, v in (("portfolio", spec.portfolio), ("metadata", spec.metadata))
+            }
+        )
+
+
+def load_study(path: Path | str) -> Study:
+    """Parse and validate a study file.
+
+    Raises:
+        ConfigError: If the file is missing, not TOML, or invalid (the message names each bad
+            key and why).
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"study file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"study file {path} is not valid TOML: {err}") from None
+    if "base" in data:
+        raise ConfigError(f"{path}: unknown key 'base'")
+    try:
+        study = Study(**data, base=path.parent)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in err.errors()
+        )
+        raise ConfigError(f"study file {path} is invalid: {problems}") from None
+    ids = [c.id for c in study.cells]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"study file {path} expands to duplicate cells (repeated contexts?)")
+    return study
+
+
+def _fill(template: str | None, values: dict[str, str]) -> str | None:
+    if template is None:
+        return None
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError) as err:
+        raise ConfigError(
+            f"unknown placeholder {err} in {template!r}; use {{env}}, {{context}} or {{task}}"
+        ) from None

@@ -1,0 +1,97 @@
+from pathlib import Path
+
+import pytest
+
+from metapbt.errors import ConfigError
+from metapbt.studies.config import load_study
+
+STUDIES = Path(__file__).resolve().parents[2] / "studies"
+
+MINIMAL = """
+name = "t"
+methods = ["random", {label = "warm", method = "pb2-star", portfolio = "pf/{env}__{context}.json"}]
+seeds = [3, 5]
+[protocol]
+population = 2
+budget = 4000
+interval = 2000
+[[tasks]]
+env = "cart_pole"
+contexts = ["earth", "gravity=12,length=0.4"]
+[[tasks]]
+env = "pendulum"
+contexts = "planets"
+"""
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "study.toml"
+    path.write_text(text)
+    return path
+
+
+def test_grid_expansion_order_and_stable_ids(tmp_path):
+    study = load_study(_write(tmp_path, MINIMAL))
+    cells = study.cells
+    assert len(cells) == (2 + 5) * 2 * 2
+    assert [c.id for c in cells[:4]] == [
+        "random__cart_pole__earth__seed3",
+        "random__cart_pole__earth__seed5",
+        "warm__cart_pole__earth__seed3",
+        "warm__cart_pole__earth__seed5",
+    ]
+    assert cells[4].id == "random__cart_pole__gravity=12+length=0.4__seed3"
+    assert [c.id for c in load_study(_write(tmp_path, MINIMAL)).cells] == [c.id for c in cells]
+    assert study.results_dir == tmp_path / "results" / "t"
+
+
+def test_cells_become_run_configs_with_filled_paths(tmp_path):
+    study = load_study(_write(tmp_path, MINIMAL))
+    warm = study.cells[2].run_config()
+    assert warm.method == "pb2-star" and warm.seed == 3
+    assert warm.portfolio == str(tmp_path / "pf" / "cart_pole__earth.json")
+    assert (warm.population, warm.budget, warm.interval) == (2, 4000, 2000)
+    assert study.cells[0].run_config().portfolio is None
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (("seeds = [3, 5]", "seeds = [3, 5]\ncolour = 1"), "colour"),
+        (("population = 2", "population = 0"), "protocol.population"),
+        (("budget = 4000", "budget = 5000"), "multiple of interval"),
+        (("interval = 2000", "interval = 1000\nbudget2 = 1"), "budget2"),
+        (('"random"', '"randm"'), "unknown method 'randm'"),
+        (('env = "pendulum"', 'env = "lunar"'), "unknown env 'lunar'"),
+        (('contexts = "planets"', 'contexts = "mars"'), "planets"),
+        (('"earth", "gravity', '"pluto", "gravity'), "pluto"),
+        (("seeds = [3, 5]", "seeds = [3, 3]"), "distinct"),
+        (("seeds = [3, 5]", 'seeds = [3, 5]\nbase = "/"'), "base"),
+        (('methods = ["random",', 'methods = ["random", "random",'), "unique"),
+    ],
+)
+def test_invalid_files_name_the_key(tmp_path, change, match):
+    text = MINIMAL.replace(*change)
+    assert text != MINIMAL
+    with pytest.raises(ConfigError, match=match):
+        load_study(_write(tmp_path, text))
+
+
+def test_unreadable_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_study(tmp_path / "none.toml")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_study(_write(tmp_path, "name = "))
+    bad = MINIMAL.replace("{env}__{context}", "{planet}")
+    with pytest.raises(ConfigError, match="unknown placeholder"):
+        load_study(_write(tmp_path, bad)).cells[2].run_config()
+
+
+def test_shipped_studies_parse():
+    smoke = load_study(STUDIES / "smoke.toml")
+    assert len(smoke.cells) == 12
+    full = load_study(STUDIES / "classic_control.toml")
+    assert len(full.cells) == 4 * 5 * 10 * 8
+    assert full.protocol.population == 4 and full.protocol.budget == 600_000
+    assert full.protocol.interval == 40_000
+    assert {c.env for c in full.cells} == {"cart_pole", "mountain_car", "pendulum", "acrobot"}

@@ -1,0 +1,163 @@
+"""Study execution: states, failures and retries, resume after a kill, Ray, the report."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from metapbt.errors import ConfigError
+from metapbt.studies import runner
+from metapbt.studies.config import load_study
+from metapbt.studies.results import load_results
+
+STUDIES = Path(__file__).resolve().parents[2] / "studies"
+
+TINY = """
+name = "tiny"
+methods = {methods}
+seeds = {seeds}
+[protocol]
+population = 2
+budget = 4000
+interval = 2000
+[[tasks]]
+env = "cart_pole"
+contexts = ["earth"]
+"""
+
+
+def _study(tmp_path, methods='["random"]', seeds=2):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY.format(methods=methods, seeds=seeds))
+    return path
+
+
+def _fake_run(calls, fail=()):
+    """A stand-in for engine.run.run: writes a summary like the real one, or raises."""
+
+    def fake(config, out, resume=False, on_round=None):
+        calls.append((config.method, config.seed, resume))
+        if (config.method, config.seed) in fail:
+            raise FloatingPointError("the agent diverged")
+        import dataclasses
+
+        summary = {
+            **dataclasses.asdict(config),
+            "best_per_round": [{"step": 2000, "best": 10.0 + config.seed}],
+            "final_best": 10.0 + config.seed,
+            "wall_seconds": 0.1,
+        }
+        (Path(out) / "summary.json").write_text(json.dumps(summary))
+        return summary
+
+    return fake
+
+
+def test_a_failing_cell_is_recorded_does_not_stop_the_study_and_is_retried(tmp_path, monkeypatch):
+    study = load_study(_study(tmp_path, methods='["random", "pbt"]'))
+    calls = []
+    monkeypatch.setattr(runner, "run", _fake_run(calls, fail={("pbt", 0)}))
+    results = runner.run_study(study)
+    assert [r.state for r in results] == ["done", "done", "failed", "done"]
+    error = json.loads(
+        (study.results_dir / "pbt__cart_pole__earth__seed0" / "error.json").read_text()
+    )
+    assert "diverged" in error["error"] and "Traceback" in error["traceback"]
+    assert runner.states(study)["pbt__cart_pole__earth__seed0"] == "failed"
+
+    calls.clear()
+    monkeypatch.setattr(runner, "run", _fake_run(calls))
+    again = runner.run_study(study)
+    assert calls == [("pbt", 0, False)]  # only the failed cell
+    assert [r.state for r in again] == ["done"]
+    assert not (study.results_dir / "pbt__cart_pole__earth__seed0" / "error.json").exists()
+    assert set(runner.states(study).values()) == {"done"}
+    assert len(load_results(study)) == 4
+
+
+def test_results_of_other_settings_are_never_overwritten(tmp_path, monkeypatch):
+    path = _study(tmp_path)
+    monkeypatch.setattr(runner, "run", _fake_run([]))
+    runner.run_study(load_study(path))
+    path.write_text(path.read_text().replace("population = 2", "population = 3"))
+    changed = load_study(path)
+    assert set(runner.states(changed).values()) == {"stale"}
+    with pytest.raises(ConfigError, match="other settings"):
+        runner.run_study(changed)
+
+
+def test_killed_study_resumes_without_rerunning_finished_cells(tmp_path, monkeypatch):
+    path = _study(tmp_path, seeds=3)
+    study = load_study(path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "metapbt", "study", "run", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    first = runner.cell_dir(study, study.cells[0]) / "summary.json"
+    deadline = time.time() + 240
+    while not first.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert first.exists(), "the first cell never finished"
+    before = runner.states(study)
+    assert before[study.cells[0].id] == "done"
+    kept = first.read_text()
+
+    calls = []
+    real_run = runner.run
+
+    def counting(config, out, resume=False, on_round=None):
+        calls.append(config.seed)
+        return real_run(config, out, resume=resume, on_round=on_round)
+
+    monkeypatch.setattr(runner, "run", counting)
+    runner.run_study(study)
+    assert 0 not in calls and sorted(calls) == [
+        s for s in (1, 2) if before[f"random__cart_pole__earth__seed{s}"] != "done"
+    ]
+    assert first.read_text() == kept  # the finished cell's result is untouched
+    assert set(runner.states(study).values()) == {"done"}
+
+
+def test_two_cells_through_ray_on_a_local_instance(tmp_path):
+    ray = pytest.importorskip("ray")
+    study = load_study(_study(tmp_path))
+    try:
+        results = runner.run_study(study, ray="auto")
+    finally:
+        ray.shutdown()
+    assert sorted(r.state for r in results) == ["done", "done"]
+    assert set(runner.states(study).values()) == {"done"}
+    frame = load_results(study)
+    assert sorted(frame["seed"].unique()) == [0, 1]
+
+
+def test_smoke_study_runs_and_reports(tmp_path):
+    from typer.testing import CliRunner
+
+    from metapbt.cli import app
+
+    source = (STUDIES / "smoke.toml").read_text()
+    path = tmp_path / "smoke.toml"
+    path.write_text(source)
+    cli = CliRunner()
+    result = cli.invoke(app, ["study", "run", str(path), "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    listed = cli.invoke(app, ["study", "list", str(path)])
+    assert "12 cells (12 done)" in listed.output
+    report = tmp_path / "report"
+    result = cli.invoke(app, ["study", "report", str(path), "--out", str(report)])
+    assert result.exit_code == 0, result.output
+    text = (report / "report.md").read_text()
+    for name in ("normalised.png", "ranks.png", "critical_difference.png"):
+        assert (report / name).stat().st_size > 0 and name in text
+    assert len(list((report / "curves").glob("*.png"))) == 2
+    assert len(list((report / "schedules").glob("*.png"))) == 3
