@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
+from metapbt import Float, SearchSpace
 from metapbt.population.explorers.meta import MetaSource
+from metapbt.population.history import History
 from metapbt.population.meta_io import save_run
 from metapbt.toy import MovingOptimum, run_toy
 
@@ -42,3 +44,43 @@ def meta_source(meta_store):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+SPACE = SearchSpace({"x": Float(0.0, 1.0)})
+
+
+def bump_history(seed, centre=0.8, rounds=8, size=4, noise=0.02):
+    """Reward grows fastest near ``centre``: a stationary 1-d task."""
+    rng = np.random.default_rng(seed)
+    history, rewards = History(SPACE), np.zeros(size)
+    for s in range(1, rounds + 1):
+        configs = [SPACE.sample(rng) for _ in range(size)]
+        for m, c in enumerate(configs):
+            rewards[m] += np.exp(-((c["x"] - centre) ** 2) / 0.02) + noise * rng.standard_normal()
+        history.add_round(s * 100, configs, list(rewards), [-1] * size)
+    return history
+
+
+@pytest.fixture(scope="module")
+def bump_store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bump")
+    for seed in range(3):
+        save_run(
+            root,
+            bump_history(seed),
+            task="bump same",
+            seed=seed,
+            method="pb2",
+            env="toy",
+            context={},
+        )
+        save_run(
+            root,
+            bump_history(seed, centre=0.1),
+            task="bump far",
+            seed=seed,
+            method="pb2",
+            context={},
+            env="toy",
+        )
+    return root

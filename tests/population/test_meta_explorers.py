@@ -1,52 +1,13 @@
 import numpy as np
 import pytest
 
-from metapbt import ConfigError, Float, SearchSpace
+from metapbt import ConfigError
 from metapbt.population import methods
 from metapbt.population.explorers import ExploreRequest, RoundContext
 from metapbt.population.explorers.meta import MetaPriorExplorer, MetaSource
 from metapbt.population.explorers.pb2 import pb2_star
 from metapbt.population.history import History
-from metapbt.population.meta_io import save_run
-
-SPACE = SearchSpace({"x": Float(0.0, 1.0)})
-
-
-def bump_history(seed, centre=0.8, rounds=8, size=4, noise=0.02):
-    """Reward grows fastest near ``centre``: a stationary 1-d task."""
-    rng = np.random.default_rng(seed)
-    history, rewards = History(SPACE), np.zeros(size)
-    for s in range(1, rounds + 1):
-        configs = [SPACE.sample(rng) for _ in range(size)]
-        for m, c in enumerate(configs):
-            rewards[m] += np.exp(-((c["x"] - centre) ** 2) / 0.02) + noise * rng.standard_normal()
-        history.add_round(s * 100, configs, list(rewards), [-1] * size)
-    return history
-
-
-@pytest.fixture(scope="module")
-def bump_store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bump")
-    for seed in range(3):
-        save_run(
-            root,
-            bump_history(seed),
-            task="bump same",
-            seed=seed,
-            method="pb2",
-            env="toy",
-            context={},
-        )
-        save_run(
-            root,
-            bump_history(seed, centre=0.1),
-            task="bump far",
-            seed=seed,
-            method="pb2",
-            context={},
-            env="toy",
-        )
-    return root
+from tests.population.conftest import SPACE, bump_history
 
 
 def test_meta_prior_from_an_identical_task_picks_its_best_region(bump_store):

@@ -10,6 +10,8 @@ pb2-star   truncation (q)      PB2*: bounded kernel, UCB with std, log space, ra
 meta-prior truncation (q)      PB2* on the residual of an RGPE-weighted meta prior mean
 multitask  truncation (q)      PB2* with a multi-task GP over the target and top-4 tasks
 taf        truncation (q)      PB2* GP, transfer acquisition (EI + weighted meta gains)
+dkl        truncation (q)      PB2* with a deep-kernel GP (neural features under the TV kernel)
+meta-dkl   truncation (q)      dkl pre-trained on the other tasks' meta-data, fine-tuned
 ========== =================== ============================================================
 
 The meta methods need ``metadata`` (a :class:`MetaSource`); the others refuse it.
@@ -30,12 +32,14 @@ from metapbt.population.explorers import (
     pb2_star,
     stock_pb2,
 )
+from metapbt.population.explorers.dkl import DKLExplorer
 from metapbt.population.explorers.meta import (
     MetaPriorExplorer,
     MetaSource,
     MultiTaskExplorer,
     TAFExplorer,
 )
+from metapbt.surrogates.dkl import DKLSettings
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ class Method:
 METHODS: Registry[Method] = Registry("method")
 
 
-META_METHODS = ("meta-prior", "multitask", "taf")
+META_METHODS = ("meta-prior", "multitask", "taf", "meta-dkl")
 
 
 @METHODS.register("random")
@@ -88,6 +92,21 @@ def _multitask(quantile: float, metadata: MetaSource) -> Method:
 @METHODS.register("taf")
 def _taf(quantile: float, metadata: MetaSource) -> Method:
     return Method("taf", TruncationSelection(quantile), TAFExplorer(pb2_star(), source=metadata))
+
+
+@METHODS.register("dkl")
+def _dkl(quantile: float, metadata: None) -> Method:
+    return Method("dkl", TruncationSelection(quantile), DKLExplorer(pb2_star()))
+
+
+@METHODS.register("meta-dkl")
+def _meta_dkl(quantile: float, metadata: MetaSource | None) -> Method:
+    if metadata is None:
+        raise ConfigError("meta-dkl needs meta-data: pass a MetaSource (CLI: --metadata)")
+    # Fine-tuning a pre-trained state needs fewer steps than a fit from scratch (and overfits
+    # the target's few rows with more).
+    explorer = DKLExplorer(pb2_star(), dkl=DKLSettings(steps=100), source=metadata)
+    return Method("meta-dkl", TruncationSelection(quantile), explorer)
 
 
 def make(name: str, quantile: float = 0.25, metadata: MetaSource | None = None) -> Method:

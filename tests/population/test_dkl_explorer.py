@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from metapbt.errors import ConfigError
+from metapbt.population import methods
+from metapbt.population.explorers import ExploreRequest, RoundContext
+from metapbt.population.explorers import dkl as dkl_module
+from metapbt.population.explorers.meta import MetaSource
+from tests.population.conftest import SPACE, bump_history
+
+
+def _round(explorer, history, step, seed=0):
+    ctx = RoundContext(SPACE, history, step, np.zeros(4), 4)
+    explorer.begin_round(ctx, np.random.default_rng(seed))
+    return ctx
+
+
+def test_meta_dkl_leaves_the_target_out_and_pretrains_once(bump_store, monkeypatch):
+    calls = []
+    real = dkl_module.fit_dkl
+
+    def counting(model, x, y, settings, rng, start=None, reserve=0):
+        calls.append("pretrain" if start is None else "finetune")
+        return real(model, x, y, settings, rng, start=start, reserve=reserve)
+
+    monkeypatch.setattr(dkl_module, "fit_dkl", counting)
+    explorer = methods.make("meta-dkl", metadata=MetaSource(bump_store, "bump same")).explorer
+    for rounds in (4, 5, 6):
+        _round(explorer, bump_history(7, rounds=rounds), rounds * 100)
+    assert explorer.pretrained_on == ["bump far"]
+    assert calls == ["pretrain", "finetune", "finetune", "finetune"]
+    assert [f["model"] for f in explorer.fits] == ["meta-dkl"] * 3
+
+
+def test_dkl_explores_inside_the_space_and_respects_pending_points():
+    explorer = methods.make("dkl").explorer
+    history = bump_history(3, rounds=6)
+    ctx = _round(explorer, history, 600)
+    reward = float(history.to_frame().query("step == 600")["reward"].iloc[1])
+    first = explorer.explore(
+        ctx, ExploreRequest(0, 1, {"x": 0.5}, reward, ()), np.random.default_rng(1)
+    )
+    second = explorer.explore(
+        ctx, ExploreRequest(2, 1, {"x": 0.5}, reward, (first,)), np.random.default_rng(1)
+    )
+    assert 0.0 <= first["x"] <= 1.0 and 0.0 <= second["x"] <= 1.0
+    assert second["x"] != pytest.approx(first["x"], abs=1e-4)
+    assert explorer.fits[-1]["rows"] > 0 and "net" not in explorer.fits[-1]
+
+
+def test_dkl_warm_starts_from_its_last_fit_and_survives_a_resume():
+    explorer = methods.make("dkl").explorer
+    _round(explorer, bump_history(3, rounds=5), 500)
+    state = explorer.state_dict()
+    assert state["last"] is not None and len(state["last"]["net"]) > 100
+    fresh = methods.make("dkl").explorer
+    fresh.load_state_dict(state)
+    np.testing.assert_array_equal(fresh._last["net"], np.asarray(state["last"]["net"]))
+
+
+def test_meta_dkl_needs_metadata(bump_store):
+    with pytest.raises(ConfigError, match="needs meta-data"):
+        methods.make("meta-dkl")
+    with pytest.raises(ConfigError, match="does not use meta-data"):
+        methods.make("dkl", metadata=MetaSource(bump_store, "x"))
+    only_target = methods.make("meta-dkl", metadata=MetaSource(bump_store, "bump same"))
+    assert only_target.explorer.pretrained_on == []
