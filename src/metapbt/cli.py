@@ -166,7 +166,7 @@ app.add_typer(metadata_app, name="metadata")
 def metadata_build(
     env: Annotated[str, typer.Option(help="Environment id.")] = "cart_pole",
     contexts: Annotated[
-        str, typer.Option(help="'planets', or contexts separated by ';'.")
+        str, typer.Option(help="'planets', 'grid:FEATURE', or contexts separated by ';'.")
     ] = "planets",
     method: Annotated[str, typer.Option(help="Method of the stored runs.")] = "pb2",
     seeds: Annotated[int, typer.Option(min=1, help="Seeds per context.")] = 5,
@@ -180,10 +180,11 @@ def metadata_build(
     import tempfile
 
     from metapbt.engine.run import RunConfig, run
-    from metapbt.envs import PLANETS
+    from metapbt.envs.grids import expand_contexts
     from metapbt.metadata.store import MetaStore
 
-    names = list(PLANETS) if contexts == "planets" else [c for c in contexts.split(";") if c]
+    with _user_errors():
+        names = expand_contexts(env, contexts)
     cells = [(c, s) for c in names for s in range(seeds)]
     store = MetaStore(out)
     with (
@@ -226,13 +227,13 @@ def _task_progress(progress: Progress, total: int, label: str) -> Any:
 def portfolio_candidates(
     out: Annotated[Path, typer.Option(help="Portfolio directory.")] = Path("pf"),
     env: Annotated[str, typer.Option(help="Environment id.")] = "cart_pole",
-    contexts: Annotated[str, typer.Option(help="'planets', or contexts separated by ';'.")] = (
-        "planets"
-    ),
+    contexts: Annotated[
+        str, typer.Option(help="'planets', 'grid:FEATURE', or contexts separated by ';'.")
+    ] = "planets",
     configs: Annotated[int, typer.Option(min=1, help="Random configurations per task.")] = 30,
     seeds: Annotated[int, typer.Option(min=1, help="Seeds per configuration.")] = 4,
     steps: Annotated[int, typer.Option(min=1, help="Steps per configuration and seed.")] = 160_000,
-    best: Annotated[int, typer.Option(min=1, help="Candidates kept per task.")] = 1,
+    best: Annotated[int, typer.Option(min=1, help="Candidates kept per task.")] = 2,
     preset: Annotated[str, typer.Option(help="PPO preset.")] = "fast",
     seed: Annotated[int, typer.Option(help="Root seed.")] = 0,
     workers: Workers = 1,
@@ -242,7 +243,7 @@ def portfolio_candidates(
 
     with _user_errors(), Progress(console=console) as progress:
         setup = pf.PortfolioSetup(
-            env, pf.parse_contexts(contexts), configs, seeds, steps, best, preset, seed
+            env, pf.parse_contexts(env, contexts), configs, seeds, steps, best, preset, seed
         )
         on_task = _task_progress(progress, len(setup.tasks), "random search")
         found = pf.candidates(setup, out, workers=workers, on_task=on_task)

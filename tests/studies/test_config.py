@@ -95,3 +95,10 @@ def test_shipped_studies_parse():
     assert full.protocol.population == 4 and full.protocol.budget == 600_000
     assert full.protocol.interval == 40_000
     assert {c.env for c in full.cells} == {"cart_pole", "mountain_car", "pendulum", "acrobot"}
+
+
+def test_grid_contexts_in_a_study(tmp_path):
+    text = MINIMAL.replace('contexts = "planets"', 'contexts = "grid:l"')
+    study = load_study(_write(tmp_path, text))
+    pendulum = [c for c in study.cells if c.env == "pendulum"]
+    assert len(pendulum) == 22 * 2 * 2 and pendulum[0].context == "l=0.1"

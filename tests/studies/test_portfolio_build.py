@@ -91,8 +91,9 @@ def test_setup_validation():
         pf.PortfolioSetup(contexts=("earth",), configs=2, best=3)
     with pytest.raises(ConfigError, match="duplicate"):
         pf.PortfolioSetup(contexts=("earth", "earth"))
-    assert pf.parse_contexts("planets")[0] == "uranus"
-    assert pf.parse_contexts("earth; gravity=12") == ("earth", "gravity=12")
+    assert pf.parse_contexts("cart_pole", "planets")[0] == "uranus"
+    assert pf.parse_contexts("cart_pole", "earth; gravity=12") == ("earth", "gravity=12")
+    assert len(pf.parse_contexts("cart_pole", "grid:length")) == 22
 
 
 def test_select_and_warm_started_run_through_the_cli(built, tmp_path):

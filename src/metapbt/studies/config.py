@@ -14,7 +14,7 @@ Example (``studies/smoke.toml``)::
 
     [[tasks]]
     env = "cart_pole"
-    contexts = ["earth", "neptune"]    # or "planets"
+    contexts = ["earth", "neptune"]    # or "planets", or "grid:length" (default x 0.1 ... 2.2)
 
 A method table names a variant of a registered method::
 
@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from metapbt import envs
 from metapbt.engine import presets
 from metapbt.engine.run import RunConfig
-from metapbt.envs import PLANETS
+from metapbt.envs.grids import expand_contexts
 from metapbt.errors import ConfigError
 from metapbt.metadata.store import task_id
 from metapbt.population import methods
@@ -97,19 +97,24 @@ class TaskSpec(_Frozen):
 
     @model_validator(mode="after")
     def _contexts(self) -> TaskSpec:
-        if isinstance(self.contexts, str) and self.contexts != "planets":
-            raise ValueError("contexts must be a list of contexts or the word 'planets'")
-        for context in self.context_list:
-            try:
-                envs.resolve_context(self.env, context)
-            except ConfigError as err:
-                raise ValueError(str(err)) from None
+        if isinstance(self.contexts, str) and not (
+            self.contexts == "planets" or self.contexts.startswith("grid:")
+        ):
+            raise ValueError("contexts must be a list, 'planets' or 'grid:FEATURE'")
+        try:
+            self.context_list  # noqa: B018 - validates every context
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
         return self
 
     @property
     def context_list(self) -> tuple[str, ...]:
-        """The contexts, with ``"planets"`` expanded."""
-        return tuple(PLANETS) if isinstance(self.contexts, str) else self.contexts
+        """The contexts, with ``"planets"`` and ``"grid:FEATURE"`` expanded."""
+        if isinstance(self.contexts, str):
+            return tuple(expand_contexts(self.env, self.contexts))
+        for context in self.contexts:
+            envs.resolve_context(self.env, context)
+        return self.contexts
 
 
 class Protocol(_Frozen):

@@ -35,6 +35,7 @@ from metapbt import envs
 from metapbt.engine import presets
 from metapbt.engine.fixed import score_configs
 from metapbt.envs import PLANETS
+from metapbt.envs.grids import expand_contexts
 from metapbt.errors import ConfigError
 from metapbt.metadata.store import task_id
 from metapbt.population.portfolio import Candidate, ScoreMatrix
@@ -54,7 +55,9 @@ class PortfolioSetup:
         configs: Random configurations per task in step 1.
         seeds: Seeds per configuration (steps 1 and 2).
         steps: Environment steps per evaluation (160k = four 40k intervals).
-        best: Candidates kept per task.
+        best: Candidates kept per task. The reference kept 1 from each of 20 tasks (4 envs x
+            5 planets); one env's 5 planets with 1 each would leave only 4 candidates once the
+            target is left out, too few for a portfolio of 5, hence 2.
         preset: PPO preset.
         seed: Root seed (task ``i`` draws its configurations from ``(seed, i)``).
     """
@@ -64,7 +67,7 @@ class PortfolioSetup:
     configs: int = 30
     seeds: int = 4
     steps: int = 160_000
-    best: int = 1
+    best: int = 2
     preset: str = "fast"
     seed: int = 0
 
@@ -92,11 +95,9 @@ class PortfolioSetup:
         return [task_id(self.env, c) for c in self.contexts]
 
 
-def parse_contexts(text: str) -> tuple[str, ...]:
-    """``"planets"`` (the five planets) or contexts separated by ``;``."""
-    if text.strip() == "planets":
-        return tuple(PLANETS)
-    return tuple(c.strip() for c in text.split(";") if c.strip())
+def parse_contexts(env: str, text: str) -> tuple[str, ...]:
+    """``"planets"``, ``"grid:FEATURE"`` or contexts separated by ``;`` (see envs.grids)."""
+    return tuple(expand_contexts(env, text))
 
 
 # --- step 1 -----------------------------------------------------------------------------------
