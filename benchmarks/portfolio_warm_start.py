@@ -12,9 +12,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from _common import write
 
 from metapbt.engine.run import RunConfig, run
+
+from _common import write
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from metapbt.engine import presets
-from metapbt.engine.trainer import PopulationTrainer
+from metapbt.engine.trainer import BasePopulationTrainer, make_trainer
 from metapbt.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -61,11 +61,11 @@ def score_configs(
     members = [dict(c) for c in configs for _ in range(seeds)]
     rewards = np.empty(len(members))
     key = jax.random.PRNGKey(seed)
-    trainers: dict[int, PopulationTrainer] = {}
+    trainers: dict[int, BasePopulationTrainer] = {}
     for start in range(0, len(members), chunk):
         part = members[start : start + chunk]
         if len(part) not in trainers:
-            trainers[len(part)] = PopulationTrainer(env, context, ppo, len(part))
+            trainers[len(part)] = make_trainer(env, context, ppo, len(part))
         trainer = trainers[len(part)]
         key, k_init, k_eval = jax.random.split(key, 3)
         state = trainer.train(trainer.init(k_init, part), steps)

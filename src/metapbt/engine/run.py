@@ -31,7 +31,7 @@ from flax import serialization
 
 from metapbt import __version__, envs
 from metapbt.engine import presets
-from metapbt.engine.trainer import PopulationTrainer
+from metapbt.engine.trainer import make_trainer
 from metapbt.errors import ConfigError, MetaPBTError
 from metapbt.metadata.store import task_id
 from metapbt.population import methods
@@ -133,7 +133,7 @@ def run(
         config.seed,
         initializer=_initializer(config, space),
     )
-    trainer = PopulationTrainer(config.env, context, ppo, config.population)
+    trainer = make_trainer(config.env, context, ppo, config.population)
     key, k_init = jax.random.split(jax.random.PRNGKey(config.seed))
     state = trainer.init(k_init, pop.ask())
     records: list[dict[str, float]] = []

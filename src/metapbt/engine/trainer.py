@@ -1,7 +1,15 @@
-"""The population trainer: every member's PPO in one jitted, vmapped program per interval."""
+"""The population trainers: every member's PPO, vmapped over the population.
+
+:class:`BasePopulationTrainer` holds what every trainer shares (hyperparameters as traced leaves,
+exploit/explore decisions, the jitted PPO update of one rollout); :class:`PopulationTrainer` runs
+the whole interval, environments included, in one jitted program over gymnax environments, and
+:class:`~metapbt.engine.host_trainer.HostPopulationTrainer` steps host environments (Box2D).
+:func:`make_trainer` picks the one that fits an environment.
+"""
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -31,38 +39,30 @@ DEFAULT_HPARAMS = {"lambda": 0.95, "clip": 0.2}
 or set explicitly in every config)."""
 
 
-class PopulationTrainer:
-    """Trains ``size`` PPO members on one contextual environment.
+class BasePopulationTrainer(abc.ABC):
+    """Trains ``size`` PPO members; subclasses decide where the environments step.
+
+    Lifecycle: ``init`` fresh members, then per interval ``train``, ``evaluate`` and ``apply``
+    the population's decisions. The state is a :class:`MemberState` stacked ``[P]``.
 
     Args:
-        env_id: Registered environment id.
-        context: The context (planet name, ``"name=value"`` text or mapping).
         config: Structural PPO settings (a preset).
         size: Population size.
+        action_space: The environment's action space (gymnax or gymnasium: discrete if it has
+            ``n``).
     """
 
-    def __init__(
-        self,
-        env_id: str,
-        context: str | Mapping[str, float] | None,
-        config: PPOConfig,
-        size: int,
-    ) -> None:
-        self.env, self.env_params = envs.make(env_id, context)
+    def __init__(self, config: PPOConfig, size: int, action_space: Any) -> None:
         self.config = config
         self.size = size
-        space = self.env.action_space(self.env_params)
-        continuous = not hasattr(space, "n")
+        continuous = not hasattr(action_space, "n")
         self.network = ActorCritic(
-            action_dim=int(np.prod(space.shape)) if continuous else int(space.n),
+            action_dim=int(np.prod(action_space.shape)) if continuous else int(action_space.n),
             continuous=continuous,
             hidden=config.hidden,
             activation=config.activation,
         )
         self.optimizer = make_optimizer(config)
-        self.eval_steps = int(self.env_params.max_steps_in_episode)
-        self._train = jax.jit(self._train_impl, static_argnames="iterations")
-        self._evaluate = jax.jit(self._evaluate_impl)
 
     def check_space(self, names: Sequence[str]) -> None:
         """Raise unless every tuned hyperparameter is one the engine can change."""
@@ -77,14 +77,16 @@ class PopulationTrainer:
         self.check_space(list(configs[0]))
         if "lr" not in configs[0]:
             raise ConfigError("every config needs an 'lr' (tuned or fixed)")
-        state = jax.vmap(self._init_member)(jax.random.split(key, self.size))
-        return self.set_hparams(state, configs)
+        return self.set_hparams(self._fresh(key), configs)
 
-    def _init_member(self, key: jax.Array) -> MemberState:
-        k_net, k_env, k_run = jax.random.split(key, 3)
-        obs, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(
-            jax.random.split(k_env, self.config.num_envs), self.env_params
-        )
+    @abc.abstractmethod
+    def _fresh(self, key: jax.Array) -> MemberState:
+        """Fresh members ``[P]`` (untuned hyperparameters at their defaults)."""
+
+    def _new_member(
+        self, k_net: jax.Array, env_state: Any, obs: jax.Array, key: jax.Array
+    ) -> MemberState:
+        """One member's state around its first observations ``obs [E, obs_dim]``."""
         params = self.network.init(k_net, obs[:1])
         hparams = {k: jnp.float32(v) for k, v in DEFAULT_HPARAMS.items()}
         hparams["ent_coef"] = jnp.float32(self.config.ent_coef)
@@ -93,7 +95,7 @@ class PopulationTrainer:
             self.optimizer.init(params),
             env_state,
             obs,
-            k_run,
+            key,
             jnp.float32(self.config.kl_coeff),
             hparams,
         )
@@ -133,8 +135,13 @@ class PopulationTrainer:
                 f"{self.config.batch_size} ({self.config.num_envs} envs x "
                 f"{self.config.rollout_len} steps)"
             )
-        return self._train(state, iterations=steps // self.config.batch_size)
+        return self._train_iterations(state, steps // self.config.batch_size)
 
+    @abc.abstractmethod
+    def _train_iterations(self, state: MemberState, iterations: int) -> MemberState:
+        """Run ``iterations`` rollout-and-update iterations of every member."""
+
+    @abc.abstractmethod
     def evaluate(self, state: MemberState, key: jax.Array) -> np.ndarray:
         """Mean return of ``eval_episodes`` stochastic episodes per member, ``[P]``.
 
@@ -142,19 +149,9 @@ class PopulationTrainer:
         where the environment would still pay for its garbage actions), so the population
         replaces it and never copies it.
         """
-        keys = jax.random.split(key, self.size)
-        return np.asarray(self._evaluate(state.params, keys), np.float64)
 
-    # --- jitted internals -------------------------------------------------------------
-
-    def _train_impl(self, state: MemberState, iterations: int) -> MemberState:
-        def member(s: MemberState) -> MemberState:
-            return jax.lax.fori_loop(0, iterations, lambda _, x: self._iteration(x), s)
-
-        return jax.vmap(member)(state)
-
-    def _iteration(self, state: MemberState) -> MemberState:
-        state, traj, last_value = self._rollout(state)
+    def _update(self, state: MemberState, traj: Transition, last_value: jax.Array) -> MemberState:
+        """One member's PPO update on its rollout ``traj [T, E]`` (``last_value [E]``)."""
         adv, ret = gae(
             traj.reward,
             traj.value,
@@ -191,6 +188,59 @@ class PopulationTrainer:
         )
         kl_coeff = update_kl_coeff(state.kl_coeff, kls[-1], self.config.kl_target)
         return _replace(state, params=params, opt_state=opt_state, key=key, kl_coeff=kl_coeff)
+
+
+class PopulationTrainer(BasePopulationTrainer):
+    """Trains ``size`` PPO members on one contextual gymnax environment, all in one program.
+
+    Args:
+        env_id: Registered environment id.
+        context: The context (planet name, ``"name=value"`` text or mapping).
+        config: Structural PPO settings (a preset).
+        size: Population size.
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        context: str | Mapping[str, float] | None,
+        config: PPOConfig,
+        size: int,
+    ) -> None:
+        self.env, self.env_params = envs.make(env_id, context)
+        super().__init__(config, size, self.env.action_space(self.env_params))
+        self.eval_steps = int(self.env_params.max_steps_in_episode)
+        self._train = jax.jit(self._train_impl, static_argnames="iterations")
+        self._evaluate = jax.jit(self._evaluate_impl)
+
+    def _fresh(self, key: jax.Array) -> MemberState:
+        return jax.vmap(self._init_member)(jax.random.split(key, self.size))
+
+    def _init_member(self, key: jax.Array) -> MemberState:
+        k_net, k_env, k_run = jax.random.split(key, 3)
+        obs, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(
+            jax.random.split(k_env, self.config.num_envs), self.env_params
+        )
+        return self._new_member(k_net, env_state, obs, k_run)
+
+    def _train_iterations(self, state: MemberState, iterations: int) -> MemberState:
+        return self._train(state, iterations=iterations)
+
+    def evaluate(self, state: MemberState, key: jax.Array) -> np.ndarray:
+        """Evaluate every member in one jitted program (contract: the base class)."""
+        keys = jax.random.split(key, self.size)
+        return np.asarray(self._evaluate(state.params, keys), np.float64)
+
+    # --- jitted internals -------------------------------------------------------------
+
+    def _train_impl(self, state: MemberState, iterations: int) -> MemberState:
+        def member(s: MemberState) -> MemberState:
+            return jax.lax.fori_loop(0, iterations, lambda _, x: self._iteration(x), s)
+
+        return jax.vmap(member)(state)
+
+    def _iteration(self, state: MemberState) -> MemberState:
+        return self._update(*self._rollout(state))
 
     def _rollout(self, state: MemberState) -> tuple[MemberState, Transition, jax.Array]:
         step_env = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))
@@ -252,3 +302,25 @@ def _replace(state: MemberState, **changes: Any) -> MemberState:
     import dataclasses
 
     return dataclasses.replace(state, **changes)
+
+
+def make_trainer(
+    env_id: str,
+    context: str | Mapping[str, float] | None,
+    config: PPOConfig,
+    size: int,
+) -> BasePopulationTrainer:
+    """The trainer that fits ``env_id``: in-JAX for gymnax envs, host-stepped for Box2D ones.
+
+    Args:
+        env_id: Registered environment id.
+        context: The context (planet name, ``"name=value"`` text or mapping).
+        config: Structural PPO settings (a preset).
+        size: Population size.
+    """
+    if envs.runs_on_host(env_id):
+        # host_trainer imports this module: import it here, not at the top.
+        from metapbt.engine.host_trainer import HostPopulationTrainer
+
+        return HostPopulationTrainer(env_id, context, config, size)
+    return PopulationTrainer(env_id, context, config, size)

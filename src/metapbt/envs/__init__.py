@@ -1,9 +1,11 @@
-"""Contextual environments: a registry id plus a context gives gymnax ``(env, params)``.
+"""Contextual environments: a registry id plus a context gives an environment.
 
-Known ids: ``cart_pole``, ``mountain_car``, ``pendulum``, ``acrobot``. A context is given as a
-planet name (``"earth"``, ``"neptune"``...: the gravity factor over 9.81 scales the features the
-reference scaled), as ``"name=value,..."`` text, or as a mapping; unspecified features keep
-their defaults.
+Known ids: ``cart_pole``, ``mountain_car``, ``pendulum``, ``acrobot`` (gymnax: :func:`make` gives
+``(env, params)`` that step inside JAX) and ``lunar_lander`` (Box2D: :func:`runs_on_host` is
+true, and :func:`make_host` gives a gymnasium environment). A context is given as a planet name
+(``"earth"``, ``"neptune"``...: the gravity factor over 9.81 scales the features the reference
+scaled), as ``"name=value,..."`` text, or as a mapping; unspecified features keep their
+defaults.
 """
 
 from __future__ import annotations
@@ -14,16 +16,22 @@ from typing import Any
 from metapbt._registry import Registry
 from metapbt.envs.classic_control import CLASSIC_CONTROL, EnvSpec
 from metapbt.envs.contexts import PLANETS, Context, parse_assignments, planet_factor
+from metapbt.envs.lunar_lander import LUNAR_LANDER, HostEnvSpec
 from metapbt.errors import ConfigError
 
-ENVS: Registry[EnvSpec] = Registry("environment")
-for _spec in CLASSIC_CONTROL:
+ENVS: Registry[EnvSpec | HostEnvSpec] = Registry("environment")
+for _spec in (*CLASSIC_CONTROL, LUNAR_LANDER):
     ENVS.register(_spec.id)(lambda _s=_spec: _s)
 
 
-def spec(env_id: str) -> EnvSpec:
-    """The :class:`EnvSpec` of ``env_id`` (unknown ids list the known ones)."""
+def spec(env_id: str) -> EnvSpec | HostEnvSpec:
+    """The spec of ``env_id`` (unknown ids list the known ones)."""
     return ENVS.make(env_id)
+
+
+def runs_on_host(env_id: str) -> bool:
+    """Whether ``env_id`` steps on the host (a :class:`HostEnvSpec`) rather than inside JAX."""
+    return isinstance(spec(env_id), HostEnvSpec)
 
 
 def resolve_context(env_id: str, context: str | Mapping[str, float] | None = None) -> Context:
@@ -58,12 +66,33 @@ def resolve_context(env_id: str, context: str | Mapping[str, float] | None = Non
 
 
 def make(env_id: str, context: str | Mapping[str, float] | None = None) -> tuple[Any, Any]:
-    """Create the gymnax environment ``env_id`` and its params under ``context``."""
+    """Create the gymnax environment ``env_id`` and its params under ``context``.
+
+    Raises:
+        ConfigError: If ``env_id`` steps on the host (use :func:`make_host`).
+    """
     import gymnax
 
     env_spec = spec(env_id)
+    if isinstance(env_spec, HostEnvSpec):
+        raise ConfigError(
+            f"{env_id} steps on the host (Box2D), not inside JAX: create it with "
+            "envs.make_host(), train it with engine.trainer.make_trainer()"
+        )
     env, params = gymnax.make(env_spec.gymnax_id)
     return env, env_spec.apply(params, resolve_context(env_id, context))
+
+
+def make_host(env_id: str, context: str | Mapping[str, float] | None = None) -> Any:
+    """Create the host (gymnasium) environment ``env_id`` under ``context``.
+
+    Raises:
+        ConfigError: If ``env_id`` is a gymnax environment (use :func:`make`).
+    """
+    env_spec = spec(env_id)
+    if not isinstance(env_spec, HostEnvSpec):
+        raise ConfigError(f"{env_id} is a gymnax environment that steps in JAX: use envs.make()")
+    return env_spec.factory(resolve_context(env_id, context))
 
 
 def names() -> list[str]:

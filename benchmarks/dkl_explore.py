@@ -1,0 +1,89 @@
+"""Time of one ``dkl`` / ``meta-dkl`` explore step (deep-kernel fit + UCB maximisation).
+
+    python benchmarks/dkl_explore.py [--rows 50 200] [--repeats 3]
+
+A population of 8 members is simulated until the PB2 training set holds about n rows; after a
+compiling warm-up round, three rounds are timed, each one ``begin_round`` (the fit) plus one
+``explore`` (UCB with a pending point). ``meta-dkl`` pre-trains once per run on the bundled
+CartPole meta-data (target "cart_pole earth" left out); that one-off cost is reported apart.
+The reference's DKL step took minutes (1.5-5 min of fitting, spec 1.6). Writes
+benchmarks/results/dkl_explore.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from metapbt import History, default_space
+from metapbt.engine.run import bundled_metadata
+from metapbt.population import methods
+from metapbt.population.explorers import ExploreRequest, RoundContext
+from metapbt.population.explorers.meta import MetaSource
+
+from _common import median, write
+
+SIZE = 8
+
+
+def one_size(method: str, rows: int, seed: int) -> tuple[list[float], float]:
+    space = default_space()
+    rng = np.random.default_rng(seed)
+    meta = MetaSource(bundled_metadata("cart_pole"), "cart_pole earth")
+    explorer = methods.make(method, metadata=meta if method == "meta-dkl" else None).explorer
+    history, rewards = History(space), np.zeros(SIZE)
+    times, first, step = [], 0.0, 0
+    while True:
+        step += 1000
+        configs = [space.sample(rng) for _ in range(SIZE)]
+        rewards += rng.uniform(size=SIZE) + np.array([space.to_unit(c)[0] for c in configs])
+        history.add_round(step, configs, list(rewards), [-1] * SIZE)
+        n = (step // 1000 - 1) * SIZE
+        if n < rows - 24:
+            continue
+        ctx = RoundContext(space, history, step, rewards.copy(), SIZE)
+        request = ExploreRequest(0, 1, configs[1], float(rewards[1]), (configs[2],))
+        start = time.perf_counter()
+        explorer.begin_round(ctx, rng)
+        explorer.explore(ctx, request, rng)
+        elapsed = time.perf_counter() - start
+        if first:
+            times.append(elapsed)
+        else:
+            first = elapsed  # compiles, and pre-trains for meta-dkl
+        if n >= rows:
+            return times, first
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, nargs="+", default=[50, 200])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    results = {}
+    print(f"{'method':>9s} {'rows':>5s} {'median s':>9s} {'max s':>7s} {'first round s':>14s}")
+    for method in ("dkl", "meta-dkl"):
+        for rows in args.rows:
+            samples, firsts = [], []
+            for seed in range(args.repeats):
+                times, first = one_size(method, rows, seed)
+                samples += times
+                firsts.append(first)
+            results[f"{method}@{rows}"] = {
+                "median_s": median(samples),
+                "max_s": float(np.max(samples)),
+                "first_round_median_s": median(firsts),
+                "samples": samples,
+            }
+            print(
+                f"{method:>9s} {rows:>5d} {median(samples):>9.3f} {np.max(samples):>7.3f} "
+                f"{median(firsts):>14.2f}"
+            )
+    path = write("dkl_explore", {"args": vars(args), "results": results})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

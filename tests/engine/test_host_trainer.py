@@ -1,0 +1,127 @@
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from metapbt import Clone, ConfigError, History, Keep
+from metapbt.engine import presets
+from metapbt.engine.host_trainer import HostPopulationTrainer
+from metapbt.engine.run import RunConfig, run
+from metapbt.engine.trainer import PopulationTrainer, make_trainer
+
+TINY = presets.make(
+    "fast", num_envs=2, rollout_len=32, epochs=2, minibatch_size=32, hidden=(16,), eval_episodes=2
+)
+
+
+def configs(lrs):
+    return [{"lr": lr, "lambda": 0.95, "clip": 0.2} for lr in lrs]
+
+
+@pytest.fixture(scope="module")
+def trainer():
+    return HostPopulationTrainer("lunar_lander", "neptune", TINY, 3)
+
+
+def leaves(tree, member):
+    return [np.asarray(x[member]) for x in jax.tree.leaves(tree)]
+
+
+def same_member(a, b, member):
+    return all(
+        np.array_equal(x, y) for x, y in zip(leaves(a, member), leaves(b, member), strict=True)
+    )
+
+
+def test_factory_picks_the_trainer_by_environment():
+    assert isinstance(make_trainer("lunar_lander", None, TINY, 1), HostPopulationTrainer)
+    assert isinstance(make_trainer("cart_pole", None, TINY, 1), PopulationTrainer)
+    with pytest.raises(ConfigError, match="inside JAX"):
+        HostPopulationTrainer("cart_pole", None, TINY, 1)
+
+
+def test_shapes_training_and_evaluation(trainer):
+    state = trainer.init(jax.random.PRNGKey(0), configs([1e-3, 1e-3, 1e-3]))
+    assert state.obs.shape == (3, TINY.num_envs, 8) and state.env_state.shape == (3,)
+    assert trainer.context["gravity"] == pytest.approx(-10 * 11.0 / 9.81)
+    trained = trainer.train(state, 2 * TINY.batch_size)
+    for before, after in zip(
+        jax.tree.leaves(state.params), jax.tree.leaves(trained.params), strict=True
+    ):
+        assert before.shape == after.shape and before.shape[0] == 3
+        assert not np.array_equal(before, after)
+    rewards = trainer.evaluate(trained, jax.random.PRNGKey(1))
+    assert rewards.shape == (3,) and np.isfinite(rewards).all()
+    # Evaluation is a function of the key: the same key replays the same episodes.
+    np.testing.assert_array_equal(rewards, trainer.evaluate(trained, jax.random.PRNGKey(1)))
+    with pytest.raises(ConfigError, match="multiple of the batch"):
+        trainer.train(trained, TINY.batch_size + 1)
+
+
+def test_one_members_lr_changes_only_its_update(trainer):
+    base = trainer.init(jax.random.PRNGKey(0), configs([1e-3, 1e-3, 1e-3]))
+    changed = trainer.set_hparams(base, configs([1e-3, 1e-2, 1e-3]))
+    a = trainer.train(base, TINY.batch_size)
+    # ``changed`` is not the trainer's latest state: its episodes restart from its keys, which
+    # are base's, so members 0 and 2 see the same episodes and actions as in ``a``.
+    b = trainer.train(changed, TINY.batch_size)
+    for member, differs in ((0, False), (1, True), (2, False)):
+        assert same_member(a.params, b.params, member) != differs, member
+    assert trainer._update_all._cache_size() == 1  # a new lr did not recompile
+
+
+def test_training_continues_episodes_from_the_latest_state_only(trainer):
+    state = trainer.init(jax.random.PRNGKey(3), configs([1e-3] * 3))
+    once = trainer.train(state, TINY.batch_size)
+    twice = trainer.train(once, TINY.batch_size)  # continues the episodes
+    again = trainer.train(once, TINY.batch_size)  # an old state: fresh episodes from its keys
+    again_2 = trainer.train(once, TINY.batch_size)
+    assert all(same_member(again.params, again_2.params, m) for m in range(3))
+    assert not np.array_equal(np.asarray(twice.obs), np.asarray(again.obs))
+
+
+def test_clone_copies_weights_and_optimizer_state_exactly(trainer):
+    state = trainer.init(jax.random.PRNGKey(1), configs([1e-3, 5e-4, 2e-4]))
+    state = trainer.train(state, TINY.batch_size)
+    new = configs([1e-3, 5e-4, 7e-4])
+    cloned = trainer.apply(state, [Keep(0, new[0]), Keep(1, new[1]), Clone(2, 0, new[2])])
+    for x, y in zip(leaves(cloned.params, 2), leaves(state.params, 0), strict=True):
+        np.testing.assert_array_equal(x, y)
+    src = jax.tree.leaves(state.opt_state.inner_state)
+    dst = jax.tree.leaves(cloned.opt_state.inner_state)
+    for x, y in zip(src, dst, strict=True):
+        np.testing.assert_array_equal(np.asarray(x)[0], np.asarray(y)[2])
+    assert float(cloned.opt_state.hyperparams["learning_rate"][2]) == pytest.approx(7e-4)
+    assert same_member(cloned.params, state.params, 1)  # untouched member
+    # apply keeps each slot's environments: training goes on without restarting episodes.
+    np.testing.assert_array_equal(np.asarray(cloned.env_state), np.asarray(state.env_state))
+
+
+def test_a_diverged_member_scores_nan(trainer):
+    state = trainer.init(jax.random.PRNGKey(0), configs([1e-3] * 3))
+    broken = jax.tree.map(lambda x: x.at[1].set(np.nan), state.params)
+    state = type(state)(**{**state.__dict__, "params": broken})
+    rewards = trainer.evaluate(state, jax.random.PRNGKey(1))
+    assert np.isnan(rewards[1]) and np.isfinite(rewards[[0, 2]]).all()
+    state = trainer.train(state, TINY.batch_size)  # a diverged member must not crash training
+    assert np.isnan(trainer.evaluate(state, jax.random.PRNGKey(1))[1])
+
+
+def test_a_lunar_lander_run_finishes_with_its_outputs(tmp_path):
+    config = RunConfig(
+        env="lunar_lander",
+        context="leg_height=12",
+        method="pbt",
+        population=2,
+        budget=4000,
+        interval=2000,
+        seed=1,
+    )
+    summary = run(config, tmp_path / "run")
+    history = History.from_parquet(tmp_path / "run" / "history.parquet").to_frame()
+    assert len(history) == 2 * 2 and set(history["step"]) == {2000, 4000}
+    saved = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert saved["env"] == "lunar_lander" and saved["context_values"]["leg_height"] == 12
+    assert np.isfinite(summary["final_best"])
+    assert (tmp_path / "run" / "run.png").exists()
