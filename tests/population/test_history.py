@@ -64,7 +64,7 @@ def test_frame_schema_and_parquet_round_trip(tmp_path):
     back = History.from_parquet(path)
     assert back.space == h.space
     assert back.to_frame().equals(frame)
-    assert not (tmp_path / "history.parquet.tmp").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["history.parquet"]  # no temporary left
 
 
 def test_corrupted_or_foreign_file_is_reported_by_name(tmp_path):

@@ -8,15 +8,15 @@ and, optionally, the hyperparameter schedules of chosen runs; ``report.md`` link
 from __future__ import annotations
 
 import logging
-import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from metapbt._atomic import write_atomic
 from metapbt.analysis import compare
 from metapbt.analysis.run_figure import plot_run
 from metapbt.errors import ConfigError
@@ -55,16 +55,10 @@ def _unique_names(names: list[str]) -> dict[str, str]:
     return out
 
 
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def _save(fig: Any, path: Path) -> None:
     plt = _pyplot()
     try:
-        _write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+        write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     finally:
         plt.close(fig)
 
@@ -324,7 +318,7 @@ def build_report(
     if histories:
         lines += _schedules(histories, out)
     path = out / "report.md"
-    _write_atomic(path, lambda tmp: tmp.write_text("\n".join(lines), encoding="utf-8"))
+    write_atomic(path, lambda tmp: tmp.write_text("\n".join(lines), encoding="utf-8"))
     logger.info("Wrote %s", path)
     return path
 
@@ -400,6 +394,6 @@ def _schedules(histories: Mapping[str, pd.DataFrame], out: Path) -> list[str]:
         history = histories[name]
         names = _hyperparameter_names(name, history)
         path = out / "schedules" / f"{stem}.png"
-        _write_atomic(path, lambda tmp, h=history, n=names, t=name: plot_run(h, n, tmp, t))
+        write_atomic(path, lambda tmp, h=history, n=names, t=name: plot_run(h, n, tmp, t))
         lines += [f"![{name}](schedules/{stem}.png)", ""]
     return lines

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import platform
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ import numpy as np
 from flax import serialization
 
 from metapbt import __version__, envs
+from metapbt._atomic import write_atomic, write_text_atomic
 from metapbt.engine import presets
 from metapbt.engine.trainer import make_trainer
 from metapbt.errors import ConfigError, MetaPBTError
@@ -177,7 +177,7 @@ def run(
             context=dict(context),
         )
         logger.info("saved the run as meta-data: %s", path)
-    _write_text(out / "summary.json", json.dumps(summary, indent=2))
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
     from metapbt.analysis.run_figure import plot_run
 
     plot_run(
@@ -249,16 +249,6 @@ def _summary(config, context, ppo, records, elapsed, pop) -> dict[str, Any]:
     }
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def _write_text(path: Path, text: str) -> None:
-    _write_bytes(path, text.encode())
-
-
 def _save(path, config, state, key, pop, records, elapsed) -> None:
     leaves = [np.asarray(leaf) for leaf in jax.tree.leaves(state)]
     meta = {
@@ -269,7 +259,8 @@ def _save(path, config, state, key, pop, records, elapsed) -> None:
         "key": np.asarray(key).tolist(),
     }
     payload = {"leaves": dict(enumerate(leaves)), "meta": json.dumps(meta)}
-    _write_bytes(path, serialization.msgpack_serialize(payload))
+    data = serialization.msgpack_serialize(payload)
+    write_atomic(path, lambda tmp: tmp.write_bytes(data))
 
 
 def _load(path, config, template, pop):

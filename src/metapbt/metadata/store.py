@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metapbt._atomic import write_atomic
 from metapbt.errors import ConfigError, MetaPBTError
 
 SCHEMA = "metapbt.metadata/1"
@@ -135,12 +136,9 @@ class MetaStore:
         }
         table = pa.Table.from_pandas(frame, preserve_index=False)
         table = table.replace_schema_metadata({b"metapbt": json.dumps(meta).encode()})
-        path = self.path_for(task, method, seed)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-        return path
+        return write_atomic(
+            self.path_for(task, method, seed), lambda tmp: pq.write_table(table, tmp)
+        )
 
     def path_for(self, task: str, method: str, seed: int) -> Path:
         """Where the run ``(task, method, seed)`` is (or would be) stored."""

@@ -23,11 +23,11 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from metapbt._atomic import write_atomic
 from metapbt.errors import ConfigError, MetaPBTError
 from metapbt.population.space import Config, SearchSpace
 
@@ -149,10 +149,7 @@ class History:
             b"metapbt.space": json.dumps(self.space.to_dict()).encode(),
         }
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
+        write_atomic(path, lambda tmp: pq.write_table(table, tmp))
 
     @classmethod
     def from_parquet(cls, path: str | os.PathLike[str]) -> History:

@@ -18,7 +18,6 @@ matrix (raw and normalised) the selection saw.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from metapbt._atomic import write_text_atomic
 from metapbt.errors import ConfigError
 from metapbt.population.initializers import GivenInitializer
 from metapbt.population.space import Config, SearchSpace
@@ -158,12 +158,7 @@ class Portfolio:
 
     def save(self, path: Path | str) -> Path:
         """Write the JSON file atomically."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=2))
-        os.replace(tmp, path)
-        return path
+        return write_text_atomic(path, json.dumps(self.to_json(), indent=2))
 
     @classmethod
     def load(cls, path: Path | str) -> Portfolio:

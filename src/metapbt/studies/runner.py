@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -32,6 +31,7 @@ from typing import Any
 
 import jax
 
+from metapbt._atomic import write_text_atomic
 from metapbt.engine.run import CHECKPOINT, run
 from metapbt.errors import ConfigError
 from metapbt.studies.config import Cell, Study
@@ -201,6 +201,4 @@ def _report(result: CellResult, on_cell: Callable[[CellResult], None] | None) ->
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2))
