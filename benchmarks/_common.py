@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +48,33 @@ def timed_run(config: Any) -> float:
         start = time.perf_counter()
         run(config, Path(tmp) / "run")
         return time.perf_counter() - start
+
+
+def simulated_rounds(rows: int, size: int, seed: int) -> Iterator[tuple[Any, ...]]:
+    """Rounds of a simulated population, for timing explore steps at about ``rows`` rows.
+
+    Every round adds ``size`` random configurations whose reward grows with the first
+    hyperparameter. From the round whose PB2 table holds ``rows - 24`` rows on, yields
+    ``(rng, context, request)``: the round's context and one explore request with a pending
+    point; the last round is the first whose table holds ``rows`` rows.
+    """
+    from metapbt import History, default_space
+    from metapbt.population.explorers import ExploreRequest, RoundContext
+
+    space = default_space()
+    rng = np.random.default_rng(seed)
+    history, rewards = History(space), np.zeros(size)
+    step = 0
+    while True:
+        step += 1000
+        configs = [space.sample(rng) for _ in range(size)]
+        rewards += rng.uniform(size=size) + np.array([space.to_unit(c)[0] for c in configs])
+        history.add_round(step, configs, list(rewards), [-1] * size)
+        n = (step // 1000 - 1) * size
+        if n < rows - 24:
+            continue
+        ctx = RoundContext(space, history, step, rewards.copy(), size)
+        request = ExploreRequest(0, 1, configs[1], float(rewards[1]), (configs[2],))
+        yield rng, ctx, request
+        if n >= rows:
+            return

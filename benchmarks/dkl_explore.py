@@ -17,34 +17,20 @@ import time
 
 import numpy as np
 
-from metapbt import History, default_space
 from metapbt.engine.run import bundled_metadata
 from metapbt.population import methods
-from metapbt.population.explorers import ExploreRequest, RoundContext
 from metapbt.population.explorers.meta import MetaSource
 
-from _common import median, write
+from _common import median, simulated_rounds, write
 
 SIZE = 8
 
 
 def one_size(method: str, rows: int, seed: int) -> tuple[list[float], float]:
-    space = default_space()
-    rng = np.random.default_rng(seed)
     meta = MetaSource(bundled_metadata("cart_pole"), "cart_pole earth")
     explorer = methods.make(method, metadata=meta if method == "meta-dkl" else None).explorer
-    history, rewards = History(space), np.zeros(SIZE)
-    times, first, step = [], 0.0, 0
-    while True:
-        step += 1000
-        configs = [space.sample(rng) for _ in range(SIZE)]
-        rewards += rng.uniform(size=SIZE) + np.array([space.to_unit(c)[0] for c in configs])
-        history.add_round(step, configs, list(rewards), [-1] * SIZE)
-        n = (step // 1000 - 1) * SIZE
-        if n < rows - 24:
-            continue
-        ctx = RoundContext(space, history, step, rewards.copy(), SIZE)
-        request = ExploreRequest(0, 1, configs[1], float(rewards[1]), (configs[2],))
+    times, first = [], 0.0
+    for rng, ctx, request in simulated_rounds(rows, SIZE, seed):
         start = time.perf_counter()
         explorer.begin_round(ctx, rng)
         explorer.explore(ctx, request, rng)
@@ -53,8 +39,7 @@ def one_size(method: str, rows: int, seed: int) -> tuple[list[float], float]:
             times.append(elapsed)
         else:
             first = elapsed  # compiles, and pre-trains for meta-dkl
-        if n >= rows:
-            return times, first
+    return times, first
 
 
 def main() -> None:

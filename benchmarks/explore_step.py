@@ -15,13 +15,10 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-
-from metapbt import History, default_space
-from metapbt.population.explorers import ExploreRequest, PB2Explorer, RoundContext, pb2_star
+from metapbt.population.explorers import PB2Explorer, pb2_star
 from metapbt.surrogates import gp, maximize_unit_box
 
-from _common import median, write
+from _common import median, simulated_rounds, write
 
 SIZE = 8
 JITTED = {
@@ -37,22 +34,9 @@ def compiles() -> int:
 
 
 def one_size(rows: int, seed: int) -> tuple[list[float], int]:
-    space = default_space()
-    rng = np.random.default_rng(seed)
-    history, rewards = History(space), np.zeros(SIZE)
     explorer = PB2Explorer(pb2_star())
     times, new_compiles, warmed = [], 0, False
-    step = 0
-    while True:
-        step += 1000
-        configs = [space.sample(rng) for _ in range(SIZE)]
-        rewards += rng.uniform(size=SIZE) + np.array([space.to_unit(c)[0] for c in configs])
-        history.add_round(step, configs, list(rewards), [-1] * SIZE)
-        n = (step // 1000 - 1) * SIZE
-        if n < rows - 24:
-            continue
-        ctx = RoundContext(space, history, step, rewards.copy(), SIZE)
-        request = ExploreRequest(0, 1, configs[1], float(rewards[1]), (configs[2],))
+    for rng, ctx, request in simulated_rounds(rows, SIZE, seed):
         before = compiles()
         start = time.perf_counter()
         explorer.begin_round(ctx, rng)
@@ -62,8 +46,7 @@ def one_size(rows: int, seed: int) -> tuple[list[float], int]:
             times.append(elapsed)
             new_compiles += compiles() - before
         warmed = True
-        if n >= rows:
-            return times, new_compiles
+    return times, new_compiles
 
 
 def main() -> None:
