@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,6 @@ def median(values: list[float]) -> float:
 def timed_run(config: Any) -> float:
     """Wall seconds of one ``metapbt.engine.run.run(config)`` into a temporary directory."""
     import tempfile
-    import time
 
     from metapbt.engine.run import run
 
@@ -78,3 +78,19 @@ def simulated_rounds(rows: int, size: int, seed: int) -> Iterator[tuple[Any, ...
         yield rng, ctx, request
         if n >= rows:
             return
+
+
+def training_rate(trainer: Any, state: Any, steps: int, repeats: int) -> tuple[float, Any]:
+    """Median env steps/s (all members) of ``trainer.train(state, steps)``, after a warm-up.
+
+    The warm-up trains ``steps`` too: the JAX trainer compiles per number of iterations.
+    """
+    state = trainer.train(state, steps)  # compile
+    jax.block_until_ready(state.params)
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        state = trainer.train(state, steps)
+        jax.block_until_ready(state.params)
+        rates.append(trainer.size * steps / (time.perf_counter() - start))
+    return median(rates), state

@@ -15,7 +15,6 @@ Writes benchmarks/results/engine_throughput.json.
 from __future__ import annotations
 
 import argparse
-import time
 
 import jax
 
@@ -23,7 +22,7 @@ from metapbt.engine import presets
 from metapbt.engine.run import RunConfig
 from metapbt.engine.trainer import PopulationTrainer
 
-from _common import median, timed_run, write
+from _common import median, timed_run, training_rate, write
 
 CONFIGS = [{"lr": 3e-4, "lambda": 0.95, "clip": 0.2}] * 4
 
@@ -33,15 +32,7 @@ def throughput(preset: str, repeats: int) -> float:
     trainer = PopulationTrainer("cart_pole", "earth", config, 4)
     state = trainer.init(jax.random.PRNGKey(0), CONFIGS)
     steps = config.batch_size * (2 if preset == "paper" else 20)
-    state = trainer.train(state, steps)  # compile
-    jax.block_until_ready(state.params)
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        state = trainer.train(state, steps)
-        jax.block_until_ready(state.params)
-        rates.append(4 * steps / (time.perf_counter() - start))
-    return median(rates)
+    return training_rate(trainer, state, steps, repeats)[0]
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ import numpy as np
 from metapbt.engine import presets
 from metapbt.engine.host_trainer import HostPopulationTrainer
 
-from _common import median, write
+from _common import median, training_rate, write
 
 CONFIGS = [{"lr": 3e-4, "lambda": 0.95, "clip": 0.2}] * 4
 
@@ -43,19 +43,11 @@ def throughput(preset: str, repeats: int, iterations: int) -> tuple[float, float
     config = presets.make(preset)
     trainer = HostPopulationTrainer("lunar_lander", None, config, 4)
     state = trainer.init(jax.random.PRNGKey(0), CONFIGS)
-    steps = config.batch_size * iterations
-    state = trainer.train(state, config.batch_size)  # compile
-    jax.block_until_ready(state.params)
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        state = trainer.train(state, steps)
-        jax.block_until_ready(state.params)
-        rates.append(4 * steps / (time.perf_counter() - start))
+    rate, state = training_rate(trainer, state, config.batch_size * iterations, repeats)
     trainer.evaluate(state, jax.random.PRNGKey(0))  # compile
     start = time.perf_counter()
     trainer.evaluate(state, jax.random.PRNGKey(1))
-    return median(rates), time.perf_counter() - start
+    return rate, time.perf_counter() - start
 
 
 def main() -> None:
