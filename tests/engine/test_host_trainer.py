@@ -9,23 +9,16 @@ from metapbt.engine import presets
 from metapbt.engine.host_trainer import HostPopulationTrainer
 from metapbt.engine.run import RunConfig, run
 from metapbt.engine.trainer import PopulationTrainer, make_trainer
+from tests.engine.helpers import configs, leaves
 
 TINY = presets.make(
     "fast", num_envs=2, rollout_len=32, epochs=2, minibatch_size=32, hidden=(16,), eval_episodes=2
 )
 
 
-def configs(lrs):
-    return [{"lr": lr, "lambda": 0.95, "clip": 0.2} for lr in lrs]
-
-
 @pytest.fixture(scope="module")
 def trainer():
     return HostPopulationTrainer("lunar_lander", "neptune", TINY, 3)
-
-
-def leaves(tree, member):
-    return [np.asarray(x[member]) for x in jax.tree.leaves(tree)]
 
 
 def same_member(a, b, member):

@@ -5,23 +5,16 @@ import pytest
 from metapbt import Clone, ConfigError, Keep
 from metapbt.engine import presets
 from metapbt.engine.trainer import PopulationTrainer
+from tests.engine.helpers import configs, leaves
 
 TINY = presets.make(
     "fast", num_envs=4, rollout_len=32, epochs=2, minibatch_size=64, hidden=(16,), eval_episodes=2
 )
 
 
-def configs(lrs):
-    return [{"lr": lr, "lambda": 0.95, "clip": 0.2} for lr in lrs]
-
-
 @pytest.fixture(scope="module")
 def trainer():
     return PopulationTrainer("cart_pole", "earth", TINY, 3)
-
-
-def leaves(tree, member):
-    return [np.asarray(x[member]) for x in jax.tree.leaves(tree)]
 
 
 def test_one_members_lr_changes_only_its_update(trainer):
