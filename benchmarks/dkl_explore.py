@@ -18,8 +18,9 @@ import time
 import numpy as np
 
 from metapbt.engine.run import bundled_metadata
+from metapbt.envs import resolve_context
+from metapbt.metadata.source import MetaSource, TaskRef
 from metapbt.population import methods
-from metapbt.population.explorers.meta import MetaSource
 
 from _common import median, simulated_rounds, write
 
@@ -27,7 +28,8 @@ SIZE = 8
 
 
 def one_size(method: str, rows: int, seed: int) -> tuple[list[float], float]:
-    meta = MetaSource(bundled_metadata("cart_pole"), "cart_pole earth")
+    target = TaskRef("cart_pole", dict(resolve_context("cart_pole", "earth")), "cart_pole earth")
+    meta = MetaSource(bundled_metadata("cart_pole"), target)
     explorer = methods.make(method, metadata=meta if method == "meta-dkl" else None).explorer
     times, first = [], 0.0
     for rng, ctx, request in simulated_rounds(rows, SIZE, seed):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from metapbt.population.explorers import PB2Explorer, pb2_star
+from metapbt.population import methods
 from metapbt.surrogates import gp, maximize_unit_box
 
 from _common import median, simulated_rounds, write
@@ -34,7 +34,7 @@ def compiles() -> int:
 
 
 def one_size(rows: int, seed: int) -> tuple[list[float], int]:
-    explorer = PB2Explorer(pb2_star())
+    explorer = methods.make("pb2-star").explorer
     times, new_compiles, warmed = [], 0, False
     for rng, ctx, request in simulated_rounds(rows, SIZE, seed):
         before = compiles()

@@ -31,7 +31,11 @@ def main() -> None:
         for seed in range(args.seeds):
             for name, portfolio in (("cold", None), ("warm", args.portfolio)):
                 config = RunConfig(
-                    args.env, args.context, args.method, seed=seed, portfolio=portfolio
+                    env=args.env,
+                    context=args.context,
+                    method=args.method,
+                    seed=seed,
+                    portfolio=portfolio,
                 )
                 summary = run(config, Path(tmp) / f"{name}{seed}")
                 curves[name].append([r["best"] for r in summary["best_per_round"]])

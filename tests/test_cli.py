@@ -1,19 +1,34 @@
+import json
+import shutil
+
+import typer
 from typer.testing import CliRunner
 
 from metapbt.cli import app
+from metapbt.engine.config import RunConfig
 
 runner = CliRunner()
 TINY = ["--budget", "4000", "--interval", "2000", "--population", "2"]
 
 
 def test_run_writes_outputs_and_bad_input_exits_2(tmp_path):
-    result = runner.invoke(app, ["run", *TINY, "--out", str(tmp_path / "r")])
+    result = runner.invoke(app, ["run", *TINY, "--quantile", "0.5", "--out", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
     assert "round  2/2" in result.output and "final best reward" in result.output
     for name in ("history.parquet", "summary.json", "run.png", "checkpoint.msgpack"):
         assert (tmp_path / "r" / name).exists()
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["quantile"] == 0.5 and summary["budget"] == 4000
     bad = runner.invoke(app, ["run", "--context", "mars", "--out", str(tmp_path / "b")])
     assert bad.exit_code == 2 and "neither a planet" in bad.output
+    odd = runner.invoke(app, ["run", "--interval", "3000", "--out", str(tmp_path / "c")])
+    assert odd.exit_code == 2 and "'fast' preset's batch size 2000" in " ".join(odd.output.split())
+
+
+def test_every_run_config_field_is_a_run_option():
+    command = typer.main.get_command(app).commands["run"]
+    options = {param.name for param in command.params}
+    assert set(RunConfig.model_fields) <= options
 
 
 def test_metadata_build_skips_finished_runs(tmp_path):
@@ -34,4 +49,9 @@ def test_metadata_build_skips_finished_runs(tmp_path):
     stamps = [f.stat().st_mtime_ns for f in files]
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and "2 runs" in again.output
+    assert [f.stat().st_mtime_ns for f in files] == stamps
+    # A run the store holds is finished even without the runs' own files.
+    shutil.rmtree(tmp_path / "meta" / ".runs")
+    third = runner.invoke(app, args)
+    assert third.exit_code == 0 and "2 runs" in third.output
     assert [f.stat().st_mtime_ns for f in files] == stamps

@@ -15,6 +15,8 @@ from rich.logging import RichHandler
 from rich.progress import Progress
 from rich.table import Table
 
+from metapbt.engine import presets
+from metapbt.engine.config import RunConfig
 from metapbt.errors import MetaPBTError
 from metapbt.population import methods
 
@@ -101,16 +103,42 @@ def _show(report: Any) -> None:
     )
 
 
+def _option(field: str, text: str) -> Any:
+    """An option that fills the :class:`RunConfig` field ``field``; its default is the config's."""
+    default = RunConfig.model_fields[field].default
+    # Escaped: rich would read "[default: ...]" as markup.
+    return typer.Option(help=f"{text} \\[default: {default}]", show_default=False)
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The options the user gave (``None``: left to the config's default)."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
+Preset = Annotated[
+    str | None, _option("preset", f"PPO preset ({', '.join(presets.PRESETS.names())}).")
+]
+PopulationSize = Annotated[int | None, _option("population", "Population size.")]
+Budget = Annotated[int | None, _option("budget", "Environment steps per member.")]
+Interval = Annotated[
+    int | None, _option("interval", "Steps per member between explores (a multiple of the batch).")
+]
+Quantile = Annotated[
+    float | None, _option("quantile", "Truncation quantile: bottom share that clones the top.")
+]
+
+
 @app.command("run")
 def run_command(
-    env: Annotated[str, typer.Option(help="Environment id (metapbt envs).")] = "cart_pole",
-    context: Annotated[str, typer.Option(help="Planet or NAME=VALUE,...")] = "earth",
-    method: Annotated[str, typer.Option(help="Method (metapbt methods).")] = "pb2-star",
-    preset: Annotated[str, typer.Option(help="PPO preset: fast or paper.")] = "fast",
-    population: Annotated[int, typer.Option(min=1, help="Population size.")] = 4,
-    budget: Annotated[int, typer.Option(help="Environment steps per member.")] = 600_000,
-    interval: Annotated[int, typer.Option(help="Steps per member between explores.")] = 40_000,
-    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    env: Annotated[str | None, _option("env", "Environment id (metapbt envs).")] = None,
+    context: Annotated[str | None, _option("context", "Planet or NAME=VALUE,...")] = None,
+    method: Annotated[str | None, _option("method", "Method (metapbt methods).")] = None,
+    preset: Preset = None,
+    population: PopulationSize = None,
+    budget: Budget = None,
+    interval: Interval = None,
+    quantile: Quantile = None,
+    seed: Annotated[int | None, _option("seed", "Seed.")] = None,
     out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/demo"),
     resume: Annotated[bool, typer.Option(help="Continue a killed run in --out.")] = False,
     metadata: Annotated[
@@ -123,24 +151,18 @@ def run_command(
         str | None,
         typer.Option(help="Warm-start from this portfolio file (metapbt portfolio select)."),
     ] = None,
+    strict: Annotated[
+        bool | None,
+        _option("strict", "Refuse meta-data recorded under another protocol (else warn)."),
+    ] = None,
 ) -> None:
     """Train a PPO population on a contextual environment, exploring with a method."""
-    from metapbt.engine.run import RunConfig, run
+    from metapbt.engine.run import run
 
+    # Every RunConfig field is an option of the same name (tests/test_cli.py checks).
+    given = _given(**{k: v for k, v in locals().items() if k in RunConfig.model_fields})
     with _user_errors():
-        config = RunConfig(
-            env,
-            context,
-            method,
-            preset,
-            population,
-            budget,
-            interval,
-            seed,
-            metadata=metadata,
-            save_meta=save_meta,
-            portfolio=portfolio,
-        )
+        config = RunConfig(**given)
         summary = run(config, out, resume=resume, on_round=_show)
     console.print(
         f"final best reward {summary['final_best']:.2f} in {summary['wall_seconds']:.1f}s; "
@@ -171,46 +193,31 @@ def metadata_build(
     method: Annotated[str, typer.Option(help="Method of the stored runs.")] = "pb2",
     seeds: Annotated[int, typer.Option(min=1, help="Seeds per context.")] = 5,
     out: Annotated[Path, typer.Option(help="Meta-data directory.")] = Path("meta"),
-    preset: Annotated[str, typer.Option(help="PPO preset.")] = "fast",
-    population: Annotated[int, typer.Option(min=1)] = 4,
-    budget: Annotated[int, typer.Option()] = 600_000,
-    interval: Annotated[int, typer.Option()] = 40_000,
+    preset: Preset = None,
+    population: PopulationSize = None,
+    budget: Budget = None,
+    interval: Interval = None,
+    quantile: Quantile = None,
+    runs: Annotated[
+        Path | None, typer.Option(help="The runs' own files (default: OUT/.runs).")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Local worker processes.")] = 1,
 ) -> None:
     """Run METHOD on every context x seed and store the runs (finished ones are skipped)."""
-    import tempfile
-
-    from metapbt.engine.run import RunConfig, run
-    from metapbt.envs.grids import expand_contexts
     from metapbt.metadata.store import MetaStore
+    from metapbt.studies import metadata_build as mb
 
+    protocol = _given(
+        preset=preset, population=population, budget=budget, interval=interval, quantile=quantile
+    )
     with _user_errors():
-        names = expand_contexts(env, contexts)
-    cells = [(c, s) for c in names for s in range(seeds)]
-    store = MetaStore(out)
-    with (
-        _user_errors(),
-        tempfile.TemporaryDirectory() as tmp,
-        Progress(console=console) as progress,
-    ):
-        task = progress.add_task("meta-data runs", total=len(cells))
-        for context, seed in cells:
-            config = RunConfig(
-                env,
-                context,
-                method,
-                preset,
-                population,
-                budget,
-                interval,
-                seed,
-                save_meta=str(out),
-            )
-            progress.update(task, description=f"{config.task} seed {seed}")
-            stored = store.path_for(config.task, method, seed)
-            if not stored.exists():
-                run(config, Path(tmp) / stored.relative_to(out))
-            progress.advance(task)
+        study = mb.metadata_study(env, contexts, method, seeds, out, runs, **protocol)
+        todo = len(mb.pending(study))
+        results = _run_cells(
+            study, todo, lambda on_cell: mb.build_metadata(study, workers, on_cell)
+        )
     console.print(f"meta-data in {out}: {len(MetaStore(out).runs())} runs")
+    _exit_on_failures(results, "meta-data runs")
 
 
 portfolio_app = typer.Typer(help="Build a warm-start portfolio from related tasks (3 steps).")
@@ -281,15 +288,10 @@ def portfolio_select(
     out: Annotated[Path | None, typer.Option(help="Portfolio file.")] = None,
 ) -> None:
     """Step 3: greedy coverage selection; writes the portfolio JSON and a heat map PNG."""
-    from metapbt.analysis.portfolio_figure import plot_portfolio
-    from metapbt.population.portfolio import select
     from metapbt.studies import portfolio as pf
 
     with _user_errors():
-        _, space = pf.read_setup(root)
-        chosen = select(space, pf.load_matrix(root), size, exclude)
-        path = chosen.save(out or root / "portfolio.json")
-        plot_portfolio(chosen, path.with_suffix(".png"))
+        chosen, path = pf.select_portfolio(root, size, exclude, out)
     for i, entry in enumerate(chosen.entries, start=1):
         values = ", ".join(f"{k}={v:.4g}" for k, v in entry.config.items())
         console.print(f"{i}. {values}  (from {entry.source})")
@@ -336,9 +338,24 @@ def study_run(
     from metapbt.studies.config import load_study
     from metapbt.studies.runner import run_study, states
 
-    with _user_errors(), Progress(console=console) as progress:
+    with _user_errors():
         study = load_study(file)
         todo = sum(state != "done" for state in states(study).values())
+        results = _run_cells(
+            study, todo, lambda on_cell: run_study(study, workers=workers, ray=ray, on_cell=on_cell)
+        )
+    failed = [r for r in results if r.state == "failed"]
+    console.print(
+        f"{len(results) - len(failed)} cells done, {len(failed)} failed this run; "
+        f"results in {study.results_dir}"
+        + ("; rerun the same command to retry the failed ones" if failed else "")
+    )
+    _exit_on_failures(results, "cells")
+
+
+def _run_cells(study: Any, todo: int, execute: Any) -> list[Any]:
+    """Run a study's cells through ``execute(on_cell)``, printing each one as it finishes."""
+    with Progress(console=console) as progress:
         task = progress.add_task(f"{study.name}", total=todo)
 
         def show(result: Any) -> None:
@@ -350,14 +367,12 @@ def study_run(
             progress.console.print(f"{result.state:6} {result.id}  {note}  [{result.seconds:.0f}s]")
             progress.advance(task)
 
-        results = run_study(study, workers=workers, ray=ray, on_cell=show)
-    failed = [r for r in results if r.state == "failed"]
-    console.print(
-        f"{len(results) - len(failed)} cells done, {len(failed)} failed this run; "
-        f"results in {study.results_dir}"
-        + ("; rerun the same command to retry the failed ones" if failed else "")
-    )
-    if failed:
+        return execute(show)
+
+
+def _exit_on_failures(results: list[Any], what: str) -> None:
+    if any(r.state == "failed" for r in results):
+        console.print(f"[red]some {what} failed[/red]: rerun the same command to retry them")
         raise typer.Exit(1)
 
 

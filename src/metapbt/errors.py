@@ -24,3 +24,7 @@ class PopulationStateError(MetaPBTError, RuntimeError):
 
 class SurrogateError(MetaPBTError, RuntimeError):
     """A surrogate model could not be fitted or evaluated (e.g. a non-finite likelihood)."""
+
+
+class MetaDataError(ConfigError):
+    """Meta-data is unreadable, foreign, or does not match the run that wants to use it."""

@@ -6,9 +6,10 @@ import pytest
 
 from metapbt import Clone, ConfigError, History, Keep
 from metapbt.engine import presets
-from metapbt.engine.host_trainer import HostPopulationTrainer
+from metapbt.engine.factory import make_trainer
+from metapbt.engine.host_trainer import Episodes, HostPopulationTrainer
 from metapbt.engine.run import RunConfig, run
-from metapbt.engine.trainer import PopulationTrainer, make_trainer
+from metapbt.engine.trainer import PopulationTrainer
 from tests.engine.helpers import configs, leaves
 
 TINY = presets.make(
@@ -36,7 +37,8 @@ def test_factory_picks_the_trainer_by_environment():
 
 def test_shapes_training_and_evaluation(trainer):
     state = trainer.init(jax.random.PRNGKey(0), configs([1e-3, 1e-3, 1e-3]))
-    assert state.obs.shape == (3, TINY.num_envs, 8) and state.env_state.shape == (3,)
+    assert state.obs.shape == (3, TINY.num_envs, 8)
+    assert isinstance(state.env_state, Episodes) and state.env_state.live
     assert trainer.context["gravity"] == pytest.approx(-10 * 11.0 / 9.81)
     trained = trainer.train(state, 2 * TINY.batch_size)
     for before, after in zip(
@@ -56,8 +58,8 @@ def test_one_members_lr_changes_only_its_update(trainer):
     base = trainer.init(jax.random.PRNGKey(0), configs([1e-3, 1e-3, 1e-3]))
     changed = trainer.set_hparams(base, configs([1e-3, 1e-2, 1e-3]))
     a = trainer.train(base, TINY.batch_size)
-    # ``changed`` is not the trainer's latest state: its episodes restart from its keys, which
-    # are base's, so members 0 and 2 see the same episodes and actions as in ``a``.
+    # ``changed`` shares base's episodes, which ``a`` moved on: its episodes restart from its
+    # keys, which are base's, so members 0 and 2 see the same episodes and actions as in ``a``.
     b = trainer.train(changed, TINY.batch_size)
     for member, differs in ((0, False), (1, True), (2, False)):
         assert same_member(a.params, b.params, member) != differs, member
@@ -72,6 +74,22 @@ def test_training_continues_episodes_from_the_latest_state_only(trainer):
     again_2 = trainer.train(once, TINY.batch_size)
     assert all(same_member(again.params, again_2.params, m) for m in range(3))
     assert not np.array_equal(np.asarray(twice.obs), np.asarray(again.obs))
+    assert twice.env_state.live and not once.env_state.live
+    # A checkpoint round trip keeps no environments: the restored state starts fresh episodes.
+    restored = jax.tree.unflatten(jax.tree.structure(twice), jax.tree.leaves(twice))
+    assert not restored.env_state.live and twice.env_state.live
+
+
+def test_a_states_episodes_are_its_own(trainer):
+    state = trainer.init(jax.random.PRNGKey(4), configs([1e-3] * 3))
+    first = trainer.train(state, TINY.batch_size)
+    straight = trainer.train(first, TINY.batch_size)
+    other = trainer.init(jax.random.PRNGKey(4), configs([1e-3] * 3))
+    first_again = trainer.train(other, TINY.batch_size)
+    trainer.train(trainer.init(jax.random.PRNGKey(5), configs([1e-3] * 3)), TINY.batch_size)
+    interleaved = trainer.train(first_again, TINY.batch_size)  # another run trained meanwhile
+    assert all(same_member(straight.params, interleaved.params, m) for m in range(3))
+    np.testing.assert_array_equal(np.asarray(straight.obs), np.asarray(interleaved.obs))
 
 
 def test_clone_copies_weights_and_optimizer_state_exactly(trainer):
@@ -88,7 +106,7 @@ def test_clone_copies_weights_and_optimizer_state_exactly(trainer):
     assert float(cloned.opt_state.hyperparams["learning_rate"][2]) == pytest.approx(7e-4)
     assert same_member(cloned.params, state.params, 1)  # untouched member
     # apply keeps each slot's environments: training goes on without restarting episodes.
-    np.testing.assert_array_equal(np.asarray(cloned.env_state), np.asarray(state.env_state))
+    assert cloned.env_state is state.env_state and cloned.env_state.live
 
 
 def test_a_diverged_member_scores_nan(trainer):

@@ -24,10 +24,10 @@ def test_saved_runs_feed_a_meta_method_and_the_target_is_left_out(tmp_path):
         RunConfig(method="meta-prior", context="earth", metadata=str(store), **TINY),
         tmp_path / "meta-run",
     )
-    weights = summary["explorer"]["weights"]
+    weights = summary["explorer"]["meta"]["weights"]
     assert weights and all(set(w) == {"step", "cart_pole neptune"} for w in weights)
     saved = json.loads((tmp_path / "meta-run" / "summary.json").read_text())
-    assert saved["explorer"]["weights"] == weights
+    assert saved["explorer"]["meta"]["weights"] == weights
 
 
 def test_a_store_holding_only_the_target_is_refused(tmp_path):

@@ -125,7 +125,8 @@ def test_unknown_or_out_of_bounds_features_are_config_errors(context, match):
 
 def test_registry_tells_host_from_jax_environments():
     assert "lunar_lander" in envs.names()
-    assert envs.runs_on_host("lunar_lander") and not envs.runs_on_host("cart_pole")
+    assert envs.spec("lunar_lander").trainer == "host"
+    assert {envs.spec(name).trainer for name in envs.names() if name != "lunar_lander"} == {"jax"}
     with pytest.raises(ConfigError, match="make_host"):
         envs.make("lunar_lander")
     with pytest.raises(ConfigError, match=r"envs\.make\(\)"):

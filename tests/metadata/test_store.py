@@ -6,7 +6,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from metapbt import Float, SearchSpace, default_space
-from metapbt.metadata.store import MetaDataError, MetaStore, task_id
+from metapbt.metadata.source import MetaSource, TaskRef, same_context
+from metapbt.envs.contexts import task_id
+from metapbt.metadata.store import MetaDataError, MetaStore
 from metapbt.population.history import History
 from metapbt.population.meta_io import meta_rows, save_run
 
@@ -20,8 +22,11 @@ def history(space, shift=0.0, steps=4, size=2):
     return h
 
 
-def fill(root, space):
-    for task in ("cart_pole earth", "cart_pole earth2", "cart_pole neptune"):
+GRAVITY = {"cart_pole earth": 9.81, "cart_pole earth2": 9.9, "cart_pole neptune": 11.0}
+
+
+def fill(root, space, protocol=None):
+    for task, gravity in GRAVITY.items():
         for seed in (0, 1):
             save_run(
                 root,
@@ -30,7 +35,8 @@ def fill(root, space):
                 seed=seed,
                 method="pb2",
                 env="cart_pole",
-                context={"gravity": 9.8},
+                context={"gravity": gravity, "length": 0.5},
+                protocol=protocol,
             )
 
 
@@ -45,11 +51,68 @@ def test_round_trip_pools_seeds_per_task(tmp_path):
     assert tasks[0].hparams.shape == (len(tasks[0]), 3)
 
 
-def test_target_is_left_out_by_exact_id_only(tmp_path):
+def test_target_is_left_out_by_its_context_values_not_its_id_string(tmp_path):
     fill(tmp_path, default_space())
-    tasks = MetaStore(tmp_path).tasks(default_space().to_dict(), exclude="cart_pole earth")
-    # "cart_pole earth2" contains the target's id as a substring and must stay.
+    space = default_space().to_dict()
+    # Another spelling of Earth's gravity is the same physical task: left out.
+    same = TaskRef(
+        "cart_pole", {"gravity": 9.81 * (1 + 1e-9), "length": 0.5}, "cart_pole gravity=9.81"
+    )
+    tasks = MetaStore(tmp_path).tasks(space, exclude=same.same_as)
     assert [t.task for t in tasks] == ["cart_pole earth2", "cart_pole neptune"]
+    # "cart_pole earth2" contains the target's id as a substring and must stay.
+    by_id = TaskRef("cart_pole", {"gravity": 5.0, "length": 0.5}, "cart_pole earth")
+    assert [t.task for t in MetaStore(tmp_path).tasks(space, exclude=by_id.same_as)] == [
+        "cart_pole earth2",
+        "cart_pole neptune",
+    ]
+    # Another env with the same values is another task.
+    other_env = TaskRef("mountain_car", {"gravity": 9.81, "length": 0.5}, "mountain_car x")
+    assert len(MetaStore(tmp_path).tasks(space, exclude=other_env.same_as)) == 3
+
+
+def test_same_context_compares_features_and_values():
+    assert same_context({"g": 9.81, "l": 0.5}, {"l": 0.5, "g": 9.810000001})
+    assert not same_context({"g": 9.81}, {"g": 9.82})
+    assert not same_context({"g": 9.81}, {"g": 9.81, "l": 0.5})
+
+
+def test_protocol_is_recorded_and_checked(tmp_path, caplog):
+    space = default_space()
+    fast = {"preset": "fast", "population": 4, "budget": 600_000, "interval": 40_000}
+    fill(tmp_path, space, protocol=fast)
+    _, meta = MetaStore(tmp_path).read(MetaStore(tmp_path).runs()[0])
+    assert meta["protocol"] == fast
+    target = TaskRef("cart_pole", {"gravity": 11.0, "length": 0.5}, "cart_pole neptune")
+    same = MetaSource(tmp_path, target, protocol=fast, strict=True)
+    assert [t.task.task for t in same.load(space.to_dict())] == [
+        "cart_pole earth",
+        "cart_pole earth2",
+    ]
+    paper = {**fast, "preset": "paper"}
+    with pytest.raises(MetaDataError, match=r"another protocol.*paper.*drop --strict"):
+        MetaSource(tmp_path, target, protocol=paper, strict=True).load(space.to_dict())
+    with caplog.at_level("WARNING"):
+        tasks = MetaSource(tmp_path, target, protocol=paper).load(space.to_dict())
+    assert len(tasks) == 2 and "another protocol" in caplog.text
+
+
+def test_runs_without_a_recorded_protocol_are_refused_under_strict(tmp_path):
+    fill(tmp_path, default_space())
+    target = TaskRef("cart_pole", {"gravity": 11.0, "length": 0.5}, "cart_pole neptune")
+    protocol = {"preset": "fast", "population": 4, "budget": 600_000, "interval": 40_000}
+    with pytest.raises(MetaDataError, match="no recorded protocol"):
+        MetaSource(tmp_path, target, protocol=protocol, strict=True).load(default_space().to_dict())
+
+
+def test_a_store_of_only_the_target_is_refused(tmp_path):
+    fill(tmp_path, default_space())
+    target = TaskRef("cart_pole", {}, "x")
+    everything = lambda env, context, name: True  # noqa: E731
+    assert MetaStore(tmp_path).tasks(default_space().to_dict(), exclude=everything) == []
+    only = MetaSource(tmp_path / "cart_pole__neptune", target)
+    with pytest.raises(MetaDataError, match="no meta-data runs"):
+        only.load(default_space().to_dict())
 
 
 def test_mismatched_search_space_is_a_clear_error(tmp_path):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from metapbt import Float, SearchSpace
-from metapbt.population.explorers.meta import MetaSource
+from metapbt.metadata.source import MetaSource, TaskRef
 from metapbt.population.history import History
 from metapbt.population.meta_io import save_run
 from metapbt.toy import MovingOptimum, run_toy
@@ -36,9 +36,14 @@ def meta_store(tmp_path_factory):
     return toy_store(tmp_path_factory.mktemp("meta"))
 
 
+def source(store, name, **context):
+    """A MetaSource whose target is the task ``name`` of env ``toy`` with ``context``."""
+    return MetaSource(store, TaskRef("toy", context, name))
+
+
 @pytest.fixture(scope="session")
 def meta_source(meta_store):
-    return MetaSource(meta_store, "toy a")
+    return source(meta_store, "toy a", k=0.0)
 
 
 @pytest.fixture
@@ -72,7 +77,7 @@ def bump_store(tmp_path_factory):
             seed=seed,
             method="pb2",
             env="toy",
-            context={},
+            context={"centre": 0.8},
         )
         save_run(
             root,
@@ -80,7 +85,7 @@ def bump_store(tmp_path_factory):
             task="bump far",
             seed=seed,
             method="pb2",
-            context={},
+            context={"centre": 0.1},
             env="toy",
         )
     return root

@@ -7,12 +7,9 @@ from metapbt import Clone, Float, Int, Population, SearchSpace, UnknownNameError
 from metapbt.population import methods
 from metapbt.population.explorers import (
     ExploreRequest,
-    PB2Explorer,
     PBTPerturbation,
     RoundContext,
-    pb2_star,
 )
-from metapbt.population.explorers.meta import MetaSource
 from metapbt.population.history import History
 
 SPACE = SearchSpace(
@@ -22,13 +19,14 @@ SPACE = SearchSpace(
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
+    from tests.population.conftest import source as meta_source
     from tests.population.conftest import toy_store
 
-    return MetaSource(toy_store(tmp_path_factory.mktemp("contract"), space=SPACE), "toy a")
+    return meta_source(toy_store(tmp_path_factory.mktemp("contract"), space=SPACE), "toy a", k=0.0)
 
 
 def drive(method, seed, rounds=5, size=8, source=None):
-    meta = source if method in methods.META_METHODS else None
+    meta = source if methods.uses_metadata(method) else None
     pop = Population(SPACE, size=size, method=methods.make(method, metadata=meta), seed=seed)
     rewards = np.zeros(size)
     configs_per_round = [pop.ask()]
@@ -87,20 +85,30 @@ def _trained_history(space, steps=6, size=4, seed=0):
     return history, rewards
 
 
-def test_pending_points_change_the_next_choice():
+def test_pending_points_lower_the_acquisition_where_they_lie():
+    from metapbt.surrogates.acquisition import acquisition_objective
+
     space = SearchSpace({"x": Float(0.0, 1.0)})
     history, rewards = _trained_history(space)
     ctx = RoundContext(space, history, 600, rewards, 4)
-    explorer = PB2Explorer(pb2_star())
+    explorer = methods.make("pb2-star").explorer
     explorer.begin_round(ctx, np.random.default_rng(0))
     first = explorer.explore(
         ctx, ExploreRequest(0, 3, {"x": 0.5}, rewards[3], ()), np.random.default_rng(1)
     )
-    second = explorer.explore(
-        ctx, ExploreRequest(1, 3, {"x": 0.5}, rewards[3], (first,)), np.random.default_rng(1)
-    )
-    # Same generator state, same model: only the pending point can make the choices differ.
-    assert second["x"] != pytest.approx(first["x"], abs=1e-3)
+    model = explorer._round
+    fixed = model.query(600, 3, float(rewards[3]), explorer.settings.query)
+    pending_x = np.concatenate([fixed, [first["x"]]])[None, :]
+    u = np.array([first["x"]], np.float32)
+    f32 = np.asarray(fixed, np.float32)
+
+    def value(pending):
+        acquisition = explorer.acquisition.build(model, pending)
+        posterior = model.posterior.with_pending(pending)
+        return float(acquisition_objective((acquisition, posterior, f32), u))
+
+    # The earlier pick of the round lowers the UCB bonus where it lies (GP-BUCB).
+    assert value(pending_x) < value(np.zeros((0, 2 + space.dim))) - 1e-4
 
 
 def test_pb2_star_draws_at_random_and_pb2_copies_when_donor_has_no_data():
@@ -117,7 +125,7 @@ def test_pb2_star_moves_toward_the_good_region():
     space = SearchSpace({"x": Float(0.0, 1.0)})
     history, rewards = _trained_history(space, steps=8)
     ctx = RoundContext(space, history, 800, rewards, 4)
-    explorer = PB2Explorer(pb2_star())
+    explorer = methods.make("pb2-star").explorer
     explorer.begin_round(ctx, np.random.default_rng(0))
     picks = [
         explorer.explore(

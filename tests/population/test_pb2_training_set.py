@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from metapbt import Float, SearchSpace
-from metapbt.population.explorers import PB2Explorer, RoundContext, stock_pb2
-from metapbt.population.explorers.pb2 import training_set
+from metapbt.population import methods
+from metapbt.population.explorers import RoundContext
+from metapbt.population.explorers.training import training_set
 from metapbt.population.history import History, SurrogateData
 
 SPACE = SearchSpace({"lr": Float(1e-5, 1e-3, log=True), "clip": Float(0.1, 0.5)})
@@ -51,6 +52,6 @@ def test_stock_pb2_clips_the_fitted_lengthscale():
         configs = [space.sample(rng) for _ in range(4)]
         rewards += rng.standard_normal(4)  # pure noise: a long lengthscale fits best
         history.add_round(s * 100, configs, list(rewards), [-1] * 4)
-    explorer = PB2Explorer(stock_pb2())
+    explorer = methods.make("pb2").explorer
     explorer.begin_round(RoundContext(space, history, 600, rewards, 4), rng)
     assert 1e-5 <= explorer.fits[-1]["lengthscale"] <= 1.0

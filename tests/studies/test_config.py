@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from metapbt.engine.config import Protocol, RunConfig
 from metapbt.errors import ConfigError
 from metapbt.studies.config import load_study
 
@@ -52,6 +53,20 @@ def test_cells_become_run_configs_with_filled_paths(tmp_path):
     assert warm.portfolio == str(tmp_path / "pf" / "cart_pole__earth.json")
     assert (warm.population, warm.budget, warm.interval) == (2, 4000, 2000)
     assert study.cells[0].run_config().portfolio is None
+    assert study.cells[0].run_config().save_meta is None
+
+
+def test_the_protocol_is_the_engines_and_save_meta_fills_every_run(tmp_path):
+    text = 'save_meta = "meta/{env}"\n' + MINIMAL.replace("[protocol]", "[protocol]\nstrict = true")
+    study = load_study(_write(tmp_path, text))
+    assert isinstance(study.protocol, Protocol) and study.protocol.quantile == 0.25
+    config = study.cells[-1].run_config()
+    assert isinstance(config, RunConfig) and config.save_meta == str(tmp_path / "meta" / "pendulum")
+    assert config.strict and not RunConfig().strict
+    defaults = load_study(
+        _write(tmp_path, MINIMAL.split("[protocol]")[0] + "[[tasks]]\nenv = 'acrobot'")
+    )
+    assert defaults.protocol == Protocol() and defaults.protocol.budget == RunConfig().budget
 
 
 @pytest.mark.parametrize(
@@ -60,6 +75,10 @@ def test_cells_become_run_configs_with_filled_paths(tmp_path):
         (("seeds = [3, 5]", "seeds = [3, 5]\ncolour = 1"), "colour"),
         (("population = 2", "population = 0"), "protocol.population"),
         (("budget = 4000", "budget = 5000"), "multiple of interval"),
+        (
+            ("interval = 2000", "interval = 1000"),
+            "protocol: interval 1000 .* 'fast' preset's batch",
+        ),
         (("interval = 2000", "interval = 1000\nbudget2 = 1"), "budget2"),
         (('"random"', '"randm"'), "unknown method 'randm'"),
         (('env = "pendulum"', 'env = "lunar"'), "unknown env 'lunar'"),

@@ -44,10 +44,8 @@ def _fake_run(calls, fail=()):
         calls.append((config.method, config.seed, resume))
         if (config.method, config.seed) in fail:
             raise FloatingPointError("the agent diverged")
-        import dataclasses
-
         summary = {
-            **dataclasses.asdict(config),
+            **config.model_dump(),
             "best_per_round": [{"step": 2000, "best": 10.0 + config.seed}],
             "final_best": 10.0 + config.seed,
             "wall_seconds": 0.1,

@@ -44,3 +44,69 @@ def test_optimiser_finds_an_interior_and_a_corner_maximum():
         expected = np.clip(center, 0.0, 1.0)
         np.testing.assert_allclose(u, expected, atol=2e-3)
         assert float(value) == pytest.approx(-np.sum((expected - center) ** 2), abs=1e-4)
+
+
+def _posterior(scale=1.0, offset=0.0, prior=None):
+    from metapbt.surrogates import ExactGP, TimeVaryingSE
+    from metapbt.surrogates.posterior import Posterior
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(12, 3))
+    y = np.sin(4 * x[:, 2])
+    gp = ExactGP(TimeVaryingSE()).fit(x, y)
+    return Posterior.of(gp, scale, offset, prior), gp
+
+
+def test_ucb_acquisition_adds_std_or_variance_of_the_scaled_posterior():
+    from metapbt.surrogates.acquisition import UCB, acquisition_objective
+
+    post, gp = _posterior(scale=2.0, offset=0.5)
+    fixed, u = jnp.array([1.0, 0.3], jnp.float32), jnp.array([0.4], jnp.float32)
+    x = jnp.concatenate([fixed, u])[None]
+    mean, var = (np.asarray(a)[0] for a in gp.predict(x))
+    mean, var = 2.0 * mean + 0.5, 4.0 * var
+    with_std = acquisition_objective((UCB.of(1.5, std=True), post, fixed), u)
+    with_var = acquisition_objective((UCB.of(1.5, std=False), post, fixed), u)
+    assert float(with_std) == pytest.approx(mean + 1.5 * math.sqrt(var), rel=1e-4)
+    assert float(with_var) == pytest.approx(mean + 1.5 * var, rel=1e-4)
+
+
+def _terms(weights):
+    from metapbt.metadata.scaling import TaskScaling
+    from metapbt.surrogates.transfer import MetaTerms
+
+    gps = [_posterior()[1], _posterior()[1]]
+    scalings = [
+        TaskScaling(np.array([1.0, 1.0]), np.array([0.0, 0.0]), 1.0, 0.0),
+        TaskScaling(np.array([0.5, 2.0]), np.array([0.1, -0.2]), 3.0, -1.0),
+    ]
+    return MetaTerms.build(gps, np.asarray(weights), scalings), gps, scalings
+
+
+def test_prior_mean_is_the_weighted_sum_of_mapped_task_means():
+    from metapbt.surrogates.transfer import prior_mean
+
+    terms, gps, scalings = _terms([0.3, 0.7])
+    x = np.array([[0.2, 0.6, 0.9], [0.8, 0.1, 0.3]], np.float32)
+    by_hand = np.zeros(2)
+    for w, gp, sc in zip([0.3, 0.7], gps, scalings, strict=True):
+        mean = np.asarray(gp.predict(sc.to_meta(x)))[0]
+        by_hand += w * (mean * sc.output_scale + sc.output_offset)
+    np.testing.assert_allclose(prior_mean(terms, jnp.asarray(x)), by_hand, rtol=1e-4, atol=1e-5)
+
+
+def test_transfer_acquisition_against_a_hand_computation():
+    from metapbt.surrogates.acquisition import TransferAcquisition
+
+    terms, gps, scalings = _terms([0.25, 0.5])
+    post, gp = _posterior()
+    x = np.array([[0.5, 0.4, 0.7]], np.float32)
+    meta_best = np.array([0.1, -0.3], np.float32)
+    taf = TransferAcquisition(jnp.float32(0.2), jnp.float32(0.25), terms, jnp.asarray(meta_best))
+    mean, var = (np.asarray(a)[0] for a in gp.predict(x))
+    ei = float(expected_improvement(jnp.array(mean), jnp.array(var), 0.2))
+    gains = 0.0
+    for w, g, sc, best in zip([0.25, 0.5], gps, scalings, meta_best, strict=True):
+        m = float(np.asarray(g.predict(sc.to_meta(x)))[0][0]) * sc.output_scale + sc.output_offset
+        gains += w * max(0.0, m - best)
+    assert float(taf(post, jnp.asarray(x))[0]) == pytest.approx(0.25 * ei + gains, rel=1e-4)

@@ -137,3 +137,18 @@ def test_growing_data_within_a_bucket_does_not_recompile():
 def test_empty_data_is_an_error():
     with pytest.raises(SurrogateError, match="m > 0"):
         ExactGP(TimeVaryingSE()).fit(np.zeros((0, 3)), np.zeros(0))
+
+
+def test_a_warm_start_is_added_to_the_fixed_starts_not_put_in_their_place():
+    model = ExactGP(TimeVaryingSE())
+    fixed = [
+        {**init, "noise": noise} for init in model.kernel.inits for noise in model.noise_starts
+    ]
+    cold = constrain(model.specs, model.initial_raw())
+    warm = constrain(model.specs, model.initial_raw({**PARAMS}))
+    assert cold["variance"].shape == warm["variance"].shape == (len(fixed) + 1,)
+    for i, start in enumerate(fixed):  # every fixed start is still tried with a warm start
+        for name, value in start.items():
+            assert float(warm[name][i]) == pytest.approx(value, rel=1e-4)
+    for name, value in PARAMS.items():
+        assert float(warm[name][-1]) == pytest.approx(value, rel=1e-3)

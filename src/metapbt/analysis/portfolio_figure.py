@@ -1,35 +1,43 @@
-"""The portfolio heat map: normalised matrix of candidates x tasks, chosen entries marked."""
+"""The portfolio heat map: a normalised matrix of candidates x tasks, the chosen rows marked."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from metapbt.population.portfolio import Portfolio, normalise_columns
 
+def plot_portfolio(
+    normalised: np.ndarray,
+    tasks: Sequence[str],
+    candidates: Sequence[str],
+    picks: Sequence[int],
+    path: Path,
+    title: str = "",
+) -> None:
+    """Write a PNG heat map of the matrix a selection saw, with its picks numbered.
 
-def plot_portfolio(portfolio: Portfolio, path: Path) -> None:
-    """Write a PNG heat map of the matrix the selection saw, with its picks numbered."""
+    Args:
+        normalised: ``[candidates, tasks]`` scores in [0, 1] (normalised by the caller).
+        tasks: Column labels.
+        candidates: Row labels.
+        picks: Chosen row indices, in selection order (numbered ``#1``, ``#2``...).
+        path: Output PNG path.
+        title: Figure title.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    matrix = portfolio.matrix
-    normalised = normalise_columns(matrix.scores)
-    rows = len(matrix.candidates)
-    fig, ax = plt.subplots(figsize=(2.5 + 0.9 * len(matrix.tasks), 2.0 + 0.3 * rows))
-    image = ax.imshow(normalised, aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    rows = len(candidates)
+    fig, ax = plt.subplots(figsize=(2.5 + 0.9 * len(tasks), 2.0 + 0.3 * rows))
+    image = ax.imshow(np.asarray(normalised), aspect="auto", cmap="viridis", vmin=0, vmax=1)
     fig.colorbar(image, ax=ax, label="normalised score")
-    ax.set_xticks(np.arange(len(matrix.tasks)), matrix.tasks, rotation=45, ha="right")
-    labels = [
-        f"{c.source} · " + ", ".join(f"{k}={v:.2g}" for k, v in c.config.items())
-        for c in matrix.candidates
-    ]
-    ax.set_yticks(np.arange(rows), labels, fontsize=7)
-    for order, entry in enumerate(portfolio.entries, start=1):
-        row = matrix.candidates.index(entry)
+    ax.set_xticks(np.arange(len(tasks)), list(tasks), rotation=45, ha="right")
+    ax.set_yticks(np.arange(rows), list(candidates), fontsize=7)
+    for order, row in enumerate(picks, start=1):
         ax.text(
             -0.45,
             row,
@@ -40,7 +48,6 @@ def plot_portfolio(portfolio: Portfolio, path: Path) -> None:
             bbox={"facecolor": "white", "edgecolor": "none", "pad": 1},
         )
         ax.axhline(row, color="red", lw=0.6, alpha=0.6)
-    target = f", target {portfolio.target} left out" if portfolio.target else ""
-    ax.set_title(f"portfolio of {len(portfolio.entries)} (red: selection order{target})")
+    ax.set_title(title)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)

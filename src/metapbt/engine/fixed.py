@@ -16,7 +16,8 @@ import jax
 import numpy as np
 
 from metapbt.engine import presets
-from metapbt.engine.trainer import BasePopulationTrainer, make_trainer
+from metapbt.engine.factory import make_trainer
+from metapbt.engine.trainer_base import BasePopulationTrainer
 from metapbt.errors import ConfigError
 
 logger = logging.getLogger(__name__)

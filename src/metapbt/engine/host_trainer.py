@@ -7,23 +7,23 @@ The environments cannot run inside JAX, so one iteration of every member is:
    episode that ends (terminated or truncated) is reset at once and its last transition is
    marked done, so GAE never bootstraps across it: truncation is treated as termination, as in
    :class:`~metapbt.engine.trainer.PopulationTrainer`.
-2. The shared jitted PPO update, vmapped over members, on the ``[P, T, E]`` rollout: the same
-   traced per-member ``lr``/``lambda``/``clip``/``ent_coef``, optimiser state and KL coefficient.
+2. The pure PPO update (:func:`~metapbt.engine.ppo.ppo_update`), jitted and vmapped over
+   members, on the ``[P, T, E]`` rollout: the same traced per-member ``lr``/``lambda``/``clip``/
+   ``ent_coef``, optimiser state and KL coefficient.
 
-The environments live on the trainer, not in the state. The state's ``env_state`` is a token
-``[P]`` naming the environments' episodes: ``train`` continues them when the state it gets is
-the one the last ``train`` returned (or one derived from it by ``apply``/``set_hparams``), and
-otherwise starts fresh episodes seeded from each member's key. So training an old state twice
-gives the same result, and a state restored from a checkpoint starts fresh episodes: a resumed
-run is reproducible, but not bit-identical to the uninterrupted one, whose episodes ran on.
+The environments in progress belong to the state, in its ``env_state`` (:class:`Episodes`):
+``train`` hands them on from the state it trains to the state it returns (a state derived by
+``apply``/``set_hparams`` shares them), and a state whose episodes have moved on, or that was
+restored from a checkpoint, starts fresh episodes seeded from each member's key. So training an
+old state twice gives the same result, and a resumed run is reproducible, but not bit-identical
+to the uninterrupted one, whose episodes ran on.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
 import logging
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import jax
@@ -33,20 +33,46 @@ import numpy as np
 from metapbt import envs
 from metapbt.engine.ppo import MemberState, Transition
 from metapbt.engine.presets import PPOConfig
-from metapbt.engine.trainer import BasePopulationTrainer
+from metapbt.engine.trainer_base import BasePopulationTrainer
 from metapbt.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-_TOKENS = itertools.count(1)
-"""Episode tokens, unique in the process (0 marks a state whose episodes no trainer holds)."""
+
+class Episodes:
+    """Every member's training environments mid-episode: ``P x E`` host environments.
+
+    One state at a time owns them (see the module docstring). A pytree without leaves: any JAX
+    transformation or flatten/unflatten (a checkpoint) of it gives an empty handle, so the
+    environments never enter a compiled program or a file.
+
+    Args:
+        environments: The ``P * E`` environments, member-major; ``None``: an empty handle.
+    """
+
+    def __init__(self, environments: list[Any] | None = None) -> None:
+        self._environments = environments
+
+    @property
+    def live(self) -> bool:
+        """Whether the handle still holds its environments."""
+        return self._environments is not None
+
+    def take(self) -> list[Any] | None:
+        """The environments (``None`` if none), leaving this handle empty."""
+        environments, self._environments = self._environments, None
+        return environments
+
+
+jax.tree_util.register_pytree_node(Episodes, lambda _: ((), None), lambda _aux, _kids: Episodes())
 
 
 class HostPopulationTrainer(BasePopulationTrainer):
-    """Trains ``size`` PPO members on host-stepped environments (``envs.runs_on_host``).
+    """Trains ``size`` PPO members on host-stepped environments (spec ``trainer == "host"``).
 
-    Each member owns ``num_envs`` training environments and ``eval_episodes`` evaluation
-    environments, created once.
+    Each member gets ``num_envs`` training environments whenever it starts fresh episodes; the
+    ``eval_episodes`` evaluation environments per member are created once (every evaluation
+    resets them).
 
     Args:
         env_id: Registered host environment id, e.g. ``"lunar_lander"``.
@@ -62,39 +88,36 @@ class HostPopulationTrainer(BasePopulationTrainer):
         config: PPOConfig,
         size: int,
     ) -> None:
-        if not envs.runs_on_host(env_id):
+        spec = envs.spec(env_id)
+        if spec.trainer != "host":
             raise ConfigError(f"{env_id} steps inside JAX: train it with PopulationTrainer")
         self.context = envs.resolve_context(env_id, context)
-        spec = envs.spec(env_id)
-        self._envs = [spec.factory(self.context) for _ in range(size * config.num_envs)]
-        self._eval_envs = [spec.factory(self.context) for _ in range(size * config.eval_episodes)]
-        super().__init__(config, size, self._envs[0].action_space)
-        self._n_actions = int(self._envs[0].action_space.n)
-        obs_shape = self._envs[0].observation_space.shape
-        self._obs = np.zeros((size, config.num_envs, *obs_shape), np.float32)
-        self._token = 0
+        self._make_env = partial(spec.factory, self.context)
+        self._eval_envs = [self._make_env() for _ in range(size * config.eval_episodes)]
+        super().__init__(config, size, self._eval_envs[0].action_space)
+        self._n_actions = int(self._eval_envs[0].action_space.n)
         self._act = jax.jit(jax.vmap(self._act_member))
         self._value = jax.jit(jax.vmap(lambda p, o: self.network.apply(p, o)[1]))
-        self._update_all = jax.jit(jax.vmap(self._update))
+        self._update_all = jax.jit(jax.vmap(self.update))
 
     def _fresh(self, key: jax.Array) -> MemberState:
         k_net, k_run = jax.vmap(jax.random.split, out_axes=1)(jax.random.split(key, self.size))
-        self._obs = self._reset(self._envs, k_run, self.config.num_envs)
-        self._token = next(_TOKENS)
-        tokens = jnp.full(self.size, self._token, jnp.int32)
-        return jax.vmap(self._new_member)(k_net, tokens, jnp.asarray(self._obs), k_run)
+        environments, obs = self._start(k_run)
+        state = jax.vmap(self._new_member)(k_net, None, jnp.asarray(obs), k_run)
+        return state.replace(env_state=Episodes(environments))
 
     def _train_iterations(self, state: MemberState, iterations: int) -> MemberState:
-        if not bool(jnp.all(state.env_state == self._token)):
-            logger.debug("state is not the trainer's latest: fresh episodes from its keys")
-            self._obs = self._reset(self._envs, state.key, self.config.num_envs)
-        self._token = 0  # the episodes are about to move on: no state names them until we finish
+        owned = state.env_state if isinstance(state.env_state, Episodes) else Episodes()
+        environments = owned.take()
+        if environments is None:
+            logger.debug("the state's episodes moved on (or were not kept): fresh ones from keys")
+            environments, obs = self._start(state.key)
+        else:
+            obs = np.asarray(state.obs)
         for _ in range(iterations):
-            state, traj, last_value = self._rollout(state)
-            state = self._update_all(state, traj, last_value)
-        self._token = next(_TOKENS)
-        tokens = jnp.full(self.size, self._token, jnp.int32)
-        return dataclasses.replace(state, env_state=tokens, obs=jnp.asarray(self._obs))
+            state, traj, last_value, obs = self._rollout(state, environments, obs)
+            state = self._update_all(state.replace(env_state=None), traj, last_value)
+        return state.replace(env_state=Episodes(environments), obs=jnp.asarray(obs))
 
     def evaluate(self, state: MemberState, key: jax.Array) -> np.ndarray:
         """Play ``eval_episodes`` episodes per member on the host (contract: the base class).
@@ -133,6 +156,11 @@ class HostPopulationTrainer(BasePopulationTrainer):
         # A diverged member's NaN logits still sample an index; clip so it cannot crash the run.
         return np.clip(np.asarray(action), 0, self._n_actions - 1)
 
+    def _start(self, keys: jax.Array) -> tuple[list[Any], np.ndarray]:
+        """New training environments seeded from ``keys [P]``: ``(envs [P*E], obs [P, E, d])``."""
+        environments = [self._make_env() for _ in range(self.size * self.config.num_envs)]
+        return environments, self._reset(environments, keys, self.config.num_envs)
+
     def _reset(self, env_list: Sequence[Any], keys: jax.Array, per_member: int) -> np.ndarray:
         """Reset ``per_member`` environments of each member with seeds from ``keys [P]``."""
         seeds = np.asarray(
@@ -143,10 +171,16 @@ class HostPopulationTrainer(BasePopulationTrainer):
         first = [env.reset(seed=int(s))[0] for env, s in zip(env_list, seeds.ravel(), strict=True)]
         return np.stack(first).reshape(self.size, per_member, -1).astype(np.float32)
 
-    def _rollout(self, state: MemberState) -> tuple[MemberState, Transition, jax.Array]:
-        """``rollout_len`` host steps of every member's environments; ``traj [P, T, E]``."""
+    def _rollout(
+        self, state: MemberState, environments: Sequence[Any], obs: np.ndarray
+    ) -> tuple[MemberState, Transition, jax.Array, np.ndarray]:
+        """``rollout_len`` host steps of every member from ``obs [P, E, d]``.
+
+        Returns:
+            ``(state, traj [P, T, E], last_value [P, E], next obs [P, E, d])``.
+        """
         size, steps, n_envs = self.size, self.config.rollout_len, self.config.num_envs
-        obs_buf = np.empty((size, steps, *self._obs.shape[1:]), np.float32)
+        obs_buf = np.empty((size, steps, *obs.shape[1:]), np.float32)
         actions = np.empty((size, steps, n_envs), np.int32)
         rewards = np.empty((size, steps, n_envs), np.float32)
         dones = np.empty((size, steps, n_envs), bool)
@@ -154,27 +188,38 @@ class HostPopulationTrainer(BasePopulationTrainer):
         log_probs = np.empty((size, steps, n_envs), np.float32)
         key = state.key
         for t in range(steps):
-            obs_buf[:, t] = self._obs
+            obs_buf[:, t] = obs
             action, value, log_prob, key = self._act(state.params, obs_buf[:, t], key)
             values[:, t], log_probs[:, t] = jax.device_get((value, log_prob))
             actions[:, t] = self._clip(action)
             # A new array each step, never written in place: a returned state's obs may share
             # its memory (jnp.asarray of a host array need not copy on CPU).
-            self._obs = self._step(actions[:, t], rewards[:, t], dones[:, t])
-        last_value = self._value(state.params, self._obs)
+            obs = self._step(environments, obs, actions[:, t], rewards[:, t], dones[:, t])
+        last_value = self._value(state.params, obs)
         traj = Transition(obs_buf, actions, rewards, dones, values, log_probs)
-        return dataclasses.replace(state, key=key), traj, last_value
+        return state.replace(key=key), traj, last_value, obs
 
-    def _step(self, action: np.ndarray, rewards: np.ndarray, dones: np.ndarray) -> np.ndarray:
-        """Step every training environment; fill ``rewards``/``dones [P, E]``; next obs."""
+    def _step(
+        self,
+        environments: Sequence[Any],
+        obs: np.ndarray,
+        action: np.ndarray,
+        rewards: np.ndarray,
+        dones: np.ndarray,
+    ) -> np.ndarray:
+        """Step every training environment once; fill ``rewards``/``dones [P, E]``.
+
+        Returns:
+            The next observations ``[P, E, d]`` (a new array, like ``obs``).
+        """
         n_envs = self.config.num_envs
-        next_obs = np.empty_like(self._obs)
-        for i, env in enumerate(self._envs):
+        next_obs = np.empty_like(obs)
+        for i, env in enumerate(environments):
             p, e = divmod(i, n_envs)
-            obs, reward, term, trunc, _ = env.step(int(action[p, e]))
+            o, reward, term, trunc, _ = env.step(int(action[p, e]))
             if term or trunc:
-                obs, _ = env.reset()
-            next_obs[p, e] = obs
+                o, _ = env.reset()
+            next_obs[p, e] = o
             rewards[p, e] = reward
             dones[p, e] = term or trunc
         return next_obs

@@ -1,12 +1,15 @@
-"""PPO as pure functions over one member; the trainer vmaps them over the population.
+"""PPO as pure functions over one member; the trainers vmap them over the population.
 
-Shapes: ``T`` rollout steps, ``E`` environments, ``B`` minibatch samples. Tuned hyperparameters
-(``lr`` inside the optimiser state via ``optax.inject_hyperparams``; ``lambda``, ``clip``,
-``ent_coef`` in :class:`MemberState`) are traced arrays, so changing them never recompiles.
+Shapes: ``T`` rollout steps, ``E`` environments, ``B`` minibatch samples, ``N = T * E`` samples
+of one update. Tuned hyperparameters (``lr`` inside the optimiser state via
+``optax.inject_hyperparams``; ``lambda``, ``clip``, ``ent_coef`` in :class:`MemberState`) are
+traced arrays, so changing them never recompiles.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
@@ -39,7 +42,18 @@ class Transition(NamedTuple):
 )
 @dataclass(frozen=True)
 class MemberState:
-    """Everything one member carries between iterations (a pytree; stacked ``[P]``)."""
+    """Everything one member carries between iterations (a pytree; stacked ``[P]``).
+
+    Attributes:
+        params: Network parameters.
+        opt_state: Optimiser state (its ``hyperparams["learning_rate"]`` is the traced ``lr``).
+        env_state: The trainer's environments mid-episode: gymnax states ``[E, ...]`` for the
+            JAX trainer, a leafless ``Episodes`` handle for the host trainer.
+        obs: ``[E, obs_dim]`` current observations.
+        key: The member's PRNG key.
+        kl_coeff: Scalar KL-penalty coefficient.
+        hparams: Traced ``lambda``, ``clip`` and ``ent_coef`` (scalars).
+    """
 
     params: Any
     opt_state: Any
@@ -48,6 +62,14 @@ class MemberState:
     key: jax.Array
     kl_coeff: jax.Array
     hparams: dict[str, jax.Array]
+
+    def replace(self, **changes: Any) -> MemberState:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+ApplyFn = Callable[[Any, jax.Array], tuple[Any, jax.Array]]
+"""The network: ``(params, obs [B, obs_dim]) -> (action distribution, value [B])``."""
 
 
 def make_optimizer(config: PPOConfig) -> optax.GradientTransformation:
@@ -101,16 +123,28 @@ def gae(
 
 def ppo_loss(
     params: Any,
-    apply_fn: Any,
+    apply_fn: ApplyFn,
     batch: tuple[jax.Array, ...],
     hparams: dict[str, jax.Array],
     kl_coeff: jax.Array,
     config: PPOConfig,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Clipped-surrogate PPO loss on one minibatch ``(obs, action, log_prob, adv, return)``.
+    """Clipped-surrogate PPO loss on one minibatch.
 
     The KL penalty uses the sample estimate ``mean(log_prob_old - log_prob_new)`` of
     KL(old || new); advantages are standardised per minibatch.
+
+    Args:
+        params: The member's network parameters (differentiated).
+        apply_fn: The network's apply function.
+        batch: ``(obs [B, obs_dim], action [B, ...], log_prob [B], advantage [B],
+            return [B])``, the rollout's log-probs and GAE targets.
+        hparams: Traced ``clip`` and ``ent_coef`` (scalars).
+        kl_coeff: Scalar KL-penalty coefficient.
+        config: ``vf_clip`` and ``vf_coef``.
+
+    Returns:
+        ``(loss, {"policy", "value", "entropy", "kl"})``, all scalars.
     """
     obs, action, old_log_prob, advantage, target = batch
     dist, value = apply_fn(params, obs)
@@ -133,3 +167,57 @@ def update_kl_coeff(kl_coeff: jax.Array, kl: jax.Array, target: float) -> jax.Ar
     """RLlib's adaptive KL coefficient: x1.5 above 2x target, x0.5 below half of it."""
     coeff = jnp.where(kl > 2.0 * target, kl_coeff * 1.5, kl_coeff)
     return jnp.where(kl < 0.5 * target, coeff * 0.5, coeff)
+
+
+def ppo_update(
+    state: MemberState,
+    traj: Transition,
+    last_value: jax.Array,
+    apply_fn: ApplyFn,
+    optimizer: optax.GradientTransformation,
+    config: PPOConfig,
+) -> MemberState:
+    """One member's PPO update on its rollout: GAE, then ``epochs`` passes of minibatch steps.
+
+    Args:
+        state: The member (its ``params``, ``opt_state``, ``key``, ``kl_coeff`` and
+            ``hparams`` are used; the environment fields pass through).
+        traj: The rollout, every field ``[T, E, ...]`` with ``T * E = config.batch_size``.
+        last_value: ``[E]`` value of the observation after the rollout's last step.
+        apply_fn: The network's apply function.
+        optimizer: The optimiser whose state is ``state.opt_state``.
+        config: Structural settings: ``gamma``, ``epochs``, ``minibatch_size`` and the loss's.
+
+    Returns:
+        The member with new ``params``, ``opt_state``, ``key`` (split once) and ``kl_coeff``
+        (adapted to the last epoch's mean KL).
+    """
+    adv, ret = gae(
+        traj.reward, traj.value, traj.done, last_value, config.gamma, state.hparams["lambda"]
+    )
+    batch = (traj.obs, traj.action, traj.log_prob, adv, ret)
+    flat = jax.tree.map(lambda x: x.reshape((-1, *x.shape[2:])), batch)  # [N, ...]
+    key, k_perm = jax.random.split(state.key)
+    n_mb = config.batch_size // config.minibatch_size
+
+    def epoch(carry, k):
+        params, opt_state = carry
+        perm = jax.random.permutation(k, config.batch_size)
+        mbs = jax.tree.map(lambda x: x[perm].reshape((n_mb, -1, *x.shape[1:])), flat)
+
+        def step(c, mb):  # mb: [B, ...]
+            p, o = c
+            grads, info = jax.grad(ppo_loss, has_aux=True)(
+                p, apply_fn, mb, state.hparams, state.kl_coeff, config
+            )
+            updates, o = optimizer.update(grads, o, p)
+            return (optax.apply_updates(p, updates), o), info["kl"]
+
+        (params, opt_state), kls = jax.lax.scan(step, (params, opt_state), mbs)
+        return (params, opt_state), kls.mean()
+
+    (params, opt_state), kls = jax.lax.scan(
+        epoch, (state.params, state.opt_state), jax.random.split(k_perm, config.epochs)
+    )
+    kl_coeff = update_kl_coeff(state.kl_coeff, kls[-1], config.kl_target)
+    return state.replace(params=params, opt_state=opt_state, key=key, kl_coeff=kl_coeff)

@@ -1,11 +1,13 @@
 """Contextual environments: a registry id plus a context gives an environment.
 
 Known ids: ``cart_pole``, ``mountain_car``, ``pendulum``, ``acrobot`` (gymnax: :func:`make` gives
-``(env, params)`` that step inside JAX) and ``lunar_lander`` (Box2D: :func:`runs_on_host` is
-true, and :func:`make_host` gives a gymnasium environment). A context is given as a planet name
-(``"earth"``, ``"neptune"``...: the gravity factor over 9.81 scales the features the reference
-scaled), as ``"name=value,..."`` text, or as a mapping; unspecified features keep their
-defaults.
+``(env, params)`` that step inside JAX) and ``lunar_lander`` (Box2D: :func:`make_host` gives a
+gymnasium environment). Each spec's ``trainer`` attribute names the population trainer that
+fits it (``"jax"`` or ``"host"``; :func:`metapbt.engine.factory.make_trainer` reads it).
+
+A context is given as a planet name (``"earth"``, ``"neptune"``...: the gravity factor over 9.81
+scales the features the reference scaled), as ``"name=value,..."`` text, or as a mapping;
+unspecified features keep their defaults.
 """
 
 from __future__ import annotations
@@ -27,11 +29,6 @@ for _spec in (*CLASSIC_CONTROL, LUNAR_LANDER):
 def spec(env_id: str) -> EnvSpec | HostEnvSpec:
     """The spec of ``env_id`` (unknown ids list the known ones)."""
     return ENVS.make(env_id)
-
-
-def runs_on_host(env_id: str) -> bool:
-    """Whether ``env_id`` steps on the host (a :class:`HostEnvSpec`) rather than inside JAX."""
-    return isinstance(spec(env_id), HostEnvSpec)
 
 
 def resolve_context(env_id: str, context: str | Mapping[str, float] | None = None) -> Context:
@@ -77,7 +74,7 @@ def make(env_id: str, context: str | Mapping[str, float] | None = None) -> tuple
     if isinstance(env_spec, HostEnvSpec):
         raise ConfigError(
             f"{env_id} steps on the host (Box2D), not inside JAX: create it with "
-            "envs.make_host(), train it with engine.trainer.make_trainer()"
+            "envs.make_host(), train it with engine.factory.make_trainer()"
         )
     env, params = gymnax.make(env_spec.gymnax_id)
     return env, env_spec.apply(params, resolve_context(env_id, context))

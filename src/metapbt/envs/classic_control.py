@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
 from metapbt.envs.contexts import Feature
 
@@ -24,7 +24,11 @@ class EnvSpec:
         gravity_features: Features a planet's gravity factor multiplies (for Acrobot, which has
             no gravity parameter, the link masses, as the reference did).
         apply: Writes a full context into the gymnax params, recomputing derived fields.
+        trainer: Which population trainer fits (class attribute): ``"jax"``, the environments
+            step inside the trainer's one jitted program.
     """
+
+    trainer: ClassVar[str] = "jax"
 
     id: str
     gymnax_id: str

@@ -96,3 +96,23 @@ def parse_assignments(text: str) -> dict[str, float]:
                 f"context value of {name.strip()!r} is not a number: {value!r}"
             ) from None
     return out
+
+
+def task_id(env: str, context: str) -> str:
+    """The id of a task: ``"<env> <context>"``, e.g. ``"cart_pole earth"``.
+
+    ``name=value`` contexts are canonicalised (:func:`parse_assignments`, sorted, values as
+    floats) so one spelling always gets one id. Ids name tasks in files and tables; whether two
+    tasks are the same physical task is decided by their resolved values
+    (:class:`metapbt.metadata.source.TaskRef`), not by their ids.
+    """
+    if "=" in context:
+        items = sorted(parse_assignments(context).items())
+        context = ",".join(f"{name}={value!r}" for name, value in items)
+    return f"{env} {context}"
+
+
+def split_task_id(task: str) -> tuple[str, str]:
+    """``"<env> <context>"`` back into ``(env, context)``."""
+    env, _, context = task.partition(" ")
+    return env, context

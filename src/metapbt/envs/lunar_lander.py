@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType, ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 from metapbt.envs.contexts import Feature
 from metapbt.errors import ConfigError
@@ -56,7 +56,11 @@ class HostEnvSpec:
         gravity_features: Features a planet's gravity factor multiplies.
         max_episode_steps: Time limit of an episode (a truncation, as in gymnasium).
         factory: Builds one environment, time limit included, for a full context.
+        trainer: Which population trainer fits (class attribute): ``"host"``, the environments
+            step in Python between jitted policy and update calls.
     """
+
+    trainer: ClassVar[str] = "host"
 
     id: str
     gymnasium_id: str

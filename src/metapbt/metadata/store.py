@@ -14,8 +14,10 @@ member          int64   member index
 =============== ======= ===========================================================
 
 and, as file metadata, the schema version, the task id (``"<env> <context>"``), the env, the
-context values, the search space, the seed, the method and the package versions. Files are written
-atomically. Readers check the schema and that the stored search space equals the run's.
+context values, the search space, the seed, the method, the protocol the run was trained under
+(``preset``, ``population``, ``budget``, ``interval``; absent in files written before it was
+recorded) and the package versions. Files are written atomically. Readers check the schema and
+that the stored search space equals the run's.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import json
 import os
 import platform
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,29 +34,10 @@ import numpy as np
 import pandas as pd
 
 from metapbt._atomic import write_atomic
-from metapbt.errors import ConfigError, MetaPBTError
+from metapbt.errors import ConfigError, MetaDataError
 
 SCHEMA = "metapbt.metadata/1"
 BASE_COLUMNS = ("time", "reward_before", "target", "member")
-
-
-class MetaDataError(MetaPBTError):
-    """A meta-data file is unreadable, foreign, or does not match the run."""
-
-
-def task_id(env: str, context: str) -> str:
-    """The id of a task: ``"<env> <context>"``, e.g. ``"cart_pole earth"``.
-
-    ``name=value`` contexts are canonicalised (sorted, values as floats) so the same task always
-    gets the same id.
-    """
-    if "=" in context:
-        items = sorted(
-            (name.strip(), float(value))
-            for name, value in (item.split("=", 1) for item in context.split(",") if item.strip())
-        )
-        context = ",".join(f"{name}={value!r}" for name, value in items)
-    return f"{env} {context}"
 
 
 @dataclass(frozen=True)
@@ -67,6 +50,8 @@ class MetaRun:
     context: Mapping[str, float]
     rows: pd.DataFrame = field(repr=False)
     path: Path | None = None
+    env: str = ""
+    protocol: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +65,8 @@ class MetaTask:
         hparams: ``[n, d]`` raw hyperparameters.
         target: ``[n]`` reward change per step.
         seeds: Seeds of the pooled runs.
+        protocols: The protocol each pooled run recorded (``None`` where it recorded none),
+            by file.
     """
 
     task: str
@@ -88,6 +75,7 @@ class MetaTask:
     hparams: np.ndarray
     target: np.ndarray
     seeds: tuple[int, ...]
+    protocols: Mapping[Path, Mapping[str, Any] | None] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.time.shape[0])
@@ -114,8 +102,13 @@ class MetaStore:
         method: str,
         env: str,
         context: Mapping[str, float],
+        protocol: Mapping[str, Any] | None = None,
     ) -> Path:
-        """Store one run's PB2 rows atomically; returns the file path."""
+        """Store one run's PB2 rows atomically; returns the file path.
+
+        ``protocol`` (``preset``, ``population``, ``budget``, ``interval``) is the provenance
+        runs that later read the file are checked against.
+        """
         import jax
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -132,6 +125,7 @@ class MetaStore:
             "space": dict(space),
             "seed": int(seed),
             "method": method,
+            "protocol": None if protocol is None else dict(protocol),
             "versions": {"jax": jax.__version__, "python": platform.python_version()},
         }
         table = pa.Table.from_pandas(frame, preserve_index=False)
@@ -165,6 +159,8 @@ class MetaStore:
             meta["context"],
             table.to_pandas(),
             path,
+            env=meta.get("env", ""),
+            protocol=meta.get("protocol"),
         )
         return run, meta
 
@@ -172,13 +168,19 @@ class MetaStore:
         """All run files, sorted."""
         return sorted(self.root.glob("*/*.parquet")) if self.root.is_dir() else []
 
-    def tasks(self, space: Mapping[str, Any], exclude: str | None = None) -> list[MetaTask]:
-        """Pool the stored runs per task, leaving out the task ``exclude`` (exact id match).
+    def tasks(
+        self,
+        space: Mapping[str, Any],
+        exclude: Callable[[str, Mapping[str, float], str], bool] | None = None,
+    ) -> list[MetaTask]:
+        """Pool the stored runs per task, leaving out the runs ``exclude`` matches.
 
         Args:
             space: The run's search space as a dict (``SearchSpace.to_dict()``); every file's
                 must equal it.
-            exclude: The target's task id; never returned, so a target can't learn from itself.
+            exclude: ``exclude(env, context, task_id)`` is true for runs of the target task
+                (:meth:`metapbt.metadata.source.TaskRef.same_as`); they are never returned, so
+                a target can't learn from itself.
 
         Raises:
             MetaDataError: On a missing directory, a broken file, or a search-space mismatch.
@@ -197,7 +199,7 @@ class MetaStore:
                     f"{path} was recorded with search space {meta['space']}, but this run uses "
                     f"{dict(space)}; rebuild the meta-data or use the same space"
                 )
-            if run.task != exclude:
+            if exclude is None or not exclude(run.env, run.context, run.task):
                 grouped.setdefault(run.task, []).append(run)
         return [_pool(task, runs, names) for task, runs in sorted(grouped.items())]
 
@@ -211,4 +213,5 @@ def _pool(task: str, runs: list[MetaRun], names: list[str]) -> MetaTask:
         hparams=frame[names].to_numpy(np.float64),
         target=frame["target"].to_numpy(np.float64),
         seeds=tuple(sorted(r.seed for r in runs)),
+        protocols={r.path: r.protocol for r in runs if r.path is not None},
     )

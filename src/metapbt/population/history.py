@@ -173,7 +173,9 @@ class History:
         space = SearchSpace.from_dict(json.loads(meta[b"metapbt.space"]))
         return cls.from_frame(table.to_pandas(), space)
 
-    def surrogate_data(self, max_rows: int = 1000) -> SurrogateData:
+    def surrogate_data(
+        self, max_rows: int = 1000, bridge_without_data: bool = True
+    ) -> SurrogateData:
         """PB2's transformation of the history into GP training rows.
 
         For every member and every pair of consecutive sync points ``s < t`` it yields one row:
@@ -181,6 +183,10 @@ class History:
         donor's reward at ``s`` if the member cloned at ``s``: the reference's "bridge row"),
         and ``y = (R_t - R_start) / (t - s)``. Rows with a non-finite ``y`` (NaN rewards) are
         dropped; the last ``max_rows`` rows by time are kept.
+
+        With ``bridge_without_data=False`` (stock PB2), the interval after a clone whose donor
+        had no row yet at ``s`` yields no row: Ray's PB2 copies the donor's config there
+        without logging a bridge row, so that interval never pairs.
 
         Unlike the reference, pairs are formed from consecutive rows of one member rather than
         by grouping on exact float equality of the hyperparameters, so a member that returns to
@@ -196,22 +202,31 @@ class History:
         }
         rows: list[tuple[float, float, np.ndarray, float, int]] = []
         hp = frame[self.space.names].to_numpy(dtype=np.float64)
+        pairs = []
         for _, group in frame.groupby("member", sort=True):
             idx = group.sort_values("step").index.to_numpy()
-            for prev, cur in itertools.pairwise(idx):
-                start_step, end_step = frame.at[prev, "step"], frame.at[cur, "step"]
-                source = frame.at[prev, "clone_source"]
-                start_reward = (
-                    reward_at[(start_step, source)]
-                    if source != NO_SOURCE
-                    else frame.at[prev, "reward"]
-                )
-                dt = end_step - start_step
-                if dt <= 0:
+            pairs.extend(itertools.pairwise(idx))
+        # In order of interval start: a donor's rows ending at s are known before any clone of
+        # it at s is paired.
+        pairs.sort(key=lambda pair: (frame.at[pair[0], "step"], pair[0]))
+        has_data: dict[int, float] = {}  # member -> end step of its first row
+        for prev, cur in pairs:
+            start_step, end_step = frame.at[prev, "step"], frame.at[cur, "step"]
+            source = frame.at[prev, "clone_source"]
+            dt = end_step - start_step
+            if dt <= 0:
+                continue
+            if source != NO_SOURCE:
+                if not bridge_without_data and has_data.get(source, np.inf) > start_step:
                     continue
-                y = (frame.at[cur, "reward"] - start_reward) / dt
-                if np.isfinite(y):
-                    rows.append((end_step, start_reward, hp[cur], y, frame.at[cur, "member"]))
+                start_reward = reward_at[(start_step, source)]
+            else:
+                start_reward = frame.at[prev, "reward"]
+            y = (frame.at[cur, "reward"] - start_reward) / dt
+            if np.isfinite(y):
+                member = frame.at[cur, "member"]
+                rows.append((end_step, start_reward, hp[cur], y, member))
+                has_data[member] = min(has_data.get(member, np.inf), end_step)
         if not rows:
             return _empty(dim)
         rows.sort(key=lambda row: (row[0], row[4]))

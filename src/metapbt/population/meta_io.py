@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -36,8 +37,12 @@ def save_run(
     method: str,
     env: str,
     context: Mapping[str, float],
+    protocol: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Append a finished run to the meta-data directory ``store``; returns the file."""
+    """Append a finished run to the meta-data directory ``store``; returns the file.
+
+    ``protocol`` records the settings the run was trained under (its provenance).
+    """
     return MetaStore(store).write(
         task,
         meta_rows(history),
@@ -47,4 +52,5 @@ def save_run(
         method=method,
         env=env,
         context=context,
+        protocol=protocol,
     )

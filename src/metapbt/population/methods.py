@@ -1,28 +1,36 @@
-"""Named methods: a method is an exploit rule composed with an explore strategy.
+"""Named methods: an exploit rule composed with an explore strategy.
 
-========== =================== ============================================================
-name       exploit             explore
-========== =================== ============================================================
-random     none                none: N independent configurations (random search)
-pbt        truncation (q)      resample (p = 0.25) or multiply by 0.8 / 1.2, clipped
-pb2        truncation (q)      Ray's PB2: free GP kernel, UCB adding the variance, copy donor
-pb2-star   truncation (q)      PB2*: bounded kernel, UCB with std, log space, random draw
-meta-prior truncation (q)      PB2* on the residual of an RGPE-weighted meta prior mean
-multitask  truncation (q)      PB2* with a multi-task GP over the target and top-4 tasks
-taf        truncation (q)      PB2* GP, transfer acquisition (EI + weighted meta gains)
-dkl        truncation (q)      PB2* with a deep-kernel GP (neural features under the TV kernel)
-meta-dkl   truncation (q)      dkl pre-trained on the other tasks' meta-data, fine-tuned
-========== =================== ============================================================
+Every PB2-family method is one :class:`~metapbt.population.explorers.pb2.PB2Explorer` with a
+surrogate and an acquisition rule; each registry entry below is that composition and says
+whether it uses meta-data. Adding a method is a new surrogate or acquisition (if it needs one)
+plus one entry here.
 
-The meta methods need ``metadata`` (a :class:`MetaSource`); the others refuse it.
+========== =========== ================================ =======================================
+name       meta-data   surrogate                        acquisition
+========== =========== ================================ =======================================
+random     no          (no exploit, no explore: random search)
+pbt        no          (resample p = 0.25 or multiply by 0.8 / 1.2)
+pb2        no          GP, free kernel, lengthscale      UCB adding the variance
+                       clipped; linear scale; copy
+pb2-star   no          GP, bounded kernel; log space     UCB adding the std
+meta-prior yes         GP on the residual of the         UCB (std)
+                       RGPE-weighted meta prior
+multitask  yes         multi-task GP, target + top 4     UCB (std), kappa over all rows
+taf        yes         GP                               TAF (EI + weighted meta gains)
+dkl        no          deep-kernel GP                   UCB (std)
+meta-dkl   yes         deep-kernel GP pre-trained on    UCB (std)
+                       the meta-data
+========== =========== ================================ =======================================
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from metapbt._registry import Registry
 from metapbt.errors import ConfigError
+from metapbt.metadata.source import MetaSource
 from metapbt.population.exploit import ExploitRule, NoExploit, TruncationSelection
 from metapbt.population.explorers import (
     Explorer,
@@ -32,13 +40,16 @@ from metapbt.population.explorers import (
     pb2_star,
     stock_pb2,
 )
-from metapbt.population.explorers.dkl import DKLExplorer
-from metapbt.population.explorers.meta import (
-    MetaPriorExplorer,
-    MetaSource,
-    MultiTaskExplorer,
-    TAFExplorer,
+from metapbt.population.explorers.acquisitions import TAFRule, UCBRule
+from metapbt.population.explorers.dkl import DeepKernelSurrogate
+from metapbt.population.explorers.meta_models import MetaModels
+from metapbt.population.explorers.models import (
+    STOCK_LENGTHSCALE_RANGE,
+    GPSurrogate,
+    MetaPriorSurrogate,
+    MultiTaskSurrogate,
 )
+from metapbt.surrogates import stock_pb2_kernel
 from metapbt.surrogates.dkl import DKLSettings
 
 
@@ -51,62 +62,105 @@ class Method:
     explorer: Explorer
 
 
-METHODS: Registry[Method] = Registry("method")
+@dataclass(frozen=True)
+class MethodSpec:
+    """A registered method: whether it needs meta-data, and how to build it.
+
+    Attributes:
+        name: The method's name.
+        uses_metadata: It needs a :class:`~metapbt.metadata.source.MetaSource` (and no other
+            method accepts one).
+        build: ``build(quantile, source)`` returns a fresh :class:`Method`.
+    """
+
+    name: str
+    uses_metadata: bool
+    build: Callable[[float, MetaSource | None], Method]
 
 
-META_METHODS = ("meta-prior", "multitask", "taf", "meta-dkl")
+METHODS: Registry[MethodSpec] = Registry("method")
 
 
-@METHODS.register("random")
-def _random(quantile: float, metadata: None) -> Method:
+def _register(name: str, uses_metadata: bool = False) -> Callable:
+    def decorator(build: Callable[..., Method]) -> Callable[..., Method]:
+        spec = MethodSpec(name, uses_metadata, build)
+        METHODS.register(name)(lambda: spec)
+        return build
+
+    return decorator
+
+
+@_register("random")
+def _random(quantile: float, source: None) -> Method:
     return Method("random", NoExploit(), NoPerturbation())
 
 
-@METHODS.register("pbt")
-def _pbt(quantile: float, metadata: None) -> Method:
+@_register("pbt")
+def _pbt(quantile: float, source: None) -> Method:
     return Method("pbt", TruncationSelection(quantile), PBTPerturbation())
 
 
-@METHODS.register("pb2")
-def _pb2(quantile: float, metadata: None) -> Method:
-    return Method("pb2", TruncationSelection(quantile), PB2Explorer(stock_pb2()))
+@_register("pb2")
+def _pb2(quantile: float, source: None) -> Method:
+    surrogate = GPSurrogate(stock_pb2_kernel(), clip_lengthscale=STOCK_LENGTHSCALE_RANGE)
+    explorer = PB2Explorer(stock_pb2(), surrogate, UCBRule(std=False))
+    return Method("pb2", TruncationSelection(quantile), explorer)
 
 
-@METHODS.register("pb2-star")
-def _pb2_star(quantile: float, metadata: None) -> Method:
-    return Method("pb2-star", TruncationSelection(quantile), PB2Explorer(pb2_star()))
+@_register("pb2-star")
+def _pb2_star(quantile: float, source: None) -> Method:
+    explorer = PB2Explorer(pb2_star(), GPSurrogate(), UCBRule())
+    return Method("pb2-star", TruncationSelection(quantile), explorer)
 
 
-@METHODS.register("meta-prior")
-def _meta_prior(quantile: float, metadata: MetaSource) -> Method:
-    explorer = MetaPriorExplorer(pb2_star(), source=metadata)
+@_register("meta-prior", uses_metadata=True)
+def _meta_prior(quantile: float, source: MetaSource) -> Method:
+    meta = MetaModels(source)
+    explorer = PB2Explorer(pb2_star(), MetaPriorSurrogate(meta), UCBRule(), meta)
     return Method("meta-prior", TruncationSelection(quantile), explorer)
 
 
-@METHODS.register("multitask")
-def _multitask(quantile: float, metadata: MetaSource) -> Method:
-    explorer = MultiTaskExplorer(pb2_star(), source=metadata)
+@_register("multitask", uses_metadata=True)
+def _multitask(quantile: float, source: MetaSource) -> Method:
+    meta = MetaModels(source)
+    explorer = PB2Explorer(pb2_star(), MultiTaskSurrogate(meta), UCBRule(), meta)
     return Method("multitask", TruncationSelection(quantile), explorer)
 
 
-@METHODS.register("taf")
-def _taf(quantile: float, metadata: MetaSource) -> Method:
-    return Method("taf", TruncationSelection(quantile), TAFExplorer(pb2_star(), source=metadata))
+@_register("taf", uses_metadata=True)
+def _taf(quantile: float, source: MetaSource) -> Method:
+    meta = MetaModels(source)
+    explorer = PB2Explorer(pb2_star(), GPSurrogate(), TAFRule(meta), meta)
+    return Method("taf", TruncationSelection(quantile), explorer)
 
 
-@METHODS.register("dkl")
-def _dkl(quantile: float, metadata: None) -> Method:
-    return Method("dkl", TruncationSelection(quantile), DKLExplorer(pb2_star()))
+@_register("dkl")
+def _dkl(quantile: float, source: None) -> Method:
+    explorer = PB2Explorer(pb2_star(), DeepKernelSurrogate(), UCBRule())
+    return Method("dkl", TruncationSelection(quantile), explorer)
 
 
-@METHODS.register("meta-dkl")
-def _meta_dkl(quantile: float, metadata: MetaSource | None) -> Method:
-    if metadata is None:
-        raise ConfigError("meta-dkl needs meta-data: pass a MetaSource (CLI: --metadata)")
+@_register("meta-dkl", uses_metadata=True)
+def _meta_dkl(quantile: float, source: MetaSource) -> Method:
     # Fine-tuning a pre-trained state needs fewer steps than a fit from scratch (and overfits
     # the target's few rows with more).
-    explorer = DKLExplorer(pb2_star(), dkl=DKLSettings(steps=100), source=metadata)
+    surrogate = DeepKernelSurrogate(DKLSettings(steps=100), source=source)
+    explorer = PB2Explorer(pb2_star(), surrogate, UCBRule())
     return Method("meta-dkl", TruncationSelection(quantile), explorer)
+
+
+def spec(name: str) -> MethodSpec:
+    """The registered method ``name``.
+
+    Raises:
+        UnknownNameError: For an unknown name (the message lists the known ones).
+    """
+    return METHODS.make(name)
+
+
+def uses_metadata(name: str) -> bool:
+    """Whether the method ``name`` needs meta-data."""
+    return spec(name).uses_metadata
 
 
 def make(name: str, quantile: float = 0.25, metadata: MetaSource | None = None) -> Method:
@@ -116,9 +170,12 @@ def make(name: str, quantile: float = 0.25, metadata: MetaSource | None = None) 
         UnknownNameError: For an unknown name (the message lists the known ones).
         ConfigError: If a meta method gets no meta-data, or another method gets some.
     """
-    if name in METHODS and metadata is not None and name not in META_METHODS:
+    method = spec(name)
+    if method.uses_metadata and metadata is None:
+        raise ConfigError(f"{name} needs meta-data: pass a MetaSource (CLI: --metadata)")
+    if not method.uses_metadata and metadata is not None:
         raise ConfigError(f"method {name!r} does not use meta-data; drop --metadata")
-    return METHODS.make(name, quantile=quantile, metadata=metadata)
+    return method.build(quantile, metadata)
 
 
 def names() -> list[str]:

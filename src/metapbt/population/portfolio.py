@@ -11,8 +11,9 @@ axis, so every pick after the first was simply the next candidate by total norma
 matrix on which the two disagree); published portfolios may come from the degenerate rule.
 
 The portfolio file (``metapbt.portfolio/1``, JSON) holds the search space, the chosen
-configurations in selection order, the tasks they were selected on, the target left out and the
-matrix (raw and normalised) the selection saw.
+configurations in selection order, the tasks they were selected on, the target left out, the
+matrix (raw and normalised) the selection saw, and its provenance (the settings the candidates
+were trained and scored under: env, preset, steps, seeds; ``null`` in older files).
 """
 
 from __future__ import annotations
@@ -123,6 +124,7 @@ class Portfolio:
     entries: tuple[Candidate, ...]
     matrix: ScoreMatrix
     target: str | None = None
+    provenance: Mapping[str, Any] | None = None
 
     @property
     def configs(self) -> list[Config]:
@@ -147,6 +149,7 @@ class Portfolio:
             "schema": PORTFOLIO_SCHEMA,
             "space": self.space.to_dict(),
             "target": self.target,
+            "provenance": None if self.provenance is None else dict(self.provenance),
             "configs": [{**c.config, "source": c.source} for c in self.entries],
             "tasks": list(self.matrix.tasks),
             "matrix": {
@@ -191,7 +194,7 @@ class Portfolio:
             raise ConfigError(f"portfolio file {path} is malformed: {err!r}") from None
         if not entries:
             raise ConfigError(f"portfolio file {path} holds no configurations")
-        return cls(space, entries, matrix, data.get("target"))
+        return cls(space, entries, matrix, data.get("target"), data.get("provenance"))
 
 
 def select(

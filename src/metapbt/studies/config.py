@@ -24,6 +24,10 @@ A method table names a variant of a registered method::
     portfolio = "portfolios/{env}/{env}__{context}.json"   # {env}, {context}, {task}
     metadata = "meta/{env}"                                 # meta methods only
 
+``save_meta = "meta/{env}"`` at the top level appends every finished run to a meta-data store
+(``metapbt metadata build`` is such a study). The ``[protocol]`` table is the engine's
+:class:`~metapbt.engine.config.Protocol`, with its defaults and checks.
+
 Paths in the file are relative to the file. Unknown keys and impossible values are errors that
 name the key (pydantic validation; ``extra="forbid"`` everywhere).
 """
@@ -39,11 +43,10 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from metapbt import envs
-from metapbt.engine import presets
-from metapbt.engine.run import RunConfig
+from metapbt.engine.config import Protocol, RunConfig, describe
 from metapbt.envs.grids import expand_contexts
 from metapbt.errors import ConfigError
-from metapbt.metadata.store import task_id
+from metapbt.envs.contexts import task_id
 from metapbt.population import methods
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -77,7 +80,7 @@ class MethodSpec(_Frozen):
 
     @model_validator(mode="after")
     def _meta(self) -> MethodSpec:
-        if self.metadata is not None and self.method not in methods.META_METHODS:
+        if self.metadata is not None and not methods.uses_metadata(self.method):
             raise ValueError(f"method {self.method!r} does not use metadata")
         return self
 
@@ -117,31 +120,6 @@ class TaskSpec(_Frozen):
         return self.contexts
 
 
-class Protocol(_Frozen):
-    """Settings shared by every cell (the reference protocol by default, ``fast`` PPO)."""
-
-    preset: str = "fast"
-    population: Annotated[int, Field(ge=1)] = 4
-    budget: Annotated[int, Field(ge=1)] = 600_000
-    interval: Annotated[int, Field(ge=1)] = 40_000
-    quantile: Annotated[float, Field(gt=0, le=0.5)] = 0.25
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Protocol:
-        if self.preset not in presets.PRESETS:
-            known = ", ".join(presets.PRESETS.names())
-            raise ValueError(f"unknown preset {self.preset!r}; known: {known}")
-        if self.budget % self.interval:
-            raise ValueError(f"budget {self.budget} must be a multiple of interval {self.interval}")
-        batch = presets.make(self.preset).batch_size
-        if self.interval % batch:
-            raise ValueError(
-                f"interval {self.interval} must be a multiple of the {self.preset!r} batch "
-                f"size {batch}"
-            )
-        return self
-
-
 class ReportSpec(_Frozen):
     """What the report shows beyond the comparison: the schedules of these cells."""
 
@@ -156,6 +134,7 @@ class Cell(_Frozen):
     context: str
     seed: int
     protocol: Protocol
+    save_meta: str | None = None
 
     @property
     def task(self) -> str:
@@ -172,17 +151,14 @@ class Cell(_Frozen):
         """The run's settings."""
         fill = {"env": self.env, "context": self.context, "task": self.task}
         return RunConfig(
+            **self.protocol.model_dump(),
             env=self.env,
             context=self.context,
             method=self.method.method,
-            preset=self.protocol.preset,
-            population=self.protocol.population,
-            budget=self.protocol.budget,
-            interval=self.protocol.interval,
             seed=self.seed,
-            quantile=self.protocol.quantile,
             metadata=_fill(self.method.metadata, fill),
             portfolio=_fill(self.method.portfolio, fill),
+            save_meta=_fill(self.save_meta, fill),
         )
 
 
@@ -195,7 +171,9 @@ class Study(_Frozen):
         methods: Method names or :class:`MethodSpec` tables (labels must be unique).
         tasks: Environments and contexts.
         seeds: A count (seeds ``0..n-1``) or a list of seeds.
-        protocol: Shared run settings.
+        protocol: Shared run settings (:class:`~metapbt.engine.config.Protocol`).
+        save_meta: Meta-data store to append every finished run to (``{env}``, ``{context}``,
+            ``{task}`` placeholders).
         report: Report options.
     """
 
@@ -205,6 +183,7 @@ class Study(_Frozen):
     tasks: tuple[TaskSpec, ...]
     seeds: Annotated[int, Field(ge=1)] | tuple[int, ...] = 1
     protocol: Protocol = Protocol()
+    save_meta: str | None = None
     report: ReportSpec = ReportSpec()
     base: Path = Field(default=Path("."), exclude=True)
 
@@ -258,6 +237,7 @@ class Study(_Frozen):
                 context=c,
                 seed=s,
                 protocol=self.protocol,
+                save_meta=self._relative(self.save_meta),
             )
             for t in self.tasks
             for c in t.context_list
@@ -269,10 +249,14 @@ class Study(_Frozen):
         """Paths relative to the study file."""
         return spec.model_copy(
             update={
-                k: str(self.base / v) if v is not None and not Path(v).is_absolute() else v
+                k: self._relative(v)
                 for k, v in (("portfolio", spec.portfolio), ("metadata", spec.metadata))
             }
         )
+
+    def _relative(self, path: str | None) -> str | None:
+        """``path`` relative to the study file (absolute paths and ``None`` unchanged)."""
+        return str(self.base / path) if path is not None and not Path(path).is_absolute() else path
 
 
 def load_study(path: Path | str) -> Study:
@@ -294,10 +278,7 @@ def load_study(path: Path | str) -> Study:
     try:
         study = Study(**data, base=path.parent)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in err.errors()
-        )
-        raise ConfigError(f"study file {path} is invalid: {problems}") from None
+        raise ConfigError(f"study file {path} is invalid: {describe(err)}") from None
     ids = [c.id for c in study.cells]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"study file {path} expands to duplicate cells (repeated contexts?)")

@@ -6,7 +6,7 @@
 2. ``evaluate``: every candidate on every task (``seeds`` each) gives the performance matrix
    tasks x candidates.
 3. ``select``: greedy coverage selection on the per-task min-max normalised matrix, leaving the
-   target task out (:mod:`metapbt.population.portfolio`).
+   target task out (:mod:`metapbt.population.portfolio`); writes the portfolio and its heat map.
 
 Directory layout (every file JSON, written atomically, one per task, so a killed step resumes by
 skipping the tasks already written and tasks can be computed by parallel workers)::
@@ -31,14 +31,21 @@ from typing import Any
 import numpy as np
 
 from metapbt import envs
-from metapbt._atomic import write_text_atomic
+from metapbt._atomic import write_atomic, write_text_atomic
+from metapbt.analysis.portfolio_figure import plot_portfolio
 from metapbt.engine import presets
 from metapbt.engine.fixed import score_configs
 from metapbt.envs import PLANETS
 from metapbt.envs.grids import expand_contexts
 from metapbt.errors import ConfigError
-from metapbt.metadata.store import task_id
-from metapbt.population.portfolio import Candidate, ScoreMatrix
+from metapbt.envs.contexts import task_id
+from metapbt.population.portfolio import (
+    Candidate,
+    Portfolio,
+    ScoreMatrix,
+    normalise_columns,
+    select,
+)
 from metapbt.population.space import SearchSpace, default_space
 
 logger = logging.getLogger(__name__)
@@ -233,6 +240,39 @@ _STEPS: dict[str, Callable[[Path, str], dict[str, Any]]] = {
     "candidates": _candidates_task,
     "evaluation": _evaluation_task,
 }
+
+
+def select_portfolio(
+    root: Path | str, size: int, exclude: str | None = None, out: Path | str | None = None
+) -> tuple[Portfolio, Path]:
+    """Step 3: greedy coverage selection on the evaluated matrix, leaving ``exclude`` out.
+
+    Writes the portfolio (``out``, default ``<root>/portfolio.json``) and its heat map (the same
+    path with ``.png``); returns the portfolio and its path.
+    """
+    setup, space = read_setup(root)
+    chosen = select(space, load_matrix(root), size, exclude)
+    provenance = {k: getattr(setup, k) for k in ("env", "preset", "steps", "seeds", "configs")}
+    chosen = dataclasses.replace(chosen, provenance=provenance)
+    path = chosen.save(out or Path(root) / "portfolio.json")
+    write_figure(chosen, path.with_suffix(".png"))
+    return chosen, path
+
+
+def write_figure(portfolio: Portfolio, path: Path) -> Path:
+    """The heat map of the matrix ``portfolio`` was selected on, its picks numbered (atomic)."""
+    matrix = portfolio.matrix
+    labels = [
+        f"{c.source} · " + ", ".join(f"{k}={v:.2g}" for k, v in c.config.items())
+        for c in matrix.candidates
+    ]
+    picks = [matrix.candidates.index(entry) for entry in portfolio.entries]
+    target = f", target {portfolio.target} left out" if portfolio.target else ""
+    title = f"portfolio of {len(portfolio.entries)} (red: selection order{target})"
+    normalised = normalise_columns(matrix.scores)
+    return write_atomic(
+        path, lambda tmp: plot_portfolio(normalised, matrix.tasks, labels, picks, tmp, title)
+    )
 
 
 def read_setup(root: Path | str) -> tuple[PortfolioSetup, SearchSpace]:

@@ -17,7 +17,6 @@ same programs, which then load in well under a second instead of several seconds
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import time
@@ -32,7 +31,8 @@ from typing import Any
 import jax
 
 from metapbt._atomic import write_text_atomic
-from metapbt.engine.run import CHECKPOINT, run
+from metapbt.engine.outputs import CHECKPOINT
+from metapbt.engine.run import run
 from metapbt.errors import ConfigError
 from metapbt.studies.config import Cell, Study
 
@@ -65,7 +65,7 @@ def cell_state(study: Study, cell: Cell) -> str:
             recorded = json.loads(summary.read_text())
         except json.JSONDecodeError:
             return "failed"
-        expected = dataclasses.asdict(cell.run_config())
+        expected = cell.run_config().model_dump()
         return "done" if all(recorded.get(k) == v for k, v in expected.items()) else "stale"
     if (out / "error.json").exists():
         return "failed"
@@ -111,8 +111,9 @@ def run_study(
     workers: int = 1,
     ray: str | None = None,
     on_cell: Callable[[CellResult], None] | None = None,
+    skip: Callable[[Cell], bool] | None = None,
 ) -> list[CellResult]:
-    """Run every cell that is not done; returns this invocation's results.
+    """Run every cell that is not done (nor skipped); returns this invocation's results.
 
     Args:
         study: The study.
@@ -121,6 +122,8 @@ def run_study(
             local Ray instance; otherwise a Ray cluster address. The results directory must be
             reachable by every Ray worker (a shared filesystem on a real cluster).
         on_cell: Called with each finished cell's result.
+        skip: Cells for which it is true are left alone whatever their state (e.g. runs a
+            meta-data store holds already).
 
     Raises:
         ConfigError: If some cells are ``stale`` (results of other settings are never
@@ -129,13 +132,14 @@ def run_study(
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}")
     current = states(study)
-    stale = [cell_id for cell_id, state in current.items() if state == "stale"]
+    cells = [c for c in study.cells if skip is None or not skip(c)]
+    stale = [c.id for c in cells if current[c.id] == "stale"]
     if stale:
         raise ConfigError(
             f"{len(stale)} cells in {study.results_dir} hold results of other settings "
             f"(e.g. {stale[0]}); restore the study file or choose another results directory"
         )
-    todo = [c for c in study.cells if current[c.id] != "done"]
+    todo = [c for c in cells if current[c.id] != "done"]
     logger.info("%d of %d cells to run", len(todo), len(study.cells))
     study.results_dir.mkdir(parents=True, exist_ok=True)
     cache = str(study.results_dir / ".jax-cache")

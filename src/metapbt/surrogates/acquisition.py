@@ -1,11 +1,25 @@
-"""Acquisition functions (pure, elementwise over mean and variance arrays)."""
+"""Acquisition functions: elementwise formulas, and the pytrees the explorers maximise.
+
+The formulas (:func:`ucb`, :func:`ucb_variance`, :func:`expected_improvement`) act on mean and
+variance arrays. The acquisition pytrees (:class:`UCB`, :class:`ExpectedImprovement`,
+:class:`TransferAcquisition`) read a :class:`~metapbt.surrogates.posterior.Posterior` at inputs
+``x [q, D]``; :func:`acquisition_objective` is the one module-level objective every explorer
+hands to :func:`~metapbt.surrogates.optimize.maximize_unit_box`, so the compiled optimiser is
+keyed by the acquisition's type, not by a function per explorer.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from functools import partial
+from typing import Protocol
 
 import jax
 import jax.numpy as jnp
+
+from metapbt.surrogates.posterior import Posterior, posterior_predict
+from metapbt.surrogates.transfer import MetaTerms, meta_means
 
 _MIN_STD = 1e-9
 
@@ -42,3 +56,84 @@ def expected_improvement(
     z = gap / safe
     value = gap * jax.scipy.stats.norm.cdf(z) + safe * jax.scipy.stats.norm.pdf(z)
     return jnp.where(std > _MIN_STD, jnp.maximum(value, 0.0), jnp.maximum(gap, 0.0))
+
+
+class Acquisition(Protocol):
+    """An acquisition pytree: its value at every row of ``x [q, D]`` under ``post``."""
+
+    def __call__(self, post: Posterior, x: jax.Array) -> jax.Array:
+        """``[q]`` values at ``x [q, D]``."""
+        ...
+
+
+@partial(jax.tree_util.register_dataclass, data_fields=["kappa", "std_weight"], meta_fields=[])
+@dataclass(frozen=True)
+class UCB:
+    """``mean + kappa * std`` (``std_weight = 1``, PB2*) or ``mean + kappa * var`` (``0``, Ray)."""
+
+    kappa: jax.Array
+    std_weight: jax.Array
+
+    @classmethod
+    def of(cls, kappa: float, std: bool = True) -> UCB:
+        """A UCB with a fixed ``kappa``, adding the standard deviation or the variance."""
+        return cls(jnp.asarray(kappa, jnp.float32), jnp.asarray(1.0 if std else 0.0, jnp.float32))
+
+    def __call__(self, post: Posterior, x: jax.Array) -> jax.Array:  # noqa: D102
+        mean, var = posterior_predict(post, x)
+        return jnp.where(
+            self.std_weight > 0, ucb(mean, var, self.kappa), ucb_variance(mean, var, self.kappa)
+        )
+
+
+@partial(jax.tree_util.register_dataclass, data_fields=["best"], meta_fields=[])
+@dataclass(frozen=True)
+class ExpectedImprovement:
+    """Expected improvement over ``best``."""
+
+    best: jax.Array
+
+    def __call__(self, post: Posterior, x: jax.Array) -> jax.Array:  # noqa: D102
+        mean, var = posterior_predict(post, x)
+        return expected_improvement(mean, var, self.best)
+
+
+@partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["best", "target_weight", "meta", "meta_best"],
+    meta_fields=[],
+)
+@dataclass(frozen=True)
+class TransferAcquisition:
+    """TAF: ``w_t * EI(x) + sum_i w_i * max(0, mean_i(x) - best_i)``.
+
+    Attributes:
+        best: The target's best (standardised) observation, for EI.
+        target_weight: The target model's RGPE weight ``w_t``.
+        meta: The meta-task models, their weights ``w_i`` and scalings.
+        meta_best: ``[M]`` each meta model's best prediction at the target's observed inputs.
+    """
+
+    best: jax.Array
+    target_weight: jax.Array
+    meta: MetaTerms
+    meta_best: jax.Array
+
+    def __call__(self, post: Posterior, x: jax.Array) -> jax.Array:  # noqa: D102
+        mean, var = posterior_predict(post, x)
+        ei = expected_improvement(mean, var, self.best)
+        gains = jnp.maximum(meta_means(self.meta, x) - self.meta_best[:, None], 0.0)
+        return self.target_weight * ei + self.meta.weights @ gains
+
+
+def acquisition_objective(
+    args: tuple[Acquisition, Posterior, jax.Array], u: jax.Array
+) -> jax.Array:
+    """The value at ``x = (fixed, u)`` of ``args = (acquisition, posterior, fixed)``.
+
+    ``fixed`` holds the query's leading columns (task index, time, reward); ``u [d]`` the
+    hyperparameters in the unit cube.
+    """
+    acquisition, post, fixed = args
+    x = jnp.concatenate([fixed, u])[None, :]
+    return acquisition(post, x)[0]

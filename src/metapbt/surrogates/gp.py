@@ -1,9 +1,10 @@
 """Exact Gaussian processes in JAX: marginal-likelihood fitting, conditioning, prediction.
 
-Data is padded to a few fixed sizes (powers of two, at least 32 rows) and masked, so a history
+Data is padded to a few fixed sizes (powers of two, at least 64 rows) and masked, so a history
 that grows by a few rows per round reuses the compiled programs instead of recompiling: padded
 rows are decoupled from the valid ones and contribute exactly nothing to the likelihood or the
-posterior.
+posterior. 64 rows hold a whole run of the paper's protocol (population 4, 15 rounds: at most
+56 rows plus the pending points), so such a run compiles each GP program once.
 
 Shapes: ``n`` padded rows, ``D`` input columns, ``q`` query points, ``S`` fitting restarts.
 """
@@ -28,12 +29,12 @@ from metapbt.surrogates.kernels import Kernel
 from metapbt.surrogates.params import Bounded, Positive, Transform, constrain, unconstrain
 
 Params = dict[str, jax.Array]
-MIN_BUCKET = 32
+MIN_BUCKET = 64
 _BAD_LOSS = 1e10
 
 
 def bucket_size(rows: int) -> int:
-    """The padded size used for ``rows`` rows: the next power of two, at least 32."""
+    """The padded size used for ``rows`` rows: the next power of two, at least 64."""
     return max(MIN_BUCKET, 1 << max(rows - 1, 0).bit_length())
 
 
@@ -55,7 +56,8 @@ class ExactGP:
         kernel: The covariance function (its hyperparameters are fitted).
         noise: Constraint of the noise variance.
         noise_starts: Initial noise variances; every kernel start is tried with each.
-        max_iter: L-BFGS iterations per restart (at most).
+        max_iter: L-BFGS iterations per restart (at most). A traced value: models that differ
+            only in it share their compiled programs (it takes no part in equality).
         tolerance: Stop a restart once the gradient norm of the mean negative log likelihood
             falls below this.
         jitter: Relative diagonal jitter (times the kernel's largest diagonal value).
@@ -64,7 +66,7 @@ class ExactGP:
     kernel: Kernel
     noise: Transform = Bounded(1e-4, 10.0)
     noise_starts: tuple[float, ...] = (0.5,)
-    max_iter: int = 50
+    max_iter: int = field(default=50, compare=False)
     tolerance: float = 1e-4
     jitter: float = 1e-5
 
@@ -74,16 +76,17 @@ class ExactGP:
         return {**self.kernel.specs, "noise": self.noise}
 
     def initial_raw(self, warm_start: Mapping[str, float] | None = None) -> Params:
-        """Stacked raw starting points, ``[S]`` per hyperparameter.
+        """Stacked raw starting points, ``[S + 1]`` per hyperparameter.
 
-        A ``warm_start`` (constrained values, e.g. the previous round's fit) replaces the last
-        start, so the number of starts, hence the compiled program, stays the same.
+        The fixed starts (kernel starts x noise starts) are always tried; a ``warm_start``
+        (constrained values, e.g. the previous round's fit) is one more. Without one, the
+        first fixed start fills that slot, so the number of starts, hence the compiled
+        program, is the same in every round.
         """
         starts = [
             {**k, "noise": s} for k, s in itertools.product(self.kernel.inits, self.noise_starts)
         ]
-        if warm_start is not None:
-            starts[-1] = self._inside(warm_start)
+        starts.append(starts[0] if warm_start is None else self._inside(warm_start))
         raws = [unconstrain(self.specs, start) for start in starts]
         return jax.tree.map(lambda *leaves: jnp.stack(leaves), *raws)
 
@@ -106,6 +109,7 @@ class ExactGP:
         y: np.ndarray,
         reserve: int = 0,
         warm_start: Mapping[str, float] | None = None,
+        min_rows: int = 0,
     ) -> FittedGP:
         """Fit the hyperparameters by maximum marginal likelihood and condition on the data.
 
@@ -114,6 +118,8 @@ class ExactGP:
             y: ``[m]`` targets.
             reserve: Extra padded rows to keep free for pending points.
             warm_start: Hyperparameters to start one restart from (e.g. the last round's).
+            min_rows: Pad to at least this many rows (a caller whose row count varies from
+                round to round keeps one padded size, hence one compiled program).
 
         Raises:
             SurrogateError: If there is no data or every restart gave a non-finite likelihood.
@@ -124,8 +130,8 @@ class ExactGP:
             raise SurrogateError(
                 f"expected x [m, D] and y [m] with m > 0, got {x.shape}, {y.shape}"
             )
-        xp, yp, mask = pad_rows(x, y, bucket_size(x.shape[0] + reserve))
-        raw, losses = _fit(self, self.initial_raw(warm_start), xp, yp, mask)
+        xp, yp, mask = pad_rows(x, y, bucket_size(max(x.shape[0] + reserve, min_rows)))
+        raw, losses = _fit(self, self.initial_raw(warm_start), xp, yp, mask, self.max_iter)
         losses = np.asarray(losses)
         if not np.isfinite(losses).any() or losses.min() >= _BAD_LOSS:
             raise SurrogateError(
@@ -251,7 +257,12 @@ def negative_log_likelihood(
 
 @partial(jax.jit, static_argnames="model")
 def _fit(
-    model: ExactGP, raw_starts: Params, x: jax.Array, y: jax.Array, mask: jax.Array
+    model: ExactGP,
+    raw_starts: Params,
+    x: jax.Array,
+    y: jax.Array,
+    mask: jax.Array,
+    max_iter: jax.Array | int,
 ) -> tuple[Params, jax.Array]:
     """L-BFGS on the mean negative log likelihood from each start; returns raws and losses."""
     n = jnp.maximum(jnp.sum(mask), 1)
@@ -273,7 +284,7 @@ def _fit(
         _, state = carry
         count = otu.tree_get(state, "count")
         grad_norm = otu.tree_norm(otu.tree_get(state, "grad"))
-        return (count == 0) | ((count < model.max_iter) & (grad_norm >= model.tolerance))
+        return (count == 0) | ((count < max_iter) & (grad_norm >= model.tolerance))
 
     def run(raw0: Params) -> tuple[Params, jax.Array]:
         raw, _ = jax.lax.while_loop(keep_going, step, (raw0, opt.init(raw0)))

@@ -14,8 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from metapbt.metadata.scaling import TaskScaling
-from metapbt.surrogates import FittedGP
-from metapbt.surrogates.gp import predict
+from metapbt.surrogates.gp import FittedGP, bucket_size, predict
 
 
 @partial(
@@ -78,4 +77,16 @@ def prior_mean(terms: MetaTerms, x: jax.Array) -> jax.Array:
     return terms.weights @ meta_means(terms, x)
 
 
-meta_means_jit = jax.jit(meta_means)
+_meta_means_jit = jax.jit(meta_means)
+
+
+def padded_meta_means(terms: MetaTerms, x: np.ndarray) -> np.ndarray:
+    """:func:`meta_means` at ``x [n, D]`` outside a compiled function, returning ``[M, n]``.
+
+    The rows are padded to a bucket size, so a target that grows every round (and TAF's pending
+    points) reuse the compiled program instead of recompiling it.
+    """
+    n = x.shape[0]
+    padded = np.zeros((bucket_size(n), x.shape[1]), np.float32)
+    padded[:n] = x
+    return np.asarray(_meta_means_jit(terms, jnp.asarray(padded)), np.float64)[:, :n]

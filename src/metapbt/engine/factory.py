@@ -1,0 +1,35 @@
+"""The trainer that fits an environment: the env registry's ``spec.trainer`` names it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from metapbt import envs
+from metapbt._registry import Registry
+from metapbt.engine.host_trainer import HostPopulationTrainer
+from metapbt.engine.presets import PPOConfig
+from metapbt.engine.trainer import PopulationTrainer
+from metapbt.engine.trainer_base import BasePopulationTrainer
+
+TRAINERS: Registry[BasePopulationTrainer] = Registry("trainer")
+TRAINERS.register("jax")(PopulationTrainer)
+TRAINERS.register("host")(HostPopulationTrainer)
+
+
+def make_trainer(
+    env_id: str,
+    context: str | Mapping[str, float] | None,
+    config: PPOConfig,
+    size: int,
+) -> BasePopulationTrainer:
+    """The trainer of ``env_id``: in-JAX for gymnax envs, host-stepped for Box2D ones.
+
+    Args:
+        env_id: Registered environment id.
+        context: The context (planet name, ``"name=value"`` text or mapping).
+        config: Structural PPO settings (a preset).
+        size: Population size.
+    """
+    return TRAINERS.make(
+        envs.spec(env_id).trainer, env_id=env_id, context=context, config=config, size=size
+    )

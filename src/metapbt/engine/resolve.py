@@ -1,0 +1,108 @@
+"""A :class:`RunConfig` resolved into the population layer: method, meta-data, warm start.
+
+:func:`method_for` is the one place that decides which meta-data a method gets.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib.resources import files
+from pathlib import Path
+
+from metapbt import envs
+from metapbt.engine.config import RunConfig
+from metapbt.envs.contexts import split_task_id
+from metapbt.errors import ConfigError
+from metapbt.metadata.source import MetaSource, TaskRef
+from metapbt.population import methods
+from metapbt.population.initializers import Initializer
+from metapbt.population.population import Population
+from metapbt.population.portfolio import Portfolio
+from metapbt.population.space import SearchSpace, default_space
+
+logger = logging.getLogger(__name__)
+
+
+def make_population(config: RunConfig) -> Population:
+    """The run's :class:`Population` over the default search space."""
+    space = default_space()
+    return Population(
+        space,
+        config.population,
+        method_for(config),
+        config.seed,
+        initializer=initializer_for(config, space),
+    )
+
+
+def method_for(config: RunConfig) -> methods.Method:
+    """The configured method; a meta method gets its meta-data (``--metadata`` or bundled).
+
+    Raises:
+        ConfigError: If a method that uses no meta-data is given some.
+    """
+    meta = None
+    if methods.uses_metadata(config.method):
+        root = Path(config.metadata) if config.metadata else bundled_metadata(config.env)
+        meta = MetaSource(root, target_of(config), protocol=config.protocol, strict=config.strict)
+    elif config.metadata is not None:
+        raise ConfigError(f"method {config.method!r} does not use meta-data; drop --metadata")
+    return methods.make(config.method, config.quantile, metadata=meta)
+
+
+def initializer_for(config: RunConfig, space: SearchSpace) -> Initializer | None:
+    """The portfolio warm start, if the config names a portfolio (``None``: random draws)."""
+    if config.portfolio is None:
+        return None
+    portfolio = Portfolio.load(config.portfolio)
+    portfolio.check_space(space)
+    target = target_of(config)
+    seen = [t for t in portfolio.matrix.tasks if _is_target(t, target)]
+    if seen:
+        logger.warning(
+            "the portfolio %s was selected with %r among its tasks, the run's task %r: the "
+            "warm start has seen the target (select with --exclude %r)",
+            config.portfolio,
+            seen[0],
+            config.task,
+            seen[0],
+        )
+    built = (portfolio.provenance or {}).get("preset")
+    if built is not None and built != config.preset:
+        logger.warning(
+            "the portfolio %s was scored with the %r preset, this run trains with %r",
+            config.portfolio,
+            built,
+            config.preset,
+        )
+    if len(portfolio.entries) < config.population:
+        logger.info(
+            "portfolio has %d entries for %d members: the rest start from random draws",
+            len(portfolio.entries),
+            config.population,
+        )
+    return portfolio.initializer()
+
+
+def target_of(config: RunConfig) -> TaskRef:
+    """The run's task: its env and resolved context values."""
+    context = dict(envs.resolve_context(config.env, config.context))
+    return TaskRef(config.env, context, config.task)
+
+
+def _is_target(task: str, target: TaskRef) -> bool:
+    """Whether the task id ``task`` names ``target``'s physical task (or its exact id)."""
+    env, context = split_task_id(task)
+    try:
+        values = dict(envs.resolve_context(env, context))
+    except ConfigError:  # not a task of a registered env: only the id can match
+        return task == target.name
+    return target.same_as(env, values, task)
+
+
+def bundled_metadata(env: str) -> Path:
+    """The meta-data shipped for ``env``: PB2 runs on its five planets (``metadata build``)."""
+    root = Path(str(files("metapbt") / "data" / "meta" / env))
+    if not root.is_dir():
+        raise ConfigError(f"no bundled meta-data for {env!r}; pass --metadata DIR")
+    return root

@@ -1,0 +1,160 @@
+"""Where a run's meta-data comes from: the one loader every meta method uses.
+
+:class:`MetaSource` names a store, the target task and the run's protocol. :meth:`MetaSource.load`
+reads the store, leaves the target out (by environment and *physical context values*, not by
+id string: ``cart_pole gravity=9.8`` is ``cart_pole earth``), checks the recorded protocol, and
+returns the other tasks with the normalisation each is modelled under.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from metapbt.errors import ConfigError, MetaDataError
+from metapbt.metadata.scaling import MetaNormaliser
+from metapbt.metadata.store import MetaStore, MetaTask
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL_KEYS = ("preset", "population", "budget", "interval")
+"""The settings a stored run's rows depend on (the meta-data's provenance)."""
+
+
+def same_context(
+    a: Mapping[str, float], b: Mapping[str, float], rel_tol: float = 1e-6, abs_tol: float = 1e-9
+) -> bool:
+    """Whether two resolved contexts hold the same features with (nearly) equal values."""
+    return set(a) == set(b) and all(
+        math.isclose(float(a[k]), float(b[k]), rel_tol=rel_tol, abs_tol=abs_tol) for k in a
+    )
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """A task: an environment and its resolved context values.
+
+    Args:
+        env: Environment id.
+        context: Every context feature's value (resolved, not the text the user typed).
+        name: The task id (``"<env> <context>"``), used in messages and weight tables.
+    """
+
+    env: str
+    context: Mapping[str, float]
+    name: str
+
+    def same_as(self, env: str, context: Mapping[str, float], name: str | None = None) -> bool:
+        """Whether ``(env, context)`` is this physical task (or carries this exact id)."""
+        return name == self.name or (env == self.env and same_context(context, self.context))
+
+
+@dataclass(frozen=True)
+class NormalisedTask:
+    """A meta task's pooled rows with the normaliser they are modelled under."""
+
+    task: MetaTask
+    norm: MetaNormaliser
+
+    def rows(
+        self, space: Any, log_space: bool, rows: slice | None = None
+    ) -> tuple[np.ndarray, ...]:
+        """``(x [n, 2 + d], y [n])`` normalised over the task's whole run (optionally a slice)."""
+        t = self.task
+        sel = slice(None) if rows is None else rows
+        unit = space.columns_to_unit(t.hparams[sel], log_space)
+        return self.norm.inputs(t.time[sel], t.reward_before[sel], unit), self.norm.targets(
+            t.target[sel]
+        )
+
+
+@dataclass(frozen=True)
+class MetaSource:
+    """A meta-data store, the target task (left out of it) and the run's protocol.
+
+    Args:
+        store: A meta-data directory (:class:`~metapbt.metadata.store.MetaStore`).
+        target: The task being tuned; its own runs are never used.
+        protocol: The run's protocol (``preset``, ``population``, ``budget``, ``interval``);
+            stored runs recorded under another protocol (or none) are reported.
+        strict: Refuse (instead of warn about) meta-data of another or an unknown protocol.
+    """
+
+    store: Path
+    target: TaskRef
+    protocol: Mapping[str, Any] | None = None
+    strict: bool = False
+    _cache: dict[str, list[NormalisedTask]] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "store", Path(os.fspath(self.store)))
+
+    def load(self, space: Mapping[str, Any]) -> list[NormalisedTask]:
+        """The other tasks' pooled rows and normalisers (read once, then cached).
+
+        Args:
+            space: The run's search space as a dict; every stored run's must equal it.
+
+        Raises:
+            MetaDataError: On a broken store, a search-space mismatch, a protocol mismatch under
+                ``strict``, or a store that holds nothing but the target.
+        """
+        key = repr(sorted(dict(space).items()))
+        if key not in self._cache:
+            store = MetaStore(self.store)
+            tasks = store.tasks(space, exclude=self.target.same_as)
+            self._check_protocols({p: pr for t in tasks for p, pr in t.protocols.items()})
+            if not tasks:
+                raise MetaDataError(
+                    f"{self.store} holds no task other than the target {self.target.name!r}; "
+                    "add runs of related tasks (`metapbt metadata build`)"
+                )
+            normalised = [
+                NormalisedTask(t, MetaNormaliser.fit(t.time, t.reward_before, t.target))
+                for t in tasks
+            ]
+            self._cache[key] = normalised
+        return self._cache[key]
+
+    def _check_protocols(self, protocols: Mapping[Path, Mapping[str, Any] | None]) -> None:
+        if self.protocol is None:
+            return
+        wanted = {k: self.protocol[k] for k in PROTOCOL_KEYS}
+        odd = {p: pr for p, pr in protocols.items() if pr is None or _differs(pr, wanted)}
+        if not odd:
+            return
+        path, found = next(iter(odd.items()))
+        message = (
+            f"{len(odd)} of {len(protocols)} meta-data runs in {self.store} were recorded under "
+            f"another protocol than this run's {wanted}: e.g. {path.name} has "
+            f"{found if found is not None else 'no recorded protocol'}"
+        )
+        if self.strict:
+            raise MetaDataError(
+                f"{message}; rebuild the meta-data under this protocol "
+                "(`metapbt metadata build`) or drop --strict"
+            )
+        logger.warning("%s; its rows may not transfer (pass --strict to refuse)", message)
+
+
+def _differs(recorded: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    return any(recorded.get(k) != v for k, v in wanted.items())
+
+
+def check_protocol(protocol: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate and normalise a protocol mapping (the keys of :data:`PROTOCOL_KEYS`)."""
+    missing = [k for k in PROTOCOL_KEYS if k not in protocol]
+    if missing:
+        raise ConfigError(f"protocol lacks {missing}; expected keys {list(PROTOCOL_KEYS)}")
+    out = {k: protocol[k] for k in PROTOCOL_KEYS}
+    for k in ("population", "budget", "interval"):
+        out[k] = int(out[k])
+    out["preset"] = str(out["preset"])
+    return out

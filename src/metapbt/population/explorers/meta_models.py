@@ -1,0 +1,117 @@
+"""The meta tasks' GPs and their RGPE weights, shared by the meta surrogates and TAF.
+
+Meta-task GPs are fitted once per run, on first use, never per round; the rows come from the
+one loader, :meth:`metapbt.metadata.source.MetaSource.load` (target left out, provenance checked).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from metapbt.errors import ConfigError, SurrogateError
+from metapbt.metadata.rgpe import rgpe_weights
+from metapbt.metadata.scaling import TaskScaling, window_scaling
+from metapbt.metadata.source import MetaSource, NormalisedTask
+from metapbt.population.explorers.base import RoundContext
+from metapbt.population.explorers.training import TrainingSet
+from metapbt.surrogates import ExactGP, FittedGP, TimeVaryingSE
+from metapbt.surrogates.transfer import MetaTerms, padded_meta_means
+
+logger = logging.getLogger(__name__)
+
+
+class MetaModels:
+    """The meta tasks' rows and GPs (loaded and fitted once) and the weights of every round.
+
+    Args:
+        source: The meta-data and the target.
+        log_space: Model log-scaled parameters in log space (as the target's rows are).
+        samples: RGPE bootstrap samples.
+
+    Attributes:
+        weights: One dict per round that computed weights: ``step`` and each task's weight
+            (and ``target`` where the target model was ranked too, as in TAF).
+    """
+
+    def __init__(self, source: MetaSource, log_space: bool = True, samples: int = 100) -> None:
+        self.source = source
+        self.log_space = log_space
+        self.samples = samples
+        self.tasks: list[NormalisedTask] = []
+        self.gps: list[FittedGP] = []
+        self.weights: list[dict[str, float]] = []
+
+    def ensure(self, context: RoundContext) -> None:
+        """Load the meta tasks and fit one GP per task, once per run."""
+        if self.gps:
+            return
+        model = ExactGP(TimeVaryingSE())
+        kept, gps = [], []
+        for task in self.source.load(context.space.to_dict()):
+            try:
+                gp = model.fit(*task.rows(context.space, self.log_space))
+            except SurrogateError as err:
+                logger.warning("meta task %r left out: %s", task.task.task, err)
+                continue
+            kept.append(task)
+            gps.append(gp)
+        if not gps:
+            raise ConfigError(f"no meta-task GP of {self.source.store} could be fitted")
+        self.tasks, self.gps = kept, gps
+        logger.info("fitted %d meta-task GPs from %s", len(gps), self.source.store)
+
+    def scalings(self, train: TrainingSet) -> list[TaskScaling]:
+        """Scaling of every task to the target's current window."""
+        return [
+            window_scaling(t.norm, t.task.time, t.task.reward_before, t.task.target, *train.t_range)
+            for t in self.tasks
+        ]
+
+    def terms(self, weights: np.ndarray, scalings: list[TaskScaling]) -> MetaTerms:
+        """Pack the GPs with weights and scalings for compiled acquisitions."""
+        return MetaTerms.build(self.gps, weights, scalings)
+
+    def predictions(self, x: np.ndarray, scalings: list[TaskScaling]) -> np.ndarray:
+        """``[M, n]`` target-scale means of every task at target-normalised ``x [n, D]``."""
+        return padded_meta_means(self.terms(np.ones(len(self.gps)), scalings), x)
+
+    def task_weights(
+        self,
+        context: RoundContext,
+        train: TrainingSet,
+        rng: np.random.Generator,
+        loo: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, list[TaskScaling]]:
+        """RGPE weights (recorded), the meta predictions at the target rows, the scalings.
+
+        With ``loo`` (the target GP's leave-one-out means) the target is ranked too and its
+        weight is the last entry.
+        """
+        self.ensure(context)
+        scalings = self.scalings(train)
+        preds = self.predictions(train.x, scalings)
+        w = rgpe_weights(preds, train.y, rng, self.samples, loo=loo)
+        row = {"step": float(context.step)}
+        row.update({t.task.task: float(v) for t, v in zip(self.tasks, w, strict=False)})
+        if loo is not None:
+            row["target"] = float(w[-1])
+        self.weights.append(row)
+        return w, preds, scalings
+
+    def slice(self, i: int, context: RoundContext, points: int) -> tuple[np.ndarray, np.ndarray]:
+        """``points`` rows of task ``i`` centred on the current step, in its normalisation."""
+        task = self.tasks[i].task
+        centre = int(np.argmin(np.abs(task.time - context.step)))
+        start = int(np.clip(centre - points // 2, 0, max(len(task) - points, 0)))
+        return self.tasks[i].rows(context.space, self.log_space, slice(start, start + points))
+
+    def state_dict(self) -> dict[str, Any]:
+        """The recorded weights."""
+        return {"weights": list(self.weights)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output."""
+        self.weights = list(state["weights"])

@@ -1,0 +1,82 @@
+"""``metapbt metadata build`` as a study: one method on every context x seed of an environment.
+
+Every finished run is appended to the meta-data store (the study's ``save_meta``); the runs' own
+files (history, summary, checkpoint) go to ``<store>/.runs`` unless told otherwise, so the
+study runner's states make the build resumable: finished cells are skipped, a killed one resumes
+from its checkpoint, a failed one is retried. A run the store holds already is never redone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from metapbt.engine.config import describe
+from metapbt.envs.grids import expand_contexts
+from metapbt.errors import ConfigError
+from metapbt.metadata.store import MetaStore
+from metapbt.studies.config import Cell, MethodSpec, Study, TaskSpec
+from metapbt.studies.runner import CellResult, cell_state, run_study
+
+RUNS = ".runs"
+"""Default directory of the runs' own files, inside the store."""
+
+
+def metadata_study(
+    env: str,
+    contexts: str,
+    method: str,
+    seeds: int,
+    store: Path,
+    runs: Path | None = None,
+    **protocol: Any,
+) -> Study:
+    """The study that builds the meta-data store ``store``.
+
+    Args:
+        env: Environment id.
+        contexts: ``"planets"``, ``"grid:FEATURE"`` or contexts separated by ``;``.
+        method: The method of the stored runs.
+        seeds: Seeds ``0..seeds-1`` per context.
+        store: The meta-data directory.
+        runs: Where the runs' own files go (default ``<store>/.runs``).
+        **protocol: :class:`~metapbt.engine.config.Protocol` fields (others: its defaults).
+
+    Raises:
+        ConfigError: On an unknown environment, context or method, no seeds, or an invalid
+            protocol (naming the field).
+    """
+    try:
+        return Study(
+            name=f"metadata-{env}-{method}",
+            results=str(runs if runs is not None else store / RUNS),
+            methods=(MethodSpec(label=method, method=method),),
+            tasks=(TaskSpec(env=env, contexts=tuple(expand_contexts(env, contexts))),),
+            seeds=seeds,
+            protocol=protocol,
+            save_meta=str(store),
+        )
+    except ValidationError as err:
+        raise ConfigError(f"invalid meta-data build: {describe(err)}") from None
+
+
+def in_store(cell: Cell) -> bool:
+    """Whether the meta-data store of ``cell`` holds its run already."""
+    if cell.save_meta is None:
+        return False
+    return MetaStore(cell.save_meta).path_for(cell.task, cell.method.method, cell.seed).exists()
+
+
+def build_metadata(
+    study: Study, workers: int = 1, on_cell: Callable[[CellResult], None] | None = None
+) -> list[CellResult]:
+    """Run every cell whose run the store lacks (see :func:`~metapbt.studies.runner.run_study`)."""
+    return run_study(study, workers=workers, on_cell=on_cell, skip=in_store)
+
+
+def pending(study: Study) -> list[Cell]:
+    """The cells :func:`build_metadata` would run (for progress displays)."""
+    return [c for c in study.cells if not in_store(c) and cell_state(study, c) != "done"]

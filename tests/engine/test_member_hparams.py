@@ -1,0 +1,34 @@
+"""Per-member ``lambda`` and ``clip`` reach that member's PPO update, and only it."""
+
+import jax
+import numpy as np
+import pytest
+
+from metapbt.engine import presets
+from metapbt.engine.trainer import PopulationTrainer
+from tests.engine.helpers import leaves
+
+TINY = presets.make(
+    "fast", num_envs=4, rollout_len=32, epochs=3, minibatch_size=64, hidden=(16,), eval_episodes=2
+)
+BASE = {"lr": 3e-3, "lambda": 0.95, "clip": 0.2}
+
+
+@pytest.fixture(scope="module")
+def trainer():
+    return PopulationTrainer("cart_pole", "earth", TINY, 3)
+
+
+@pytest.mark.parametrize(("name", "value"), [("lambda", 0.5), ("clip", 0.01)])
+def test_a_members_lambda_or_clip_changes_only_its_update(trainer, name, value):
+    base = trainer.init(jax.random.PRNGKey(0), [dict(BASE) for _ in range(3)])
+    configs = [dict(BASE), {**BASE, name: value}, dict(BASE)]
+    changed = trainer.set_hparams(base, configs)
+    a = trainer.train(base, TINY.batch_size)
+    b = trainer.train(changed, TINY.batch_size)
+    for member, differs in ((0, False), (1, True), (2, False)):
+        same = all(
+            np.array_equal(x, y)
+            for x, y in zip(leaves(a.params, member), leaves(b.params, member), strict=True)
+        )
+        assert same != differs, (name, member)

@@ -1,0 +1,42 @@
+"""A killed run of a meta method or ``dkl`` resumes to the history of an uninterrupted one."""
+
+import pandas as pd
+import pytest
+
+from metapbt.engine.run import RunConfig, run
+
+TINY = {"budget": 10_000, "interval": 2000, "population": 4, "seed": 1}
+
+
+class KilledError(Exception):
+    pass
+
+
+def kill_after(rounds):
+    def on_round(report):
+        if report.round == rounds:
+            raise KilledError
+
+    return on_round
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("meta")
+    for context in ("neptune", "uranus"):
+        config = RunConfig(method="pb2", context=context, save_meta=str(root), **TINY)
+        run(config, root.parent / f"source-{context}")
+    return root
+
+
+@pytest.mark.parametrize("method", ["meta-prior", "multitask", "taf", "dkl", "meta-dkl"])
+def test_killed_run_resumes_to_the_same_history(tmp_path, store, method):
+    meta = str(store) if method != "dkl" else None
+    config = RunConfig(method=method, metadata=meta, **TINY)
+    run(config, tmp_path / "full")
+    with pytest.raises(KilledError):
+        run(config, tmp_path / "part", on_round=kill_after(3))
+    run(config, tmp_path / "part", resume=True)
+    full = pd.read_parquet(tmp_path / "full" / "history.parquet")
+    resumed = pd.read_parquet(tmp_path / "part" / "history.parquet")
+    pd.testing.assert_frame_equal(full, resumed)
