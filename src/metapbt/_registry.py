@@ -51,6 +51,18 @@ class Registry(Generic[T]):
             ) from None
         return factory(**kwargs)
 
+    def check(self, name: str, label: str | None = None) -> str:
+        """Return ``name`` if it is registered (for validators).
+
+        Raises:
+            UnknownNameError: If it is not; the message names ``label`` (the family by
+                default) and lists the known names.
+        """
+        if name not in self._factories:
+            known = ", ".join(sorted(self._factories))
+            raise UnknownNameError(f"unknown {label or self._family} {name!r}; known: {known}")
+        return name
+
     def names(self) -> list[str]:
         """The registered names, sorted."""
         return sorted(self._factories)

@@ -12,3 +12,10 @@ def configs(lrs):
 def leaves(tree, member):
     """Every leaf of ``tree`` for one member, as numpy arrays."""
     return [np.asarray(x[member]) for x in jax.tree.leaves(tree)]
+
+
+def same_member(a, b, member):
+    """Whether two states hold identical parameters for ``member``."""
+    return all(
+        np.array_equal(x, y) for x, y in zip(leaves(a, member), leaves(b, member), strict=True)
+    )

@@ -1,12 +1,11 @@
 """Per-member ``lambda`` and ``clip`` reach that member's PPO update, and only it."""
 
 import jax
-import numpy as np
 import pytest
 
 from metapbt.engine import presets
 from metapbt.engine.trainer import PopulationTrainer
-from tests.engine.helpers import leaves
+from tests.engine.helpers import same_member
 
 TINY = presets.make(
     "fast", num_envs=4, rollout_len=32, epochs=3, minibatch_size=64, hidden=(16,), eval_episodes=2
@@ -27,8 +26,5 @@ def test_a_members_lambda_or_clip_changes_only_its_update(trainer, name, value):
     a = trainer.train(base, TINY.batch_size)
     b = trainer.train(changed, TINY.batch_size)
     for member, differs in ((0, False), (1, True), (2, False)):
-        same = all(
-            np.array_equal(x, y)
-            for x, y in zip(leaves(a.params, member), leaves(b.params, member), strict=True)
-        )
+        same = same_member(a.params, b.params, member)
         assert same != differs, (name, member)

@@ -5,7 +5,7 @@ import pytest
 
 from metapbt.engine.run import RunConfig, run
 
-TINY = {"budget": 10_000, "interval": 2000, "population": 4, "seed": 1}
+TINY = {"budget": 8000, "interval": 2000, "population": 4, "seed": 1}
 
 
 class KilledError(Exception):
@@ -35,7 +35,7 @@ def test_killed_run_resumes_to_the_same_history(tmp_path, store, method):
     config = RunConfig(method=method, metadata=meta, **TINY)
     run(config, tmp_path / "full")
     with pytest.raises(KilledError):
-        run(config, tmp_path / "part", on_round=kill_after(3))
+        run(config, tmp_path / "part", on_round=kill_after(2))
     run(config, tmp_path / "part", resume=True)
     full = pd.read_parquet(tmp_path / "full" / "history.parquet")
     resumed = pd.read_parquet(tmp_path / "part" / "history.parquet")

@@ -5,7 +5,7 @@ import pytest
 from metapbt import Clone, ConfigError, Keep
 from metapbt.engine import presets
 from metapbt.engine.trainer import PopulationTrainer
-from tests.engine.helpers import configs, leaves
+from tests.engine.helpers import configs, leaves, same_member
 
 TINY = presets.make(
     "fast", num_envs=4, rollout_len=32, epochs=2, minibatch_size=64, hidden=(16,), eval_episodes=2
@@ -23,10 +23,7 @@ def test_one_members_lr_changes_only_its_update(trainer):
     a = trainer.train(base, TINY.batch_size)
     b = trainer.train(changed, TINY.batch_size)
     for member, differs in ((0, False), (1, True), (2, False)):
-        same = all(
-            np.array_equal(x, y)
-            for x, y in zip(leaves(a.params, member), leaves(b.params, member), strict=True)
-        )
+        same = same_member(a.params, b.params, member)
         assert same != differs, member
     assert trainer._train._cache_size() == 1  # a new lr did not recompile
 

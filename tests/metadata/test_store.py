@@ -6,8 +6,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from metapbt import Float, SearchSpace, default_space
-from metapbt.metadata.source import MetaSource, TaskRef, same_context
 from metapbt.envs.contexts import task_id
+from metapbt.metadata.source import MetaSource, TaskRef, same_context
 from metapbt.metadata.store import MetaDataError, MetaStore
 from metapbt.population.history import History
 from metapbt.population.meta_io import meta_rows, save_run

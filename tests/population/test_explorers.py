@@ -25,7 +25,7 @@ def source(tmp_path_factory):
     return meta_source(toy_store(tmp_path_factory.mktemp("contract"), space=SPACE), "toy a", k=0.0)
 
 
-def drive(method, seed, rounds=5, size=8, source=None):
+def drive(method, seed, rounds=4, size=8, source=None):
     meta = source if methods.uses_metadata(method) else None
     pop = Population(SPACE, size=size, method=methods.make(method, metadata=meta), seed=seed)
     rewards = np.zeros(size)
@@ -52,9 +52,11 @@ def test_configs_stay_inside_bounds_with_int_types(method, source):
 
 @pytest.mark.parametrize("method", methods.names())
 def test_deterministic_under_a_seed(method, source):
-    assert drive(method, seed=3, source=source)[0] == drive(method, seed=3, source=source)[0]
+    # Three rounds: the GP methods explore from round 2, MultiTask's multi-task GP in round 3.
+    first = drive(method, seed=3, rounds=3, source=source)[0]
+    assert first == drive(method, seed=3, rounds=3, source=source)[0]
     if method != "random":
-        assert drive(method, seed=3, source=source)[0] != drive(method, seed=4, source=source)[0]
+        assert first != drive(method, seed=4, rounds=3, source=source)[0]
 
 
 def test_random_never_clones():

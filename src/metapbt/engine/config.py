@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from metapbt import envs
 from metapbt.engine import presets
-from metapbt.errors import ConfigError
 from metapbt.envs.contexts import task_id
+from metapbt.errors import ConfigError
 from metapbt.population import methods
 
 
@@ -120,16 +120,12 @@ class RunConfig(Protocol):
     @field_validator("env")
     @classmethod
     def _env(cls, value: str) -> str:
-        if value not in envs.names():
-            raise ValueError(f"unknown env {value!r}; known: {', '.join(envs.names())}")
-        return value
+        return envs.ENVS.check(value, "env")
 
     @field_validator("method")
     @classmethod
     def _method(cls, value: str) -> str:
-        if value not in methods.names():
-            raise ValueError(f"unknown method {value!r}; known: {', '.join(methods.names())}")
-        return value
+        return methods.METHODS.check(value)
 
     @model_validator(mode="after")
     def _context(self) -> RunConfig:

@@ -115,22 +115,25 @@ def _pb2_star(quantile: float, source: None) -> Method:
 
 @_register("meta-prior", uses_metadata=True)
 def _meta_prior(quantile: float, source: MetaSource) -> Method:
-    meta = MetaModels(source)
-    explorer = PB2Explorer(pb2_star(), MetaPriorSurrogate(meta), UCBRule(), meta)
+    settings = pb2_star()
+    meta = MetaModels(source, settings.log_space)
+    explorer = PB2Explorer(settings, MetaPriorSurrogate(meta), UCBRule(), meta)
     return Method("meta-prior", TruncationSelection(quantile), explorer)
 
 
 @_register("multitask", uses_metadata=True)
 def _multitask(quantile: float, source: MetaSource) -> Method:
-    meta = MetaModels(source)
-    explorer = PB2Explorer(pb2_star(), MultiTaskSurrogate(meta), UCBRule(), meta)
+    settings = pb2_star()
+    meta = MetaModels(source, settings.log_space)
+    explorer = PB2Explorer(settings, MultiTaskSurrogate(meta), UCBRule(), meta)
     return Method("multitask", TruncationSelection(quantile), explorer)
 
 
 @_register("taf", uses_metadata=True)
 def _taf(quantile: float, source: MetaSource) -> Method:
-    meta = MetaModels(source)
-    explorer = PB2Explorer(pb2_star(), GPSurrogate(), TAFRule(meta), meta)
+    settings = pb2_star()
+    meta = MetaModels(source, settings.log_space)
+    explorer = PB2Explorer(settings, GPSurrogate(), TAFRule(meta), meta)
     return Method("taf", TruncationSelection(quantile), explorer)
 
 
@@ -144,8 +147,9 @@ def _dkl(quantile: float, source: None) -> Method:
 def _meta_dkl(quantile: float, source: MetaSource) -> Method:
     # Fine-tuning a pre-trained state needs fewer steps than a fit from scratch (and overfits
     # the target's few rows with more).
-    surrogate = DeepKernelSurrogate(DKLSettings(steps=100), source=source)
-    explorer = PB2Explorer(pb2_star(), surrogate, UCBRule())
+    settings = pb2_star()
+    surrogate = DeepKernelSurrogate(DKLSettings(steps=100), source, log_space=settings.log_space)
+    explorer = PB2Explorer(settings, surrogate, UCBRule())
     return Method("meta-dkl", TruncationSelection(quantile), explorer)
 
 

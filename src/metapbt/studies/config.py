@@ -44,9 +44,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from metapbt import envs
 from metapbt.engine.config import Protocol, RunConfig, describe
+from metapbt.envs.contexts import task_id
 from metapbt.envs.grids import expand_contexts
 from metapbt.errors import ConfigError
-from metapbt.envs.contexts import task_id
 from metapbt.population import methods
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -74,9 +74,7 @@ class MethodSpec(_Frozen):
     @field_validator("method")
     @classmethod
     def _method(cls, value: str) -> str:
-        if value not in methods.names():
-            raise ValueError(f"unknown method {value!r}; known: {', '.join(methods.names())}")
-        return value
+        return methods.METHODS.check(value)
 
     @model_validator(mode="after")
     def _meta(self) -> MethodSpec:
@@ -94,9 +92,7 @@ class TaskSpec(_Frozen):
     @field_validator("env")
     @classmethod
     def _env(cls, value: str) -> str:
-        if value not in envs.names():
-            raise ValueError(f"unknown env {value!r}; known: {', '.join(envs.names())}")
-        return value
+        return envs.ENVS.check(value, "env")
 
     @model_validator(mode="after")
     def _contexts(self) -> TaskSpec:

@@ -36,9 +36,9 @@ from metapbt.analysis.portfolio_figure import plot_portfolio
 from metapbt.engine import presets
 from metapbt.engine.fixed import score_configs
 from metapbt.envs import PLANETS
+from metapbt.envs.contexts import task_id
 from metapbt.envs.grids import expand_contexts
 from metapbt.errors import ConfigError
-from metapbt.envs.contexts import task_id
 from metapbt.population.portfolio import (
     Candidate,
     Portfolio,
