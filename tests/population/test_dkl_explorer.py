@@ -60,11 +60,11 @@ def test_dkl_warm_starts_from_its_last_fit_and_survives_a_resume():
     explorer = methods.make("dkl").explorer
     _round(explorer, bump_history(3, rounds=5), 500)
     state = explorer.state_dict()
-    last = state["surrogate"]["last"]
+    last = state["surrogate"]["warm_start"]["dkl"]
     assert last is not None and len(last["net"]) > 100
     fresh = methods.make("dkl").explorer
     fresh.load_state_dict(state)
-    np.testing.assert_array_equal(fresh.surrogate._last["net"], np.asarray(last["net"]))
+    np.testing.assert_array_equal(fresh.surrogate.warm["dkl"]["net"], np.asarray(last["net"]))
 
 
 def test_meta_dkl_needs_metadata(bump_store):

@@ -17,6 +17,7 @@ from metapbt import envs
 from metapbt.engine import presets
 from metapbt.envs.contexts import task_id
 from metapbt.errors import ConfigError
+from metapbt.metadata.source import PROTOCOL_KEYS
 from metapbt.population import methods
 
 
@@ -143,9 +144,4 @@ class RunConfig(Protocol):
     @property
     def protocol(self) -> dict[str, int | str]:
         """The settings a run's rows depend on: its meta-data provenance."""
-        return {
-            "preset": self.preset,
-            "population": self.population,
-            "budget": self.budget,
-            "interval": self.interval,
-        }
+        return {key: getattr(self, key) for key in PROTOCOL_KEYS}

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from metapbt.errors import ConfigError, MetaDataError
+from metapbt.errors import MetaDataError
 from metapbt.metadata.scaling import MetaNormaliser
 from metapbt.metadata.store import MetaStore, MetaTask
 
@@ -146,15 +146,3 @@ class MetaSource:
 
 def _differs(recorded: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
     return any(recorded.get(k) != v for k, v in wanted.items())
-
-
-def check_protocol(protocol: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate and normalise a protocol mapping (the keys of :data:`PROTOCOL_KEYS`)."""
-    missing = [k for k in PROTOCOL_KEYS if k not in protocol]
-    if missing:
-        raise ConfigError(f"protocol lacks {missing}; expected keys {list(PROTOCOL_KEYS)}")
-    out = {k: protocol[k] for k in PROTOCOL_KEYS}
-    for k in ("population", "budget", "interval"):
-        out[k] = int(out[k])
-    out["preset"] = str(out["preset"])
-    return out

@@ -71,7 +71,6 @@ class DeepKernelSurrogate(Surrogate):
         self.log_space = log_space
         self.pretrained_on: list[str] = []
         self._models: dict[int, ExactGP] = {}
-        self._last: dict[str, Any] | None = None
         self._pretrained: dict[str, Any] | None = None
         self._meta_ranges: tuple[tuple[float, float], tuple[float, float]] | None = None
 
@@ -81,17 +80,7 @@ class DeepKernelSurrogate(Surrogate):
         return "dkl" if self.source is None else "meta-dkl"
 
     def state_dict(self) -> dict[str, Any]:  # noqa: D102
-        last = (
-            None
-            if self._last is None
-            else {k: np.asarray(v).tolist() for k, v in self._last.items()}
-        )
-        return {**super().state_dict(), "last": last, "pretrained_on": self.pretrained_on}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: D102
-        super().load_state_dict(state)
-        last = state.get("last")
-        self._last = None if last is None else {k: np.asarray(v) for k, v in last.items()}
+        return {**super().state_dict(), "pretrained_on": self.pretrained_on}
 
     def _model(self, inputs: int) -> ExactGP:
         if inputs not in self._models:
@@ -107,14 +96,14 @@ class DeepKernelSurrogate(Surrogate):
             assert self._meta_ranges is not None
             train = train.rescaled(*self._meta_ranges)
         else:
-            start = self._last
+            start = self.warm.get(self.name)
         try:
             fit = fit_dkl(model, train.x, train.y, self.dkl, rng, start=start, reserve=context.size)
         except SurrogateError as err:
             logger.warning("step %d: %s; this round's explores draw at random", context.step, err)
             return None
-        if self.source is None:
-            self._last = {k: np.asarray(v) for k, v in fit.params.items()}
+        if self.source is None:  # dkl starts each round from its last fit (network included)
+            self.warm[self.name] = {k: np.asarray(v).tolist() for k, v in fit.params.items()}
         base = {k: float(v) for k, v in fit.params.items() if k != "net"}
         self.log_fit(context, len(train.y), self.name, {"best_step": float(fit.best_step), **base})
         return RoundModel(Posterior.of(fit.gp), train, len(train.y))

@@ -14,8 +14,9 @@ Deliberate differences from the reference (``shared/reference/metapb2_spec.md`` 
   on the bound, where its gradient vanished, so it was frozen at 1); the previous round's fit is
   tried as one more start next to the fixed ones;
 * the query point: see :class:`PB2Settings` ``query`` (the README has the measurement);
-* a reward column whose values are all equal normalises to 0 (the reference divided by 1e-8, so
-  any other value mapped to about 1e8, far outside the data);
+* a reward (or time) column whose values are all equal normalises to 0, and so does any query
+  against it (a division by ``max - min + 1e-8`` placed our first version's out-of-range query
+  at about 1e8, far outside the data);
 * pending points lower the variance under the fitted hyperparameters instead of a second GP
   refitted on fake zero labels, and UCB uses the latent variance without the noise
   (weakness 11);
