@@ -12,10 +12,12 @@
 
    * in-process: ``run()`` called for each seed in this process (compilations happen in the
      first run of a method and are shared by the next ones, as in a long-lived driver);
-   * whole process: ``python -m metapbt run`` per seed, as a study cell runs, with a JAX
-     persistent compilation cache shared by the processes and warmed by one untimed run per
-     method (``--min-compile-time 0`` has it keep every program, as study cells now do); the
-     figure is the process's wall time, start-up and imports included.
+   * whole process: ``python -m metapbt run`` per seed, as a user or a study cell runs it,
+     with the compilation cache every command uses by default (:mod:`metapbt.compile_cache`,
+     here in a fresh directory) warmed by one untimed run per method; the figure is the
+     process's wall time, start-up and imports included. ``--min-compile-time S`` instead
+     configures JAX's cache directly, keeping only programs that took at least S s to compile
+     (JAX's default is 1 s), for comparison.
 
 Writes benchmarks/results/meta_explore.json.
 """
@@ -99,11 +101,12 @@ def process_times(
 ) -> list[float]:
     """Wall seconds of ``python -m metapbt run`` per seed (after one untimed warm-up run).
 
-    ``min_compile_time``: the cache keeps programs that took at least this long to compile
-    (JAX's default, 1 s, when ``None``).
+    ``min_compile_time``: configure JAX's cache directly, keeping the programs that took at
+    least this long to compile; ``None``: the command's own default cache, in ``cache``.
     """
-    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(cache)}
+    env = {**os.environ, "METAPBT_COMPILE_CACHE": str(cache)}
     if min_compile_time is not None:
+        env["JAX_COMPILATION_CACHE_DIR"] = str(cache)
         env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = str(min_compile_time)
     times = []
     for seed in (-1, *range(seeds)):
@@ -121,19 +124,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-runs", action="store_true")
+    parser.add_argument("--no-steps", action="store_true", help="skip the explore-step part")
     parser.add_argument(
         "--min-compile-time",
         type=float,
         default=None,
-        help="whole-process runs: cache programs compiled in at least this many seconds",
+        help="whole-process runs: configure JAX's cache directly, keeping programs compiled "
+        "in at least this many seconds (default: the command's own cache, keeping all)",
     )
+    parser.add_argument(
+        "--methods",
+        default=",".join((*METHODS, "meta-dkl")),
+        help="full runs of these methods (the first is the baseline)",
+    )
+    parser.add_argument("--label", default="", help="write meta_explore_<label>.json")
     args = parser.parse_args()
     results: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
         build_store(Path(tmp))
         source = MetaSource(Path(tmp), TaskRef("toy", {"k": -1.0}, "toy target"))
         target = run_toy("pb2-star", 7).population.history
-        for name in METHODS:
+        for name in () if args.no_steps else METHODS:
             step_times(name, source, target)  # compile everything once
             times, first = step_times(name, source, target)
             results[name] = {"median_step_s": median(times), "first_step_s": first}
@@ -151,7 +162,7 @@ def main() -> None:
                 ),
             ):
                 base = 0.0
-                for name in (*METHODS, "meta-dkl"):
+                for name in args.methods.split(","):
                     times = timer(name)
                     t = median(times)
                     base = base or t
@@ -160,7 +171,7 @@ def main() -> None:
                         f"full fast run ({label:10s}), {name:10s}: median {t:.1f} s "
                         f"{[round(x, 1) for x in times]}, overhead {100 * (t / base - 1):+.1f} %"
                     )
-    print(f"wrote {write('meta_explore', results)}")
+    print(f"wrote {write('_'.join(filter(None, ('meta_explore', args.label))), results)}")
 
 
 if __name__ == "__main__":

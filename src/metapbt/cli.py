@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ from rich.logging import RichHandler
 from rich.progress import Progress
 from rich.table import Table
 
+from metapbt import compile_cache
 from metapbt.engine import presets
 from metapbt.engine.config import RunConfig
 from metapbt.errors import MetaPBTError
@@ -41,12 +43,24 @@ def _user_errors() -> Iterator[None]:
 @app.callback()
 def _configure(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
+    cache: Annotated[
+        bool,
+        typer.Option(
+            "--compile-cache/--no-compile-cache",
+            help="Keep compiled programs on disk for the next command "
+            "(~/.cache/metapbt/jax, or $METAPBT_COMPILE_CACHE).",
+        ),
+    ] = True,
 ) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(message)s",
         handlers=[RichHandler(console=console, show_path=False)],
     )
+    if cache:
+        compile_cache.enable()
+    else:  # also for the processes this command starts (study cells)
+        os.environ[compile_cache.ENV_VAR] = "off"
 
 
 @app.command("methods")

@@ -152,3 +152,14 @@ def test_a_warm_start_is_added_to_the_fixed_starts_not_put_in_their_place():
             assert float(warm[name][i]) == pytest.approx(value, rel=1e-4)
     for name, value in PARAMS.items():
         assert float(warm[name][-1]) == pytest.approx(value, rel=1e-3)
+
+
+def test_warm_only_starts_from_the_warm_start_alone_and_keeps_one_program():
+    kernel = TimeVaryingSE(starts=((1.0, 0.5, 0.1),))
+    model = ExactGP(kernel, warm_only=True)
+    cold = constrain(model.specs, model.initial_raw())
+    warm = constrain(model.specs, model.initial_raw({**PARAMS}))
+    assert cold["variance"].shape == warm["variance"].shape == (1,)  # same compiled program
+    assert float(cold["variance"][0]) == pytest.approx(1.0, rel=1e-4)
+    for name, value in PARAMS.items():
+        assert float(warm[name][0]) == pytest.approx(value, rel=1e-3)

@@ -10,9 +10,10 @@ Every cell writes into ``<results>/<cell id>/`` the files of ``metapbt run`` plu
 * ``pending``: nothing yet.
 
 ``run_study`` runs every cell that is not done (failed ones are retried); a crashing cell is
-recorded and the others go on. Cells share JAX's persistent compilation cache in
-``<results>/.jax-cache`` (unless one is configured already): the cells of one task compile the
-same programs, which then load in well under a second instead of several seconds.
+recorded and the others go on. Cells share JAX's persistent compilation cache
+(:mod:`metapbt.compile_cache`: the user's cache directory unless turned off): the cells of one
+task compile the same programs, which then load in well under a second instead of several
+seconds.
 """
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-import jax
-
+from metapbt import compile_cache
 from metapbt._atomic import write_text_atomic
 from metapbt.engine.outputs import CHECKPOINT
 from metapbt.engine.run import run
@@ -81,15 +81,12 @@ def run_cell(cell_data: dict[str, Any], out: str, jax_cache: str | None = None) 
     """Run (or resume) one cell; never raises: a failure is written to ``error.json``.
 
     Module-level and JSON-in so that process pools and Ray can ship it. ``jax_cache`` turns on
-    JAX's persistent compilation cache there, unless this process configured one already, and
-    has it keep every program: JAX's default keeps only those that took over 1 s to compile, and
-    the many shorter GP and acquisition programs then recompile in every cell (a fresh
-    ``metapbt run`` process with a warm cache: 20.1 s with the default, 15.9 s keeping all;
-    ``benchmarks/meta_explore.py --min-compile-time 0``).
+    JAX's persistent compilation cache there (:func:`metapbt.compile_cache.enable`: every
+    program kept; a fresh ``metapbt run`` process with a warm cache took 20.1 s keeping only
+    JAX's default >1 s programs, 15.9 s keeping all; ``benchmarks/meta_explore.py``).
     """
-    if jax_cache is not None and not jax.config.jax_compilation_cache_dir:
-        jax.config.update("jax_compilation_cache_dir", jax_cache)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    if jax_cache is not None:
+        compile_cache.enable(jax_cache)
     cell = Cell.model_validate(cell_data)
     path = Path(out)
     path.mkdir(parents=True, exist_ok=True)
@@ -147,7 +144,8 @@ def run_study(
     todo = [c for c in cells if current[c.id] != "done"]
     logger.info("%d of %d cells to run", len(todo), len(study.cells))
     study.results_dir.mkdir(parents=True, exist_ok=True)
-    cache = str(study.results_dir / ".jax-cache")
+    directory = compile_cache.current() or compile_cache.default_dir()
+    cache = None if directory is None else str(directory)
     jobs = [(c.model_dump(mode="json"), str(cell_dir(study, c)), cache) for c in todo]
     if ray is not None:
         return _run_ray(jobs, ray, on_cell)
@@ -155,7 +153,7 @@ def run_study(
 
 
 def _run_local(
-    jobs: Sequence[tuple[dict[str, Any], str, str]],
+    jobs: Sequence[tuple[dict[str, Any], str, str | None]],
     workers: int,
     on_cell: Callable[[CellResult], None] | None,
 ) -> list[CellResult]:
@@ -177,7 +175,7 @@ def _run_local(
 
 
 def _run_ray(
-    jobs: Sequence[tuple[dict[str, Any], str, str]],
+    jobs: Sequence[tuple[dict[str, Any], str, str | None]],
     address: str,
     on_cell: Callable[[CellResult], None] | None,
 ) -> list[CellResult]:

@@ -61,6 +61,9 @@ class ExactGP:
         tolerance: Stop a restart once the gradient norm of the mean negative log likelihood
             falls below this.
         jitter: Relative diagonal jitter (times the kernel's largest diagonal value).
+        warm_only: Start from the warm start alone when there is one (the fixed starts only
+            without one). For a model refitted every round for a few iterations, where a
+            fixed start run for those few iterations does not win (MultiTask-PB2's model).
     """
 
     kernel: Kernel
@@ -69,6 +72,7 @@ class ExactGP:
     max_iter: int = field(default=50, compare=False)
     tolerance: float = 1e-4
     jitter: float = 1e-5
+    warm_only: bool = False
 
     @property
     def specs(self) -> dict[str, Transform]:
@@ -76,17 +80,22 @@ class ExactGP:
         return {**self.kernel.specs, "noise": self.noise}
 
     def initial_raw(self, warm_start: Mapping[str, float] | None = None) -> Params:
-        """Stacked raw starting points, ``[S + 1]`` per hyperparameter.
+        """Stacked raw starting points, ``[S + 1]`` per hyperparameter (see ``warm_only``).
 
         The fixed starts (kernel starts x noise starts) are always tried; a ``warm_start``
         (constrained values, e.g. the previous round's fit) is one more. Without one, the
         first fixed start fills that slot, so the number of starts, hence the compiled
-        program, is the same in every round.
+        program, is the same in every round. With ``warm_only``, a warm start replaces the
+        fixed starts and there is no filler (one compiled program when there is one fixed
+        start).
         """
         starts = [
             {**k, "noise": s} for k, s in itertools.product(self.kernel.inits, self.noise_starts)
         ]
-        starts.append(starts[0] if warm_start is None else self._inside(warm_start))
+        if self.warm_only:
+            starts = starts if warm_start is None else [self._inside(warm_start)]
+        else:
+            starts.append(starts[0] if warm_start is None else self._inside(warm_start))
         raws = [unconstrain(self.specs, start) for start in starts]
         return jax.tree.map(lambda *leaves: jnp.stack(leaves), *raws)
 
@@ -247,11 +256,15 @@ def negative_log_likelihood(
 ) -> jax.Array:
     """``-log p(y | x, params)`` of the valid rows (constrained ``params``)."""
     chol, alpha = _factor_impl(model, dict(params), x, y, mask)
-    n = jnp.sum(mask)
+    return nll_from_factor(y, mask, chol, alpha)
+
+
+def nll_from_factor(y: jax.Array, mask: jax.Array, chol: jax.Array, alpha: jax.Array) -> jax.Array:
+    """``-log p(y)`` of the valid rows from their covariance's Cholesky factor and ``K^-1 y``."""
     return (
         0.5 * jnp.dot(jnp.where(mask, y, 0.0), alpha)
         + jnp.sum(jnp.log(jnp.diagonal(chol)))
-        + 0.5 * n * math.log(2.0 * math.pi)
+        + 0.5 * jnp.sum(mask) * math.log(2.0 * math.pi)
     )
 
 

