@@ -9,12 +9,20 @@
    (the reference needs about 300 s on a 2-core machine);
 3. wall time of a full protocol run (population 4, 600k steps, 15 rounds) with ``fast`` (and,
    with ``--full-paper``, with ``paper``).
+With ``--processes``, also whole ``python -m metapbt run`` processes of (2) and of the default
+run, with an empty and a warm compilation cache (median of ``--repeats``).
 Writes benchmarks/results/engine_throughput.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
 import jax
 
@@ -35,10 +43,52 @@ def throughput(preset: str, repeats: int) -> float:
     return training_rate(trainer, state, steps, repeats)[0]
 
 
+REFERENCE_ARGS = [
+    "--env", "mountain_car", "--context", "earth", "--method", "pb2", "--preset", "paper-1k",
+    "--budget", "10000", "--interval", "1000",
+]  # fmt: skip
+
+
+def process_seconds(args: list[str], cache: Path) -> float:
+    """Wall seconds of one ``python -m metapbt run`` process (imports and start-up included)."""
+    env = {**os.environ, "METAPBT_COMPILE_CACHE": str(cache)}
+    with tempfile.TemporaryDirectory() as out:
+        command = [sys.executable, "-m", "metapbt", "run", *args, "--out", f"{out}/run"]
+        start = time.perf_counter()
+        subprocess.run(command, check=True, env=env, capture_output=True)
+        return time.perf_counter() - start
+
+
+def process_timings(repeats: int) -> dict[str, object]:
+    """Cold (empty compilation cache) and warm whole-process times of two workloads.
+
+    Targets (issue 14): the reference README workload <= 25 s cold and <= 10 s warm; the
+    default ``metapbt run`` <= 20 s warm. Each cold sample uses a fresh cache directory.
+    """
+    out: dict[str, object] = {}
+    for name, args in (("reference_example", REFERENCE_ARGS), ("default_run", [])):
+        cold, warm = [], []
+        for _ in range(repeats):
+            with tempfile.TemporaryDirectory() as cache:
+                cold.append(process_seconds(args, Path(cache)))
+                warm.append(process_seconds(args, Path(cache)))
+        out[name] = {"cold": cold, "warm": warm}
+        print(
+            f"{name} as a whole process: cold cache median {median(cold):.1f} s, "
+            f"warm {median(warm):.1f} s"
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--full-paper", action="store_true")
+    parser.add_argument(
+        "--processes",
+        action="store_true",
+        help="also time whole `python -m metapbt run` processes, cold and warm cache",
+    )
     args = parser.parse_args()
     results: dict[str, object] = {}
     for preset in ("fast", "paper"):
@@ -59,6 +109,8 @@ def main() -> None:
     full = [timed_run(RunConfig()) for _ in range(args.repeats)]
     results["full_fast_s"] = {"median": median(full), "samples": full}
     print(f"full protocol run, fast: median {median(full):.1f} s (target < 60 s)")
+    if args.processes:
+        results["process"] = process_timings(args.repeats)
     if args.full_paper:
         paper = timed_run(RunConfig(preset="paper"))
         results["full_paper_s"] = paper

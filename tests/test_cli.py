@@ -55,3 +55,28 @@ def test_metadata_build_skips_finished_runs(tmp_path):
     third = runner.invoke(app, args)
     assert third.exit_code == 0 and "2 runs" in third.output
     assert [f.stat().st_mtime_ns for f in files] == stamps
+
+
+def test_run_lines_fit_80_columns_and_a_second_run_gets_a_new_directory(tmp_path):
+    out = tmp_path / "demo"
+    first = runner.invoke(app, ["run", *TINY, "--out", str(out)], terminal_width=200)
+    assert first.exit_code == 0, first.output
+    rounds = [line for line in first.output.splitlines() if line.startswith("round")]
+    assert len(rounds) == 2 and all(len(line) <= 79 for line in rounds)
+    second = runner.invoke(app, ["run", *TINY, "--out", str(out)], terminal_width=200)
+    assert second.exit_code == 0, second.output
+    assert "demo-2" in second.output and (tmp_path / "demo-2" / "summary.json").exists()
+
+
+def test_run_with_several_seeds_and_contexts_trains_them_as_one_batch(tmp_path):
+    args = ["run", *TINY, "--seeds", "0,1", "--contexts", "earth", "--contexts", "gravity=12"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "many")], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in (tmp_path / "many").iterdir())
+    assert names == ["earth__seed0", "earth__seed1", "gravity=12__seed0", "gravity=12__seed1"]
+    for name in names:
+        summary = json.loads((tmp_path / "many" / name / "summary.json").read_text())
+        assert summary["seed"] == int(name[-1])
+    assert result.output.count("2 runs trained together") == 2 and "mean" in result.output
+    bad = runner.invoke(app, ["run", *TINY, "--seeds", "0,x", "--out", str(tmp_path / "b")])
+    assert bad.exit_code == 2 and "--seeds takes integers" in bad.output

@@ -46,6 +46,7 @@ LAYERS: dict[str, int] = {
     "_atomic": 0,
     "_registry": 0,
     "compile_cache": 0,
+    "runtime": 0,
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,12 +14,20 @@ import numpy as np
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import Progress
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
-from metapbt import compile_cache
+from metapbt import compile_cache, runtime
 from metapbt.engine import presets
 from metapbt.engine.config import RunConfig
+from metapbt.engine.outputs import CHECKPOINT
 from metapbt.errors import MetaPBTError
 from metapbt.population import methods
 
@@ -57,6 +66,7 @@ def _configure(
         format="%(message)s",
         handlers=[RichHandler(console=console, show_path=False)],
     )
+    runtime.configure_xla()  # before the first JAX computation of this process
     if cache:
         compile_cache.enable()
     else:  # also for the processes this command starts (study cells)
@@ -105,16 +115,35 @@ def toy(
 
 
 def _show(report: Any) -> None:
-    """Print one finished round: best reward and every member's hyperparameters."""
-    best = max((r for r in report.rewards if r == r), default=float("nan"))
-    hps = "  ".join(
-        "(" + ", ".join(f"{k}={v:.3g}" for k, v in c.items()) + f") {r:.1f}"
-        for c, r in zip(report.configs, report.rewards, strict=True)
-    )
-    console.print(
-        f"round {report.round:>2}/{report.rounds}  step {report.step:>8}  "
-        f"best {best:8.2f}  [{report.seconds:5.1f}s]  [dim]{hps}[/dim]"
-    )
+    """One finished round on one line of at most 79 characters: best, its config, time."""
+    rewards = [r for r in report.rewards if r == r]
+    best = max(rewards, default=float("nan"))
+    line = f"round {report.round:>2}/{report.rounds}  step {report.step:>9,}  best {best:9.2f}"
+    if rewards:
+        config = report.configs[report.rewards.index(best)]
+        line += "  " + " ".join(f"{k}={v:.3g}" for k, v in config.items())
+    console.print(_fit(line, f"  {report.seconds:.1f}s"), highlight=False)
+
+
+def _fit(line: str, tail: str, width: int = 79) -> str:
+    """``line + tail``, ``line`` cut (with an ellipsis) to fit ``width`` characters."""
+    room = width - len(tail)
+    return (line if len(line) <= room else line[: room - 1] + "…") + tail
+
+
+def _next_free(out: Path) -> Path:
+    """``out`` if it holds no runs, else the first of ``out-2``, ``out-3``, ... that holds none."""
+    candidate, k = out, 1
+    while _holds_runs(candidate):
+        k += 1
+        candidate = out.with_name(f"{out.name}-{k}")
+    return candidate
+
+
+def _holds_runs(path: Path) -> bool:
+    """Whether ``path`` or a directory in it holds a run (checkpoint or summary)."""
+    places = [path, *(p for p in path.iterdir() if p.is_dir())] if path.is_dir() else []
+    return any((p / CHECKPOINT).exists() or (p / "summary.json").exists() for p in places)
 
 
 def _option(field: str, text: str) -> Any:
@@ -169,6 +198,14 @@ def run_command(
         bool | None,
         _option("strict", "Refuse meta-data recorded under another protocol (else warn)."),
     ] = None,
+    seeds: Annotated[
+        str | None,
+        typer.Option(help="Seeds trained together, e.g. 0,1,2 (runs in OUT/<context>__seed<k>)."),
+    ] = None,
+    contexts: Annotated[
+        list[str] | None,
+        typer.Option(help="Several contexts trained together (repeat it; 'planets': all five)."),
+    ] = None,
 ) -> None:
     """Train a PPO population on a contextual environment, exploring with a method."""
     from metapbt.engine.run import run
@@ -177,11 +214,109 @@ def run_command(
     given = _given(**{k: v for k, v in locals().items() if k in RunConfig.model_fields})
     with _user_errors():
         config = RunConfig(**given)
+        if seeds is not None or contexts:
+            _run_many(config, out, resume, _seed_list(seeds), _context_list(contexts))
+            return
+        if not resume:
+            out = _announce_free(out)
         summary = run(config, out, resume=resume, on_round=_show)
     console.print(
         f"final best reward {summary['final_best']:.2f} in {summary['wall_seconds']:.1f}s; "
         f"wrote {out}/history.parquet, summary.json, run.png"
     )
+
+
+def _seed_list(text: str | None) -> list[int]:
+    if text is None:
+        return []
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise MetaPBTError(f"--seeds takes integers separated by commas, got {text!r}") from None
+
+
+def _context_list(values: list[str] | None) -> list[str]:
+    from metapbt.envs.contexts import PLANETS
+
+    out: list[str] = []
+    for value in values or []:
+        out += list(PLANETS) if value == "planets" else [value]
+    return out
+
+
+def _announce_free(out: Path) -> Path:
+    """A directory for a new run: ``out``, or the next free ``out-k`` (printed)."""
+    free = _next_free(out)
+    if free != out:
+        console.print(f"{out} holds a run (continue it with --resume); this one goes to {free}")
+    return free
+
+
+def _run_many(
+    config: RunConfig, out: Path, resume: bool, seeds: list[int], contexts: list[str]
+) -> None:
+    """``metapbt run --seeds/--contexts``: every (context, seed); a context's seeds as a batch."""
+    from metapbt.engine.batch import RunJob, run_batch
+
+    base = config.model_dump()
+    configs = [
+        RunConfig(**{**base, "context": c, "seed": s})
+        for c in contexts or [config.context]
+        for s in seeds or [config.seed]
+    ]
+    if not resume:
+        out = _announce_free(out)
+    names = [f"{_slug(c.context)}__seed{c.seed}" for c in configs]
+    jobs = [
+        RunJob(c, out / n, resume and (out / n / CHECKPOINT).exists())
+        for c, n in zip(configs, names, strict=True)
+    ]
+    pending: dict[int, list[Any]] = {}
+
+    def flush(before: int) -> None:
+        """Print each finished round before ``before``: one line, every run's best."""
+        for r in sorted(k for k in pending if k < before):
+            parts = sorted(pending.pop(r), key=lambda p: p[0])
+            rep = parts[0][1]
+            bests = [max((x for x in p.rewards if x == x), default=float("nan")) for _, p in parts]
+            line = f"round {r:>2}/{rep.rounds}  step {rep.step:>9,}  best "
+            line += " ".join(f"{b:.0f}" for b in bests)
+            seconds = max(p.seconds for _, p in parts)
+            console.print(_fit(line, f"  {seconds:.1f}s"), highlight=False)
+
+    def show(index: int, report: Any) -> None:
+        flush(report.round)
+        pending.setdefault(report.round, []).append((index, report))
+
+    results: list[Any] = []
+    for context in dict.fromkeys(c.context for c in configs):  # one batch per context
+        chosen = [i for i, c in enumerate(configs) if c.context == context]
+        console.print(f"{len(chosen)} runs trained together: {', '.join(names[i] for i in chosen)}")
+        results += run_batch([jobs[i] for i in chosen], on_round=show)
+        flush(config.rounds + 1)
+    table = Table(title=f"{config.method} on {config.env}: final best reward")
+    for column in ("run", "final best", "seconds"):
+        table.add_column(column, justify="left" if column == "run" else "right")
+    finals = []
+    for name, result in zip(names, results, strict=True):
+        if isinstance(result, BaseException):
+            table.add_row(name, f"[red]{type(result).__name__}: {result}[/red]", "")
+            continue
+        finals.append(result["final_best"])
+        table.add_row(name, f"{result['final_best']:.2f}", f"{result['wall_seconds']:.1f}")
+    console.print(table)
+    if finals:
+        console.print(
+            f"mean {np.mean(finals):.2f} ± {np.std(finals, ddof=min(1, len(finals) - 1)):.2f} "
+            f"(std over {len(finals)} runs); wrote {out}/<run>/ history.parquet, summary.json, "
+            "run.png"
+        )
+    if len(finals) < len(results):
+        raise MetaPBTError("some runs failed (see the table); rerun with --resume to retry them")
+
+
+def _slug(context: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "+", context)
 
 
 @app.command("envs")
@@ -228,7 +363,15 @@ def metadata_build(
         study = mb.metadata_study(env, contexts, method, seeds, out, runs, **protocol)
         todo = len(mb.pending(study))
         results = _run_cells(
-            study, todo, lambda on_cell: mb.build_metadata(study, workers, on_cell)
+            study,
+            todo,
+            lambda on_cell, on_round, on_batches: mb.build_metadata(
+                study,
+                workers,
+                on_cell,
+                on_round=on_round if workers == 1 else None,
+                on_batches=on_batches,
+            ),
         )
     console.print(f"meta-data in {out}: {len(MetaStore(out).runs())} runs")
     _exit_on_failures(results, "meta-data runs")
@@ -344,11 +487,15 @@ def study_run(
     ray: Annotated[
         str | None,
         typer.Option(
-            help="Run cells as Ray tasks: 'auto' (running cluster or a local one) or an address."
+            help="Run batches as Ray tasks: 'auto' (running cluster or a local one) or an address."
         ),
     ] = None,
+    batch: Annotated[
+        int | None,
+        typer.Option(min=1, help="Most runs trained together (default: sized to the device)."),
+    ] = None,
 ) -> None:
-    """Run every cell that is not done yet (failed cells are retried)."""
+    """Run every cell that is not done yet (failed cells are retried), in batches."""
     from metapbt.studies.config import load_study
     from metapbt.studies.runner import run_study, states
 
@@ -356,7 +503,17 @@ def study_run(
         study = load_study(file)
         todo = sum(state != "done" for state in states(study).values())
         results = _run_cells(
-            study, todo, lambda on_cell: run_study(study, workers=workers, ray=ray, on_cell=on_cell)
+            study,
+            todo,
+            lambda on_cell, on_round, on_batches: run_study(
+                study,
+                workers=workers,
+                ray=ray,
+                on_cell=on_cell,
+                batch=batch,
+                on_round=on_round if workers == 1 and ray is None else None,
+                on_batches=on_batches,
+            ),
         )
     failed = [r for r in results if r.state == "failed"]
     console.print(
@@ -368,20 +525,56 @@ def study_run(
 
 
 def _run_cells(study: Any, todo: int, execute: Any) -> list[Any]:
-    """Run a study's cells through ``execute(on_cell)``, printing each one as it finishes."""
-    with Progress(console=console) as progress:
-        task = progress.add_task(f"{study.name}", total=todo)
+    """Run a study's cells through ``execute(on_cell, on_round, on_batches)``, with progress.
 
-        def show(result: Any) -> None:
+    A bar of cells and a bar of rounds (elapsed, ETA); the rounds bar's label is a compact live
+    view of the running batch (its size, round, best rewards); one line per finished cell.
+    """
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=24),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        cells = progress.add_task(f"{study.name}: cells", total=todo)
+        rounds = progress.add_task("rounds", total=todo * study.protocol.rounds)
+        live: dict[str, float] = {}
+        reported: dict[str, int] = {}
+
+        def planned(batches: list[list[Any]]) -> None:
+            sizes = sorted({len(b) for b in batches})
+            progress.console.print(
+                f"{todo} cells in {len(batches)} batches of {'/'.join(map(str, sizes))} runs"
+            )
+
+        def round_done(cell_id: str, report: Any) -> None:
+            finite = [r for r in report.rewards if r == r]
+            live[cell_id] = max(finite, default=float("nan"))
+            reported[cell_id] = reported.get(cell_id, 0) + 1
+            if report.round == report.rounds:
+                live.pop(cell_id, None)
+            bests = sorted(v for v in live.values() if v == v)
+            view = f"round {report.round}/{report.rounds} x{len(live) or 1} runs"
+            if bests:
+                view += f" best {bests[0]:.0f}..{bests[-1]:.0f}"
+            progress.update(rounds, advance=1, description=view)
+
+        def cell_done(result: Any) -> None:
             note = (
                 f"best {result.final_best:.1f}"
                 if result.state == "done"
                 else f"[red]{result.error}[/red]"
             )
-            progress.console.print(f"{result.state:6} {result.id}  {note}  [{result.seconds:.0f}s]")
-            progress.advance(task)
+            progress.console.print(_fit(f"{result.state:6} {result.id}  {note}", ""))
+            progress.advance(cells)
+            live.pop(result.id, None)
+            # rounds not reported here: a resumed cell's earlier ones, another process's
+            progress.advance(rounds, study.protocol.rounds - reported.pop(result.id, 0))
 
-        return execute(show)
+        return execute(cell_done, round_done, planned)
 
 
 def _exit_on_failures(results: list[Any], what: str) -> None:

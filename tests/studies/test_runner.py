@@ -38,20 +38,28 @@ def _study(tmp_path, methods='["random"]', seeds=2):
 
 
 def _fake_run(calls, fail=()):
-    """A stand-in for engine.run.run: writes a summary like the real one, or raises."""
+    """A stand-in for engine.batch.run_batch: writes summaries like the real one, or fails."""
 
-    def fake(config, out, resume=False, on_round=None):
-        calls.append((config.method, config.seed, resume))
-        if (config.method, config.seed) in fail:
-            raise FloatingPointError("the agent diverged")
-        summary = {
-            **config.model_dump(),
-            "best_per_round": [{"step": 2000, "best": 10.0 + config.seed}],
-            "final_best": 10.0 + config.seed,
-            "wall_seconds": 0.1,
-        }
-        (Path(out) / "summary.json").write_text(json.dumps(summary))
-        return summary
+    def fake(jobs, on_round=None, raise_errors=False):
+        results = []
+        for job in jobs:
+            config = job.config
+            calls.append((config.method, config.seed, job.resume))
+            if (config.method, config.seed) in fail:
+                try:  # as run_batch returns them: raised, with a traceback
+                    raise FloatingPointError("the agent diverged")
+                except FloatingPointError as err:
+                    results.append(err)
+                continue
+            summary = {
+                **config.model_dump(),
+                "best_per_round": [{"step": 2000, "best": 10.0 + config.seed}],
+                "final_best": 10.0 + config.seed,
+                "wall_seconds": 0.1,
+            }
+            (Path(job.out) / "summary.json").write_text(json.dumps(summary))
+            results.append(summary)
+        return results
 
     return fake
 
@@ -59,7 +67,7 @@ def _fake_run(calls, fail=()):
 def test_a_failing_cell_is_recorded_does_not_stop_the_study_and_is_retried(tmp_path, monkeypatch):
     study = load_study(_study(tmp_path, methods='["random", "pbt"]'))
     calls = []
-    monkeypatch.setattr(runner, "run", _fake_run(calls, fail={("pbt", 0)}))
+    monkeypatch.setattr(runner, "run_batch", _fake_run(calls, fail={("pbt", 0)}))
     results = runner.run_study(study)
     assert [r.state for r in results] == ["done", "done", "failed", "done"]
     error = json.loads(
@@ -69,7 +77,7 @@ def test_a_failing_cell_is_recorded_does_not_stop_the_study_and_is_retried(tmp_p
     assert runner.states(study)["pbt__cart_pole__earth__seed0"] == "failed"
 
     calls.clear()
-    monkeypatch.setattr(runner, "run", _fake_run(calls))
+    monkeypatch.setattr(runner, "run_batch", _fake_run(calls))
     again = runner.run_study(study)
     assert calls == [("pbt", 0, False)]  # only the failed cell
     assert [r.state for r in again] == ["done"]
@@ -80,7 +88,7 @@ def test_a_failing_cell_is_recorded_does_not_stop_the_study_and_is_retried(tmp_p
 
 def test_results_of_other_settings_are_never_overwritten(tmp_path, monkeypatch):
     path = _study(tmp_path)
-    monkeypatch.setattr(runner, "run", _fake_run([]))
+    monkeypatch.setattr(runner, "run_batch", _fake_run([]))
     runner.run_study(load_study(path))
     path.write_text(path.read_text().replace("population = 2", "population = 3"))
     changed = load_study(path)
@@ -110,13 +118,13 @@ def test_killed_study_resumes_without_rerunning_finished_cells(tmp_path, monkeyp
     kept = first.read_text()
 
     calls = []
-    real_run = runner.run
+    real_run = runner.run_batch
 
-    def counting(config, out, resume=False, on_round=None):
-        calls.append(config.seed)
-        return real_run(config, out, resume=resume, on_round=on_round)
+    def counting(jobs, on_round=None, raise_errors=False):
+        calls.extend(job.config.seed for job in jobs)
+        return real_run(jobs, on_round=on_round, raise_errors=raise_errors)
 
-    monkeypatch.setattr(runner, "run", counting)
+    monkeypatch.setattr(runner, "run_batch", counting)
     runner.run_study(study)
     assert 0 not in calls and sorted(calls) == [
         s for s in (1, 2) if before[f"random__cart_pole__earth__seed{s}"] != "done"
@@ -159,3 +167,22 @@ def test_smoke_study_runs_and_reports(tmp_path):
         assert (report / name).stat().st_size > 0 and name in text
     assert len(list((report / "curves").glob("*.png"))) == 2
     assert len(list((report / "schedules").glob("*.png"))) == 3
+
+
+def test_cells_are_planned_in_batches_by_env_protocol_and_finished_rounds(tmp_path):
+    path = _study(tmp_path, methods='["random", "pbt"]', seeds=3)
+    path.write_text(path.read_text() + '[[tasks]]\nenv = "acrobot"\ncontexts = ["earth"]\n')
+    study = load_study(path)
+    cells = study.cells
+    by_env = {env: [c.id for c in cells if c.env == env] for env in ("cart_pole", "acrobot")}
+    batches = [[c.id for c in b] for b in runner.plan_batches(study, cells)]
+    assert sorted(batches) == sorted(by_env.values())  # one batch per env (auto: up to 32 runs)
+    assert [len(b) for b in runner.plan_batches(study, cells, batch=4)] == [3, 3, 3, 3]
+    assert all(len(b) == 1 for b in runner.plan_batches(study, cells, batch=1))
+    # a cell with another number of finished rounds (here: an unreadable checkpoint) waits apart
+    odd = runner.cell_dir(study, cells[0])
+    odd.mkdir(parents=True)
+    (odd / "checkpoint.msgpack").write_bytes(b"not a checkpoint")
+    planned = [[c.id for c in b] for b in runner.plan_batches(study, cells)]
+    assert [cells[0].id] in planned and len(planned) == 3
+    assert runner.auto_batch(4, "cpu") == 16 and runner.auto_batch(4, "gpu") == 256

@@ -84,6 +84,17 @@ class Checkpoint:
             elapsed=meta["elapsed"],
         )
 
+    @staticmethod
+    def finished_rounds(path: Path) -> int:
+        """Rounds the checkpoint at ``path`` records: 0 without one, -1 if it is unreadable."""
+        if not Path(path).exists():
+            return 0
+        try:
+            payload = serialization.msgpack_restore(Path(path).read_bytes())
+            return len(json.loads(payload["meta"])["records"])
+        except Exception:  # msgpack raises several unrelated types on corrupt input
+            return -1
+
     def check_config(self, config: dict[str, Any], where: Path) -> None:
         """Refuse to resume the run in ``where`` with settings other than it started with.
 

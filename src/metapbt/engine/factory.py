@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from metapbt import envs
 from metapbt._registry import Registry
@@ -18,7 +19,7 @@ TRAINERS.register("host")(HostPopulationTrainer)
 
 def make_trainer(
     env_id: str,
-    context: str | Mapping[str, float] | None,
+    context: str | Mapping[str, float] | list[Any] | None,
     config: PPOConfig,
     size: int,
 ) -> BasePopulationTrainer:
@@ -26,9 +27,10 @@ def make_trainer(
 
     Args:
         env_id: Registered environment id.
-        context: The context (planet name, ``"name=value"`` text or mapping).
+        context: The context (planet name, ``"name=value"`` text or mapping) of every member,
+            or a list of ``size`` contexts, one per member (a batch of runs).
         config: Structural PPO settings (a preset).
-        size: Population size.
+        size: Number of members.
     """
     return TRAINERS.make(
         envs.spec(env_id).trainer, env_id=env_id, context=context, config=config, size=size

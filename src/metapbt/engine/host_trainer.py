@@ -78,20 +78,28 @@ class HostPopulationTrainer(BasePopulationTrainer):
         env_id: Registered host environment id, e.g. ``"lunar_lander"``.
         context: The context (planet name, ``"name=value"`` text or mapping).
         config: Structural PPO settings (a preset).
-        size: Population size.
+        size: Number of members.
+
+    Raises:
+        ConfigError: For an environment that steps inside JAX, or members with different
+            contexts (a host environment's context is fixed when it is built: one per trainer).
     """
 
     def __init__(
         self,
         env_id: str,
-        context: str | Mapping[str, float] | None,
+        context: str | Mapping[str, float] | list[Any] | None,
         config: PPOConfig,
         size: int,
     ) -> None:
         spec = envs.spec(env_id)
         if spec.trainer != "host":
             raise ConfigError(f"{env_id} steps inside JAX: train it with PopulationTrainer")
-        self.context = envs.resolve_context(env_id, context)
+        contexts = context if isinstance(context, list) else [context]
+        resolved = [envs.resolve_context(env_id, c) for c in contexts]
+        if any(c != resolved[0] for c in resolved):
+            raise ConfigError(f"{env_id} steps on the host: one context per trainer")
+        self.context = resolved[0]
         self._make_env = partial(spec.factory, self.context)
         self._eval_envs = [self._make_env() for _ in range(size * config.eval_episodes)]
         super().__init__(config, size, self._eval_envs[0].action_space)
@@ -100,8 +108,8 @@ class HostPopulationTrainer(BasePopulationTrainer):
         self._value = jax.jit(jax.vmap(lambda p, o: self.network.apply(p, o)[1]))
         self._update_all = jax.jit(jax.vmap(self.update))
 
-    def _fresh(self, key: jax.Array) -> MemberState:
-        k_net, k_run = jax.vmap(jax.random.split, out_axes=1)(jax.random.split(key, self.size))
+    def _fresh(self, keys: jax.Array) -> MemberState:
+        k_net, k_run = jax.vmap(jax.random.split, out_axes=1)(keys)
         environments, obs = self._start(k_run)
         state = jax.vmap(self._new_member)(k_net, None, jnp.asarray(obs), k_run)
         return state.replace(env_state=Episodes(environments))
@@ -119,7 +127,7 @@ class HostPopulationTrainer(BasePopulationTrainer):
             state = self._update_all(state.replace(env_state=None), traj, last_value)
         return state.replace(env_state=Episodes(environments), obs=jnp.asarray(obs))
 
-    def evaluate(self, state: MemberState, key: jax.Array) -> np.ndarray:
+    def evaluate_members(self, state: MemberState, keys: jax.Array) -> np.ndarray:
         """Play ``eval_episodes`` episodes per member on the host (contract: the base class).
 
         All ``P x eval_episodes`` episodes run in lockstep, each until it terminates or hits
@@ -127,7 +135,6 @@ class HostPopulationTrainer(BasePopulationTrainer):
         """
         n = self.config.eval_episodes
         finite = _finite_members(state.params, self.size)
-        keys = jax.random.split(key, self.size)
         obs = self._reset(self._eval_envs, keys, n)
         returns = np.zeros((self.size, n))
         alive = np.repeat(finite[:, None], n, axis=1)

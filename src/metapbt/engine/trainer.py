@@ -1,8 +1,12 @@
 """The JAX population trainer: every member's rollouts and PPO updates in one jitted program.
 
-Environments are gymnax environments under a context (:func:`metapbt.envs.make`); the whole
-interval (rollouts, GAE, minibatch epochs) of every member runs vmapped over the population in
-one compiled program, and so does evaluation.
+Environments are gymnax environments under one context (:func:`metapbt.envs.make`); the whole
+interval (rollouts, GAE, minibatch epochs) of every member runs vmapped over the members in one
+compiled program, and so does evaluation. The environment parameters are compile-time
+constants of those programs. Members of several runs (a batch) share the trainer when their
+runs share the context: passing per-member parameters into the program (one program for every
+context) made XLA's CPU runtime hang now and then (README, "Batches"), which programs with
+constant parameters have not done.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from metapbt import envs
 from metapbt.engine.ppo import MemberState, Transition
 from metapbt.engine.presets import PPOConfig
 from metapbt.engine.trainer_base import BasePopulationTrainer
+from metapbt.errors import ConfigError
 
 
 class PopulationTrainer(BasePopulationTrainer):
@@ -25,26 +30,34 @@ class PopulationTrainer(BasePopulationTrainer):
 
     Args:
         env_id: Registered environment id.
-        context: The context (planet name, ``"name=value"`` text or mapping).
+        context: The context (planet name, ``"name=value"`` text or mapping) of every member;
+            a list of per-member contexts is accepted when they are all the same.
         config: Structural PPO settings (a preset).
-        size: Population size.
+        size: Number of members.
+
+    Raises:
+        ConfigError: For members with different contexts.
     """
 
     def __init__(
         self,
         env_id: str,
-        context: str | Mapping[str, float] | None,
+        context: str | Mapping[str, float] | list[Any] | None,
         config: PPOConfig,
         size: int,
     ) -> None:
-        self.env, self.env_params = envs.make(env_id, context)
+        contexts = context if isinstance(context, list) else [context]
+        resolved = [envs.resolve_context(env_id, c) for c in contexts]
+        if any(c != resolved[0] for c in resolved):
+            raise ConfigError(f"one {env_id} trainer trains one context; got several")
+        self.env, self.env_params = envs.make(env_id, resolved[0])
         super().__init__(config, size, self.env.action_space(self.env_params))
         self.eval_steps = int(self.env_params.max_steps_in_episode)
         self._train = jax.jit(self._train_impl, static_argnames="iterations")
         self._evaluate = jax.jit(self._evaluate_impl)
 
-    def _fresh(self, key: jax.Array) -> MemberState:
-        return jax.vmap(self._init_member)(jax.random.split(key, self.size))
+    def _fresh(self, keys: jax.Array) -> MemberState:
+        return jax.vmap(self._init_member)(keys)
 
     def _init_member(self, key: jax.Array) -> MemberState:
         k_net, k_env, k_run = jax.random.split(key, 3)
@@ -56,9 +69,8 @@ class PopulationTrainer(BasePopulationTrainer):
     def _train_iterations(self, state: MemberState, iterations: int) -> MemberState:
         return self._train(state, iterations=iterations)
 
-    def evaluate(self, state: MemberState, key: jax.Array) -> np.ndarray:
+    def evaluate_members(self, state: MemberState, keys: jax.Array) -> np.ndarray:
         """Evaluate every member in one jitted program (contract: the base class)."""
-        keys = jax.random.split(key, self.size)
         return np.asarray(self._evaluate(state.params, keys), np.float64)
 
     # --- jitted internals -------------------------------------------------------------

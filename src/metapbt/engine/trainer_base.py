@@ -37,7 +37,7 @@ class BasePopulationTrainer(abc.ABC):
 
     Args:
         config: Structural PPO settings (a preset).
-        size: Population size.
+        size: Number of members (a batch of runs: runs x population).
         action_space: The environment's action space (gymnax or gymnasium: discrete if it has
             ``n``).
     """
@@ -65,17 +65,27 @@ class BasePopulationTrainer(abc.ABC):
             raise ConfigError(f"the engine cannot tune {unknown}; tunable: {list(TUNABLE)}")
 
     def init(self, key: jax.Array, configs: Sequence[Mapping[str, float]]) -> MemberState:
-        """Fresh members ``[P]`` with the given hyperparameters."""
-        if len(configs) != self.size:
-            raise ConfigError(f"expected {self.size} configs, got {len(configs)}")
+        """Fresh members ``[P]`` with the given hyperparameters (member keys split from ``key``)."""
+        return self.init_members(jax.random.split(key, len(configs)), configs)
+
+    def init_members(self, keys: jax.Array, configs: Sequence[Mapping[str, float]]) -> MemberState:
+        """Fresh members ``[P]``, member ``i`` from ``keys[i]`` with ``configs[i]``.
+
+        A batch of runs concatenates each run's member keys (split from its own seed as in
+        :meth:`init`), so every run starts as it would alone.
+        """
+        if len(configs) != self.size or len(keys) != self.size:
+            raise ConfigError(
+                f"expected {self.size} configs and keys, got {len(configs)} and {len(keys)}"
+            )
         self.check_space(list(configs[0]))
         if "lr" not in configs[0]:
             raise ConfigError("every config needs an 'lr' (tuned or fixed)")
-        return self.set_hparams(self._fresh(key), configs)
+        return self.set_hparams(self._fresh(keys), configs)
 
     @abc.abstractmethod
-    def _fresh(self, key: jax.Array) -> MemberState:
-        """Fresh members ``[P]`` (untuned hyperparameters at their defaults)."""
+    def _fresh(self, keys: jax.Array) -> MemberState:
+        """Fresh members ``[P]`` from member keys ``[P]`` (untuned hyperparameters at defaults)."""
 
     def _new_member(
         self, k_net: jax.Array, env_state: Any, obs: jax.Array, key: jax.Array
@@ -137,11 +147,16 @@ class BasePopulationTrainer(abc.ABC):
     def _train_iterations(self, state: MemberState, iterations: int) -> MemberState:
         """Run ``iterations`` rollout-and-update iterations of every member."""
 
-    @abc.abstractmethod
     def evaluate(self, state: MemberState, key: jax.Array) -> np.ndarray:
         """Mean return of ``eval_episodes`` stochastic episodes per member, ``[P]``.
 
-        A member whose parameters hold a NaN or infinity has diverged: its reward is NaN (even
-        where the environment would still pay for its garbage actions), so the population
-        replaces it and never copies it.
+        Member ``i`` evaluates with the ``i``-th key split from ``key``. A member whose
+        parameters hold a NaN or infinity has diverged: its reward is NaN (even where the
+        environment would still pay for its garbage actions), so the population replaces it
+        and never copies it.
         """
+        return self.evaluate_members(state, jax.random.split(key, self.size))
+
+    @abc.abstractmethod
+    def evaluate_members(self, state: MemberState, keys: jax.Array) -> np.ndarray:
+        """:meth:`evaluate` with one key per member, ``keys [P]``."""

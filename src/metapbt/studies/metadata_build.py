@@ -71,10 +71,17 @@ def in_store(cell: Cell) -> bool:
 
 
 def build_metadata(
-    study: Study, workers: int = 1, on_cell: Callable[[CellResult], None] | None = None
+    study: Study,
+    workers: int = 1,
+    on_cell: Callable[[CellResult], None] | None = None,
+    **options: Any,
 ) -> list[CellResult]:
-    """Run every cell whose run the store lacks (see :func:`~metapbt.studies.runner.run_study`)."""
-    return run_study(study, workers=workers, on_cell=on_cell, skip=in_store)
+    """Run every cell whose run the store lacks, in batches.
+
+    ``options`` go to :func:`~metapbt.studies.runner.run_study` (``batch``, ``on_round``,
+    ``on_batches``).
+    """
+    return run_study(study, workers=workers, on_cell=on_cell, skip=in_store, **options)
 
 
 def pending(study: Study) -> list[Cell]:

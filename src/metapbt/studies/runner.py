@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -29,15 +30,22 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+import jax
+
 from metapbt import compile_cache
 from metapbt._atomic import write_text_atomic
+from metapbt.engine.batch import RoundReport, RunJob, batch_key, run_batch
+from metapbt.engine.checkpoint import Checkpoint
 from metapbt.engine.outputs import CHECKPOINT
-from metapbt.engine.run import run
 from metapbt.errors import ConfigError
 from metapbt.studies.config import Cell, Study
 
 logger = logging.getLogger(__name__)
 STATES = ("done", "partial", "failed", "pending", "stale")
+MAX_MEMBERS = {"cpu": 64, "gpu": 1024}
+"""Members per batch by backend (:func:`auto_batch`). On 2 CPU cores the training rate hardly
+grows with the member count (``benchmarks/study_throughput.py`` reports it at the batch's
+width): a batch amortises per-round and per-cell costs; a GPU needs many members to be busy."""
 
 
 @dataclass(frozen=True)
@@ -77,35 +85,80 @@ def states(study: Study) -> dict[str, str]:
     return {cell.id: cell_state(study, cell) for cell in study.cells}
 
 
-def run_cell(cell_data: dict[str, Any], out: str, jax_cache: str | None = None) -> CellResult:
-    """Run (or resume) one cell; never raises: a failure is written to ``error.json``.
+def run_cells(
+    cells_data: Sequence[dict[str, Any]],
+    outs: Sequence[str],
+    jax_cache: str | None = None,
+    on_round: Callable[[str, RoundReport], None] | None = None,
+) -> list[CellResult]:
+    """Run (or resume) a batch of cells together; never raises: failures go to ``error.json``.
 
-    Module-level and JSON-in so that process pools and Ray can ship it. ``jax_cache`` turns on
-    JAX's persistent compilation cache there (:func:`metapbt.compile_cache.enable`: every
-    program kept; a fresh ``metapbt run`` process with a warm cache took 20.1 s keeping only
-    JAX's default >1 s programs, 15.9 s keeping all; ``benchmarks/meta_explore.py``).
+    Module-level and JSON-in so that process pools and Ray can ship it. The cells must share a
+    batch (:func:`plan_batches` makes them so); each writes its own run directory. A failure of
+    the batch itself (e.g. its trainer cannot be built) fails every cell of it. ``jax_cache``
+    turns on JAX's persistent compilation cache there (:func:`metapbt.compile_cache.enable`:
+    every program kept; a fresh ``metapbt run`` process with a warm cache took 20.1 s keeping
+    only JAX's default >1 s programs, 15.9 s keeping all; ``benchmarks/meta_explore.py``).
     """
     if jax_cache is not None:
         compile_cache.enable(jax_cache)
-    cell = Cell.model_validate(cell_data)
-    path = Path(out)
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "error.json").unlink(missing_ok=True)
-    _write(path / "cell.json", cell.model_dump(mode="json"))
+    cells = [Cell.model_validate(data) for data in cells_data]
+    paths = [Path(out) for out in outs]
+    for cell, path in zip(cells, paths, strict=True):
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "error.json").unlink(missing_ok=True)
+        _write(path / "cell.json", cell.model_dump(mode="json"))
+    jobs = [
+        RunJob(c.run_config(), p, resume=(p / CHECKPOINT).exists())
+        for c, p in zip(cells, paths, strict=True)
+    ]
+    report = None if on_round is None else (lambda i, r: on_round(cells[i].id, r))
     start = time.perf_counter()
-    try:
-        summary = run(cell.run_config(), path, resume=(path / CHECKPOINT).exists())
     # A study must survive any crash of one cell (a diverging agent, a bad file, a bug):
     # the error is recorded with its traceback and the cell is retried on the next run.
+    try:
+        outcomes: list[Any] = run_batch(jobs, on_round=report)
     except Exception as err:
-        message = f"{type(err).__name__}: {err}"
-        _write(
-            path / "error.json",
-            {"id": cell.id, "error": message, "traceback": traceback.format_exc()},
-        )
-        logger.warning("cell %s failed: %s", cell.id, message)
-        return CellResult(cell.id, "failed", time.perf_counter() - start, error=message)
-    return CellResult(cell.id, "done", time.perf_counter() - start, summary["final_best"])
+        outcomes = [err] * len(jobs)
+    seconds = (time.perf_counter() - start) / len(jobs)
+    results = []
+    for cell, path, outcome in zip(cells, paths, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            message = f"{type(outcome).__name__}: {outcome}"
+            trace = "".join(traceback.format_exception(outcome))
+            _write(path / "error.json", {"id": cell.id, "error": message, "traceback": trace})
+            logger.warning("cell %s failed: %s", cell.id, message)
+            results.append(CellResult(cell.id, "failed", seconds, error=message))
+        else:
+            results.append(CellResult(cell.id, "done", seconds, outcome["final_best"]))
+    return results
+
+
+def auto_batch(population: int, backend: str | None = None) -> int:
+    """Runs per batch when the user does not say: ``MAX_MEMBERS`` of the backend / population."""
+    backend = backend or jax.default_backend()
+    return max(1, MAX_MEMBERS.get(backend, MAX_MEMBERS["gpu"]) // population)
+
+
+def plan_batches(study: Study, cells: Sequence[Cell], batch: int | None = None) -> list[list[Cell]]:
+    """Cells grouped into batches that can train together, in grid order.
+
+    A group shares :func:`~metapbt.engine.batch.batch_key` and the number of finished rounds
+    (a killed batch's cells resume together); it is cut into the fewest batches of at most
+    ``batch`` runs (:func:`auto_batch` when ``None``), of nearly equal size (one compiled size).
+    """
+    groups: dict[tuple[Any, ...], list[Cell]] = {}
+    for cell in cells:
+        config = cell.run_config()
+        key = (*batch_key(config), Checkpoint.finished_rounds(cell_dir(study, cell) / CHECKPOINT))
+        groups.setdefault(key, []).append(cell)
+    batches = []
+    for group in groups.values():
+        limit = batch or auto_batch(group[0].protocol.population)
+        count = math.ceil(len(group) / limit)
+        size = math.ceil(len(group) / count)
+        batches += [group[i : i + size] for i in range(0, len(group), size)]
+    return batches
 
 
 def run_study(
@@ -114,8 +167,14 @@ def run_study(
     ray: str | None = None,
     on_cell: Callable[[CellResult], None] | None = None,
     skip: Callable[[Cell], bool] | None = None,
+    batch: int | None = None,
+    on_round: Callable[[str, RoundReport], None] | None = None,
+    on_batches: Callable[[list[list[Cell]]], None] | None = None,
 ) -> list[CellResult]:
     """Run every cell that is not done (nor skipped); returns this invocation's results.
+
+    Cells that can train together run as batches (:func:`plan_batches`); a worker process or
+    a Ray task runs one batch.
 
     Args:
         study: The study.
@@ -126,6 +185,10 @@ def run_study(
         on_cell: Called with each finished cell's result.
         skip: Cells for which it is true are left alone whatever their state (e.g. runs a
             meta-data store holds already).
+        batch: Most runs per batch (``None``: :func:`auto_batch`; 1: every cell alone).
+        on_round: Called with a cell id and its round report after each round (cells run in
+            this process only: ``workers == 1`` and no Ray).
+        on_batches: Called once with the planned batches, before any runs.
 
     Raises:
         ConfigError: If some cells are ``stale`` (results of other settings are never
@@ -133,6 +196,8 @@ def run_study(
     """
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}")
+    if batch is not None and batch < 1:
+        raise ConfigError(f"batch must be at least 1, got {batch}")
     current = states(study)
     cells = [c for c in study.cells if skip is None or not skip(c)]
     stale = [c.id for c in cells if current[c.id] == "stale"]
@@ -146,28 +211,43 @@ def run_study(
     study.results_dir.mkdir(parents=True, exist_ok=True)
     directory = compile_cache.current() or compile_cache.default_dir()
     cache = None if directory is None else str(directory)
-    jobs = [(c.model_dump(mode="json"), str(cell_dir(study, c)), cache) for c in todo]
+    batches = plan_batches(study, todo, batch)
+    if on_batches is not None:
+        on_batches(batches)
+    jobs = [
+        (
+            [c.model_dump(mode="json") for c in cells],
+            [str(cell_dir(study, c)) for c in cells],
+            cache,
+        )
+        for cells in batches
+    ]
     if ray is not None:
         return _run_ray(jobs, ray, on_cell)
-    return _run_local(jobs, workers, on_cell)
+    return _run_local(jobs, workers, on_cell, on_round)
+
+
+Job = tuple[list[dict[str, Any]], list[str], str | None]
+"""A batch as :func:`run_cells` takes it: cell specs, their directories, the JAX cache."""
 
 
 def _run_local(
-    jobs: Sequence[tuple[dict[str, Any], str, str | None]],
+    jobs: Sequence[Job],
     workers: int,
     on_cell: Callable[[CellResult], None] | None,
+    on_round: Callable[[str, RoundReport], None] | None,
 ) -> list[CellResult]:
-    results = []
+    results: list[CellResult] = []
     if workers == 1:
         for job in jobs:
-            results.append(_report(run_cell(*job), on_cell))
+            results += _report(run_cells(*job, on_round=on_round), on_cell)
         return results
     # spawn, not fork: a forked JAX runtime deadlocks.
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_cell, *job) for job in jobs]
+        futures = [pool.submit(run_cells, *job) for job in jobs]
         try:
             for future in as_completed(futures):
-                results.append(_report(future.result(), on_cell))
+                results += _report(future.result(), on_cell)
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
@@ -175,7 +255,7 @@ def _run_local(
 
 
 def _run_ray(
-    jobs: Sequence[tuple[dict[str, Any], str, str | None]],
+    jobs: Sequence[Job],
     address: str,
     on_cell: Callable[[CellResult], None] | None,
 ) -> list[CellResult]:
@@ -192,19 +272,22 @@ def _run_ray(
                 ray.init(logging_level=logging.WARNING, include_dashboard=False)
         else:
             ray.init(address=address, logging_level=logging.WARNING)
-    remote = ray.remote(num_cpus=1)(run_cell)
+    remote = ray.remote(num_cpus=1)(run_cells)
     pending = [remote.remote(*job) for job in jobs]
-    results = []
+    results: list[CellResult] = []
     while pending:
         done, pending = ray.wait(pending, num_returns=1)
-        results.append(_report(ray.get(done[0]), on_cell))
+        results += _report(ray.get(done[0]), on_cell)
     return results
 
 
-def _report(result: CellResult, on_cell: Callable[[CellResult], None] | None) -> CellResult:
-    if on_cell is not None:
-        on_cell(result)
-    return result
+def _report(
+    results: list[CellResult], on_cell: Callable[[CellResult], None] | None
+) -> list[CellResult]:
+    for result in results:
+        if on_cell is not None:
+            on_cell(result)
+    return results
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:

@@ -1,0 +1,103 @@
+"""Runs trained together: same results as alone, failures isolated, a killed batch resumes."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from metapbt import ConfigError
+from metapbt.engine import presets
+from metapbt.engine.batch import RunJob, batch_key, run_batch
+from metapbt.engine.config import RunConfig
+from metapbt.engine.trainer import PopulationTrainer
+from metapbt.errors import MetaPBTError
+
+PROTOCOL = {"budget": 6000, "interval": 2000, "population": 3}
+SETTINGS = [("pb2-star", "neptune", 0), ("pbt", "neptune", 1), ("random", "neptune", 2)]
+CONFIGS = [RunConfig(method=m, context=c, seed=s, **PROTOCOL) for m, c, s in SETTINGS]
+
+
+class KilledError(Exception):
+    pass
+
+
+def _history(path):
+    return pd.read_parquet(path / "history.parquet")
+
+
+@pytest.fixture(scope="module")
+def batched(tmp_path_factory):
+    root = tmp_path_factory.mktemp("batch")
+    results = run_batch([RunJob(c, root / f"run{i}") for i, c in enumerate(CONFIGS)])
+    return root, results
+
+
+def test_a_run_gives_the_same_history_in_a_batch_as_alone(batched, tmp_path):
+    root, results = batched
+    assert [r["method"] for r in results] == ["pb2-star", "pbt", "random"]
+    for i, config in enumerate(CONFIGS):
+        [alone] = run_batch([RunJob(config, tmp_path / f"alone{i}")])
+        pd.testing.assert_frame_equal(_history(tmp_path / f"alone{i}"), _history(root / f"run{i}"))
+        assert alone["final_best"] == results[i]["final_best"]
+        assert alone["context_values"] == results[i]["context_values"]
+
+
+def test_every_run_of_a_batch_writes_the_outputs_of_a_run(batched):
+    root, _ = batched
+    for i, config in enumerate(CONFIGS):
+        summary = json.loads((root / f"run{i}" / "summary.json").read_text())
+        assert summary["seed"] == config.seed and summary["context"] == config.context
+        assert len(summary["best_per_round"]) == config.rounds
+        assert (root / f"run{i}" / "run.png").exists()
+        assert (root / f"run{i}" / "checkpoint.msgpack").exists()
+
+
+def test_a_trainer_trains_one_context():
+    ppo = presets.make("fast")
+    assert PopulationTrainer("cart_pole", ["earth", "gravity=9.8"], ppo, 2).size == 2
+    with pytest.raises(ConfigError, match="one context"):
+        PopulationTrainer("cart_pole", ["earth", "neptune"], ppo, 2)
+
+
+def test_a_failing_run_is_reported_and_the_others_go_on(tmp_path):
+    empty = tmp_path / "no-meta"
+    empty.mkdir()
+    bad = RunConfig(method="meta-prior", context="neptune", metadata=str(empty), **PROTOCOL)
+    results = run_batch([RunJob(CONFIGS[0], tmp_path / "good"), RunJob(bad, tmp_path / "bad")])
+    assert isinstance(results[1], Exception) and not isinstance(results[0], Exception)
+    assert not (tmp_path / "bad" / "summary.json").exists()
+    assert (tmp_path / "good" / "summary.json").exists()
+    with pytest.raises(MetaPBTError):  # a lone run raises instead
+        run_batch([RunJob(bad, tmp_path / "bad2")], raise_errors=True)
+
+
+def test_a_killed_batch_resumes_every_run_to_the_same_history(batched, tmp_path):
+    root, _ = batched
+    jobs = [RunJob(c, tmp_path / f"run{i}") for i, c in enumerate(CONFIGS)]
+
+    def kill_in_round_two(index, report):
+        if report.round == 2 and index == 1:
+            raise KilledError
+
+    with pytest.raises(KilledError):
+        run_batch(jobs, on_round=kill_in_round_two)
+    # killed between two runs' round-2 files: runs 0 and 1 have 2 rounds, run 2 has 1
+    assert [len(_history(j.out)) // 3 for j in jobs] == [2, 2, 1]
+    with pytest.raises(ConfigError, match="same number of rounds"):
+        run_batch([RunJob(j.config, j.out, resume=True) for j in jobs])
+    run_batch([RunJob(j.config, j.out, resume=True) for j in jobs[:2]])
+    run_batch([RunJob(jobs[2].config, jobs[2].out, resume=True)])
+    for i in range(3):
+        pd.testing.assert_frame_equal(_history(tmp_path / f"run{i}"), _history(root / f"run{i}"))
+
+
+def test_runs_of_other_envs_contexts_or_protocols_do_not_share_a_batch(tmp_path):
+    other = RunConfig(env="acrobot", **PROTOCOL)
+    assert batch_key(other) != batch_key(CONFIGS[0])
+    assert batch_key(RunConfig(context="earth", **PROTOCOL)) != batch_key(CONFIGS[0])
+    # methods and seeds may differ; a context is compared by its values
+    assert batch_key(CONFIGS[2]) == batch_key(CONFIGS[1]) == batch_key(CONFIGS[0])
+    same = RunConfig(context="gravity=9.8", **PROTOCOL)
+    assert batch_key(same) == batch_key(RunConfig(context="earth", **PROTOCOL))
+    with pytest.raises(ConfigError, match="share env, context, preset and protocol"):
+        run_batch([RunJob(CONFIGS[0], tmp_path / "a"), RunJob(other, tmp_path / "b")])
