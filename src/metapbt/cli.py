@@ -114,12 +114,16 @@ def toy(
     console.print(table)
 
 
+def _best(rewards: list[float]) -> float:
+    """The best finite reward of a round (NaN when every member diverged)."""
+    return max((r for r in rewards if r == r), default=float("nan"))
+
+
 def _show(report: Any) -> None:
     """One finished round on one line of at most 79 characters: best, its config, time."""
-    rewards = [r for r in report.rewards if r == r]
-    best = max(rewards, default=float("nan"))
+    best = _best(report.rewards)
     line = f"round {report.round:>2}/{report.rounds}  step {report.step:>9,}  best {best:9.2f}"
-    if rewards:
+    if best == best:
         config = report.configs[report.rewards.index(best)]
         line += "  " + " ".join(f"{k}={v:.3g}" for k, v in config.items())
     console.print(_fit(line, f"  {report.seconds:.1f}s"), highlight=False)
@@ -278,7 +282,7 @@ def _run_many(
         for r in sorted(k for k in pending if k < before):
             parts = sorted(pending.pop(r), key=lambda p: p[0])
             rep = parts[0][1]
-            bests = [max((x for x in p.rewards if x == x), default=float("nan")) for _, p in parts]
+            bests = [_best(p.rewards) for _, p in parts]
             line = f"round {r:>2}/{rep.rounds}  step {rep.step:>9,}  best "
             line += " ".join(f"{b:.0f}" for b in bests)
             seconds = max(p.seconds for _, p in parts)
@@ -551,8 +555,7 @@ def _run_cells(study: Any, todo: int, execute: Any) -> list[Any]:
             )
 
         def round_done(cell_id: str, report: Any) -> None:
-            finite = [r for r in report.rewards if r == r]
-            live[cell_id] = max(finite, default=float("nan"))
+            live[cell_id] = _best(report.rewards)
             reported[cell_id] = reported.get(cell_id, 0) + 1
             if report.round == report.rounds:
                 live.pop(cell_id, None)

@@ -6,10 +6,8 @@ import pandas as pd
 import pytest
 
 from metapbt import ConfigError
-from metapbt.engine import presets
 from metapbt.engine.batch import RunJob, batch_key, run_batch
 from metapbt.engine.config import RunConfig
-from metapbt.engine.trainer import PopulationTrainer
 from metapbt.errors import MetaPBTError
 
 PROTOCOL = {"budget": 6000, "interval": 2000, "population": 3}
@@ -50,13 +48,6 @@ def test_every_run_of_a_batch_writes_the_outputs_of_a_run(batched):
         assert len(summary["best_per_round"]) == config.rounds
         assert (root / f"run{i}" / "run.png").exists()
         assert (root / f"run{i}" / "checkpoint.msgpack").exists()
-
-
-def test_a_trainer_trains_one_context():
-    ppo = presets.make("fast")
-    assert PopulationTrainer("cart_pole", ["earth", "gravity=9.8"], ppo, 2).size == 2
-    with pytest.raises(ConfigError, match="one context"):
-        PopulationTrainer("cart_pole", ["earth", "neptune"], ppo, 2)
 
 
 def test_a_failing_run_is_reported_and_the_others_go_on(tmp_path):

@@ -129,8 +129,8 @@ def run_batch(
     if not runs:
         return _complete(results)
     ppo = presets.make(first.preset)
-    contexts = [run.context for run in runs for _ in range(size)]
-    trainer = make_trainer(first.env, contexts, ppo, len(runs) * size)
+    # One context per batch (batch_key): the trainer's programs hold it as constants.
+    trainer = make_trainer(first.env, runs[0].context, ppo, len(runs) * size)
     state = _start(trainer, runs, size, raise_errors, results)
     done = {len(run.ckpt.records) for run in runs if run.error is None and run.ckpt is not None}
     if len(done) > 1:
@@ -212,18 +212,19 @@ def _start(
     results: list[Result | None],
 ) -> MemberState:
     """Every run's first checkpoint (fresh, or its saved one), and the batch's state."""
-    member_keys, configs = [], []
+    run_keys, member_keys, configs = [], [], []
     for run in runs:
         key, k_init = jax.random.split(jax.random.PRNGKey(run.job.config.seed))
         run.configs = run.pop.ask()
-        run.ckpt = Checkpoint(run.job.config.model_dump(), state=None, key=key, population={})
+        run_keys.append(key)
         member_keys.append(jax.random.split(k_init, size))
         configs += run.configs
     fresh = trainer.init_members(jnp.concatenate(member_keys), configs)
     # A lone run keeps the state as the trainer made it (host episodes included).
     states = [fresh] if len(runs) == 1 else [_slice(fresh, i, size) for i in range(len(runs))]
     for i, run in enumerate(runs):
-        run.ckpt = replace(run.ckpt, state=states[i])
+        config = run.job.config.model_dump()
+        run.ckpt = Checkpoint(config, state=states[i], key=run_keys[i], population={})
         try:
             states[i] = _resume(run, states[i])
         except Exception as err:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from metapbt import envs
 from metapbt._registry import Registry
@@ -19,7 +18,7 @@ TRAINERS.register("host")(HostPopulationTrainer)
 
 def make_trainer(
     env_id: str,
-    context: str | Mapping[str, float] | list[Any] | None,
+    context: str | Mapping[str, float] | None,
     config: PPOConfig,
     size: int,
 ) -> BasePopulationTrainer:
@@ -27,8 +26,7 @@ def make_trainer(
 
     Args:
         env_id: Registered environment id.
-        context: The context (planet name, ``"name=value"`` text or mapping) of every member,
-            or a list of ``size`` contexts, one per member (a batch of runs).
+        context: The context (planet name, ``"name=value"`` text or mapping) of every member.
         config: Structural PPO settings (a preset).
         size: Number of members.
     """

@@ -79,27 +79,19 @@ class HostPopulationTrainer(BasePopulationTrainer):
         context: The context (planet name, ``"name=value"`` text or mapping).
         config: Structural PPO settings (a preset).
         size: Number of members.
-
-    Raises:
-        ConfigError: For an environment that steps inside JAX, or members with different
-            contexts (a host environment's context is fixed when it is built: one per trainer).
     """
 
     def __init__(
         self,
         env_id: str,
-        context: str | Mapping[str, float] | list[Any] | None,
+        context: str | Mapping[str, float] | None,
         config: PPOConfig,
         size: int,
     ) -> None:
         spec = envs.spec(env_id)
         if spec.trainer != "host":
             raise ConfigError(f"{env_id} steps inside JAX: train it with PopulationTrainer")
-        contexts = context if isinstance(context, list) else [context]
-        resolved = [envs.resolve_context(env_id, c) for c in contexts]
-        if any(c != resolved[0] for c in resolved):
-            raise ConfigError(f"{env_id} steps on the host: one context per trainer")
-        self.context = resolved[0]
+        self.context = envs.resolve_context(env_id, context)
         self._make_env = partial(spec.factory, self.context)
         self._eval_envs = [self._make_env() for _ in range(size * config.eval_episodes)]
         super().__init__(config, size, self._eval_envs[0].action_space)

@@ -22,7 +22,6 @@ from metapbt import envs
 from metapbt.engine.ppo import MemberState, Transition
 from metapbt.engine.presets import PPOConfig
 from metapbt.engine.trainer_base import BasePopulationTrainer
-from metapbt.errors import ConfigError
 
 
 class PopulationTrainer(BasePopulationTrainer):
@@ -30,27 +29,19 @@ class PopulationTrainer(BasePopulationTrainer):
 
     Args:
         env_id: Registered environment id.
-        context: The context (planet name, ``"name=value"`` text or mapping) of every member;
-            a list of per-member contexts is accepted when they are all the same.
+        context: The context (planet name, ``"name=value"`` text or mapping) of every member.
         config: Structural PPO settings (a preset).
         size: Number of members.
-
-    Raises:
-        ConfigError: For members with different contexts.
     """
 
     def __init__(
         self,
         env_id: str,
-        context: str | Mapping[str, float] | list[Any] | None,
+        context: str | Mapping[str, float] | None,
         config: PPOConfig,
         size: int,
     ) -> None:
-        contexts = context if isinstance(context, list) else [context]
-        resolved = [envs.resolve_context(env_id, c) for c in contexts]
-        if any(c != resolved[0] for c in resolved):
-            raise ConfigError(f"one {env_id} trainer trains one context; got several")
-        self.env, self.env_params = envs.make(env_id, resolved[0])
+        self.env, self.env_params = envs.make(env_id, context)
         super().__init__(config, size, self.env.action_space(self.env_params))
         self.eval_steps = int(self.env_params.max_steps_in_episode)
         self._train = jax.jit(self._train_impl, static_argnames="iterations")
