@@ -25,6 +25,7 @@ from rich.progress import (
 from rich.table import Table
 
 from metapbt import compile_cache, runtime
+from metapbt._atomic import write_text_atomic
 from metapbt.engine import presets
 from metapbt.engine.config import RunConfig
 from metapbt.engine.outputs import CHECKPOINT
@@ -381,6 +382,51 @@ def metadata_build(
     _exit_on_failures(results, "meta-data runs")
 
 
+@app.command("calibrate")
+def calibrate_command(
+    env: Annotated[
+        list[str] | None, typer.Option(help="Environment(s) (repeat; default: classic control).")
+    ] = None,
+    preset: Annotated[list[str] | None, typer.Option(help="Preset(s) (repeat).")] = None,
+    budget: Annotated[int, typer.Option(min=1, help="Steps per configuration.")] = 600_000,
+    configs: Annotated[int, typer.Option(min=2, help="Random configurations per task.")] = 30,
+    context: Annotated[str, typer.Option(help="The task's context.")] = "earth",
+    seed: Annotated[int, typer.Option(help="Seed of the configurations and the training.")] = 0,
+    out: Annotated[Path, typer.Option(help="Directory of the JSON files and table.")] = Path(
+        "calibration"
+    ),
+) -> None:
+    """Is a task learnable under a preset, and sensitive to its hyperparameters?
+
+    Trains CONFIGS random configurations (fixed for the whole budget) per environment and
+    preset; reports the best final return against the usual solved level, and the spread.
+    Finished (env, preset) pairs are read back from OUT, so a killed calibration resumes.
+    """
+    from metapbt.studies import calibrate as cal
+
+    env_ids = env or ["cart_pole", "mountain_car", "pendulum", "acrobot"]
+    names = preset or ["classic"]
+    rows = []
+    with _user_errors(), Progress(console=console) as progress:
+        for name in names:
+            presets.PRESETS.check(name)
+        pairs = [(e, p) for e in env_ids for p in names]
+        bar = progress.add_task("calibrating", total=len(pairs))
+        for e, p in pairs:
+            path = out / f"{e}__{p}__{context}__{budget}__seed{seed}.json"
+            progress.update(bar, description=f"calibrating {e} with {p}")
+            if path.exists():
+                rows.append(cal.load(path, expected_configs=configs))
+            else:
+                rows.append(cal.calibrate(e, p, budget, configs, context, seed))
+                cal.save(rows[-1], path)
+            progress.update(bar, advance=1)
+    text = cal.table(rows)
+    write_text_atomic(out / "calibration.md", text + "\n")
+    console.print(text)
+    console.print(f"wrote {out}/calibration.md and one JSON per row")
+
+
 portfolio_app = typer.Typer(help="Build a warm-start portfolio from related tasks (3 steps).")
 app.add_typer(portfolio_app, name="portfolio")
 Workers = Annotated[int, typer.Option(min=1, help="Tasks computed in parallel processes.")]
@@ -394,7 +440,10 @@ def _task_progress(progress: Progress, total: int, label: str) -> Any:
 @portfolio_app.command("candidates")
 def portfolio_candidates(
     out: Annotated[Path, typer.Option(help="Portfolio directory.")] = Path("pf"),
-    env: Annotated[str, typer.Option(help="Environment id.")] = "cart_pole",
+    env: Annotated[
+        list[str] | None,
+        typer.Option(help="Environment id; repeat it for a general portfolio across envs."),
+    ] = None,
     contexts: Annotated[
         str, typer.Option(help="'planets', 'grid:FEATURE', or contexts separated by ';'.")
     ] = "planets",
@@ -402,7 +451,7 @@ def portfolio_candidates(
     seeds: Annotated[int, typer.Option(min=1, help="Seeds per configuration.")] = 4,
     steps: Annotated[int, typer.Option(min=1, help="Steps per configuration and seed.")] = 160_000,
     best: Annotated[int, typer.Option(min=1, help="Candidates kept per task.")] = 2,
-    preset: Annotated[str, typer.Option(help="PPO preset.")] = "fast",
+    preset: Annotated[str, typer.Option(help="PPO preset.")] = "classic",
     seed: Annotated[int, typer.Option(help="Root seed.")] = 0,
     workers: Workers = 1,
 ) -> None:
@@ -410,8 +459,16 @@ def portfolio_candidates(
     from metapbt.studies import portfolio as pf
 
     with _user_errors(), Progress(console=console) as progress:
+        env_ids = env or ["cart_pole"]
         setup = pf.PortfolioSetup(
-            env, pf.parse_contexts(env, contexts), configs, seeds, steps, best, preset, seed
+            env_ids[0] if len(env_ids) == 1 else tuple(env_ids),
+            pf.parse_contexts(env_ids[0], contexts),
+            configs,
+            seeds,
+            steps,
+            best,
+            preset,
+            seed,
         )
         on_task = _task_progress(progress, len(setup.tasks), "random search")
         found = pf.candidates(setup, out, workers=workers, on_task=on_task)
@@ -447,12 +504,16 @@ def portfolio_select(
         str | None, typer.Option(help="Target task to leave out, e.g. 'cart_pole earth'.")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Portfolio file.")] = None,
+    env: Annotated[
+        str | None,
+        typer.Option(help="Cover only this env's tasks (of a general directory)."),
+    ] = None,
 ) -> None:
     """Step 3: greedy coverage selection; writes the portfolio JSON and a heat map PNG."""
     from metapbt.studies import portfolio as pf
 
     with _user_errors():
-        chosen, path = pf.select_portfolio(root, size, exclude, out)
+        chosen, path = pf.select_portfolio(root, size, exclude, out, env)
     for i, entry in enumerate(chosen.entries, start=1):
         values = ", ".join(f"{k}={v:.4g}" for k, v in entry.config.items())
         console.print(f"{i}. {values}  (from {entry.source})")

@@ -59,6 +59,8 @@ def test_report_writes_every_figure_and_links_them(tmp_path):
         "normalised.png",
         "ranks.png",
         "critical_difference.png",
+        "intervals.png",
+        "improvement.png",
         "curves/cart_pole_earth.png",
         "curves/cart_pole_mars.png",
         "curves/pendulum_moon.png",
@@ -73,6 +75,11 @@ def test_report_writes_every_figure_and_links_them(tmp_path):
     assert "| random | 1.00 | 1.00 |" in report and "| pbt | 3.00 | 3.00 |" in report
     assert "friedman test p-value" in report and "critical difference **" in report
     assert re.search(r"\| mean \| [^|]+ \| [^|]+ \| \*\*[^|]+\*\* †? \|", report)
+    # Best everywhere: first by IQM, and P(random > pbt) = 1 with a point interval, in bold.
+    assert re.search(
+        r"\| method \| IQM \| 95 % CI \| mean \| 95 % CI \|\n\|[-|]+\|\n\| random ", report
+    )
+    assert "**1.00 [1.00, 1.00]**" in report
 
 
 def test_report_with_two_methods_explains_the_missing_diagram(tmp_path):

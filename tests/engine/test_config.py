@@ -21,7 +21,7 @@ def test_defaults_are_the_reference_protocol_and_the_config_is_frozen():
 @pytest.mark.parametrize(
     "fields, match",
     [
-        ({"interval": 3000, "budget": 6000}, r"multiple of the 'fast' preset's batch size 2000"),
+        ({"interval": 3000, "budget": 6000}, r"multiple of the 'classic' preset's batch size 2000"),
         ({"preset": "paper", "interval": 10_000, "budget": 20_000}, r"'paper'.*20000"),
         ({"budget": 50_000}, "budget 50000 must be a multiple of interval 40000"),
         ({"population": 0}, "population"),

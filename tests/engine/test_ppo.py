@@ -1,4 +1,5 @@
 import distrax
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -74,3 +75,94 @@ def test_presets_are_validated():
     assert presets.make("paper").batch_size == 20_000
     with pytest.raises(ConfigError, match="divide"):
         presets.make("fast", minibatch_size=7)
+
+
+def test_classic_preset_changes_only_its_environments_and_never_the_batch():
+    fast = presets.make("fast")
+    assert presets.make("classic") == fast
+    assert presets.make("classic", env="cart_pole") == fast
+    pendulum = presets.make("classic", env="pendulum")
+    assert (pendulum.gamma, pendulum.reward_scale, pendulum.ent_coef) == (0.95, 0.1, 0.0)
+    assert presets.make("classic", env="mountain_car").scale_obs
+    assert presets.make("fast", env="pendulum") == fast  # other presets ignore the env
+    # A study's interval is checked against the batch without an env: it must not vary.
+    for name in presets.PRESETS.names():
+        sizes = {presets.make(name, env=e).batch_size for e in (None, *presets.CLASSIC_SETTINGS)}
+        assert len(sizes) == 1, name
+    with pytest.raises(ConfigError, match="reward_scale"):
+        presets.make("fast", reward_scale=0.0)
+
+
+def _member_and_rollout(config):
+    from metapbt.engine.networks import ActorCritic
+    from metapbt.engine.ppo import MemberState, Transition, make_optimizer
+
+    net = ActorCritic(action_dim=2, continuous=False, hidden=(8,), activation="tanh")
+    rng = np.random.default_rng(3)
+    T, E = config.rollout_len, config.num_envs
+    obs = jnp.asarray(rng.standard_normal((T, E, 3)), jnp.float32)
+    params = net.init(jax.random.PRNGKey(0), obs[0, :1])
+    opt = make_optimizer(config)
+    hparams = {"lambda": jnp.float32(0.9), "clip": jnp.float32(0.2), "ent_coef": jnp.float32(0.0)}
+    state = MemberState(
+        params, opt.init(params), None, obs[0], jax.random.PRNGKey(1), jnp.float32(0.0), hparams
+    )
+    dist, value = net.apply(params, obs)
+    action = jnp.asarray(rng.integers(0, 2, (T, E)))
+    traj = Transition(
+        obs,
+        action,
+        jnp.asarray(rng.uniform(-16, 0, (T, E)), jnp.float32),
+        jnp.zeros((T, E), bool),
+        value,
+        dist.log_prob(action),
+    )
+    return net, opt, state, traj, jnp.zeros(E, jnp.float32)
+
+
+def test_reward_scale_multiplies_the_rewards_the_update_learns_from():
+    from metapbt.engine.ppo import ppo_update
+
+    base = presets.make("fast", num_envs=2, rollout_len=8, minibatch_size=8, epochs=2)
+    scaled = base.with_overrides(reward_scale=0.1)
+    net, opt, state, traj, last = _member_and_rollout(base)
+
+    def update(config, rollout):
+        out = ppo_update(state, rollout, last, net.apply, opt, config)
+        return np.concatenate([np.ravel(x) for x in jax.tree.leaves(out.params)])
+
+    by_config = update(scaled, traj)
+    by_hand = update(base, traj._replace(reward=traj.reward * 0.1))
+    np.testing.assert_allclose(by_config, by_hand, rtol=1e-6, atol=1e-7)
+    assert not np.allclose(by_config, update(base, traj))
+
+
+def test_network_scales_observations_before_its_layers():
+    from metapbt.engine.networks import ActorCritic
+
+    plain = ActorCritic(action_dim=1, continuous=True, hidden=(8,), activation="tanh")
+    scaled = ActorCritic(
+        action_dim=1,
+        continuous=True,
+        hidden=(8,),
+        activation="tanh",
+        obs_center=(1.0, -2.0),
+        obs_scale=(2.0, 0.5),
+    )
+    x = jnp.array([[3.0, -1.0], [0.0, 0.0]])
+    params = plain.init(jax.random.PRNGKey(0), x)
+    dist_s, value_s = scaled.apply(params, x)
+    dist_p, value_p = plain.apply(params, (x - jnp.array([1.0, -2.0])) / jnp.array([2.0, 0.5]))
+    np.testing.assert_allclose(value_s, value_p, rtol=1e-6)
+    np.testing.assert_allclose(dist_s.mean(), dist_p.mean(), rtol=1e-6)
+
+
+def test_bounds_scaling_maps_finite_bounds_to_unit_and_leaves_the_rest():
+    from metapbt.engine.networks import bounds_scaling
+
+    low = np.array([-1.2, -0.07, -np.inf, -3.4e38])
+    high = np.array([0.6, 0.07, np.inf, 3.4e38])
+    center, scale = bounds_scaling(low, high)
+    x = np.array([0.6, -0.07, 5.0, 2.0])
+    scaled = (x - np.array(center)) / np.array(scale)
+    np.testing.assert_allclose(scaled, [1.0, -1.0, 5.0, 2.0])

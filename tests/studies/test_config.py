@@ -77,7 +77,7 @@ def test_the_protocol_is_the_engines_and_save_meta_fills_every_run(tmp_path):
         (("budget = 4000", "budget = 5000"), "multiple of interval"),
         (
             ("interval = 2000", "interval = 1000"),
-            "protocol: interval 1000 .* 'fast' preset's batch",
+            "protocol: interval 1000 .* 'classic' preset's batch",
         ),
         (("interval = 2000", "interval = 1000\nbudget2 = 1"), "budget2"),
         (('"random"', '"randm"'), "unknown method 'randm'"),

@@ -136,3 +136,55 @@ def test_cli_reports_missing_steps(tmp_path):
     result = CliRunner().invoke(app, ["portfolio", "select", str(tmp_path)])
     assert result.exit_code == 2
     assert "no setup.json" in result.output
+
+
+def test_general_portfolio_across_envs_and_per_env_selection(tmp_path, monkeypatch):
+    setup = pf.PortfolioSetup(
+        env=("cart_pole", "pendulum"),
+        contexts=("earth", "neptune"),
+        configs=3,
+        seeds=1,
+        steps=2000,
+        best=1,
+    )
+    assert setup.tasks == [
+        "cart_pole earth",
+        "cart_pole neptune",
+        "pendulum earth",
+        "pendulum neptune",
+    ]
+    scored = []
+
+    def fake(env, context, configs, seeds, *args, **kwargs):
+        scored.append((env, context))
+        lrs = np.array([c["lr"] for c in configs])
+        # cart_pole likes large lr, pendulum small: the two envs' candidates differ.
+        score = 1e3 * lrs if env == "cart_pole" else -1e3 * lrs
+        return np.repeat(score[:, None], seeds, axis=1)
+
+    monkeypatch.setattr(pf, "score_configs", fake)
+    pf.candidates(setup, tmp_path)
+    matrix = pf.evaluate(tmp_path)
+    assert scored[:4] == [
+        ("cart_pole", "earth"),
+        ("cart_pole", "neptune"),
+        ("pendulum", "earth"),
+        ("pendulum", "neptune"),
+    ]
+    assert matrix.scores.shape == (4, 4)
+    assert pf.read_setup(tmp_path)[0] == setup  # the env tuple survives JSON
+
+    chosen, path = pf.select_portfolio(
+        tmp_path, 2, exclude="pendulum earth", out=tmp_path / "p.json", env="pendulum"
+    )
+    assert chosen.matrix.tasks == ("pendulum neptune",)
+    sources = [c.source for c in chosen.matrix.candidates]
+    assert "pendulum earth" not in sources and "cart_pole earth" in sources
+    assert chosen.entries[0].source == "pendulum neptune"  # the best on the covered task
+    assert Portfolio.load(path).provenance["covers"] == "pendulum"
+    general, _ = pf.select_portfolio(tmp_path, 2, exclude="pendulum earth", out=tmp_path / "g.json")
+    assert len(general.matrix.tasks) == 3
+    with pytest.raises(ConfigError, match="no tasks of 'acrobot'"):
+        pf.select_portfolio(tmp_path, 2, env="acrobot")
+    with pytest.raises(ConfigError, match="distinct"):
+        pf.PortfolioSetup(env=("cart_pole", "cart_pole"), contexts=("earth",))

@@ -18,6 +18,8 @@ import pandas as pd
 
 from metapbt._atomic import write_atomic
 from metapbt.analysis import compare
+from metapbt.analysis.interval_report import interval_section
+from metapbt.analysis.render import colours, fmt, md_table, pyplot, save_png
 from metapbt.analysis.run_figure import plot_run
 from metapbt.errors import ConfigError
 
@@ -26,15 +28,6 @@ logger = logging.getLogger(__name__)
 HISTORY_COLUMNS = ("step", "member", "reward", "clone_source")
 """History columns that are not hyperparameters."""
 _STEP_LABEL = "environment steps per member"
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _safe_name(name: str) -> str:
@@ -53,19 +46,6 @@ def _unique_names(names: list[str]) -> dict[str, str]:
         used.add(stem)
         out[name] = stem
     return out
-
-
-def _save(fig: Any, path: Path) -> None:
-    plt = _pyplot()
-    try:
-        write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    finally:
-        plt.close(fig)
-
-
-def colours(methods: list[str]) -> dict[str, str]:
-    """One colour per method, the same in every figure (methods sorted by name)."""
-    return {m: f"C{i % 10}" for i, m in enumerate(sorted(methods))}
 
 
 def _band(
@@ -96,7 +76,7 @@ def plot_over_tasks(
         invert: Put low values at the top (for ranks, where 1 is the best).
         colour: Line colour per method; matplotlib's cycle when None.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for method in order:
         rows = summary[summary["method"] == method]
@@ -110,7 +90,7 @@ def plot_over_tasks(
     ax.grid(alpha=0.3)
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def plot_task_curves(
@@ -124,7 +104,7 @@ def plot_task_curves(
         path: Output PNG path.
         colour: Line colour per method; matplotlib's cycle when None.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     rows = avg[avg["task"] == task]
     for method, curve in rows.groupby("method", sort=True):
@@ -142,7 +122,7 @@ def plot_task_curves(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def plot_critical_difference(cd: compare.CriticalDifference, path: Path) -> str | None:
@@ -162,28 +142,12 @@ def plot_critical_difference(cd: compare.CriticalDifference, path: Path) -> str 
         )
     from autorank import plot_stats
 
-    _pyplot()
+    pyplot()
     ax = plot_stats(cd.result, allow_insignificant=True)
     if ax is None:
         return "No diagram: autorank drew nothing for this test."
-    _save(ax.figure, path)
+    save_png(ax.figure, path)
     return None
-
-
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|")
-
-    lines = [
-        "| " + " | ".join(cell(h) for h in header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
-    ]
-    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _fmt(x: float, digits: int = 2) -> str:
-    return "—" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
 
 
 def _final_markdown(table: pd.DataFrame) -> str:
@@ -194,19 +158,19 @@ def _final_markdown(table: pd.DataFrame) -> str:
         cells = [str(task)]
         for m in methods:
             r = by_method.loc[m]
-            text = f"{_fmt(r['mean'])} ± {_fmt(r['sem'])}" if np.isfinite(r["mean"]) else "—"
+            text = f"{fmt(r['mean'])} ± {fmt(r['sem'])}" if np.isfinite(r["mean"]) else "—"
             if r["best"]:
                 text = f"**{text}**"
             if r["clear_best"]:
                 text += " †"
             cells.append(text)
         rows.append(cells)
-    return _md_table(["task", *methods], rows)
+    return md_table(["task", *methods], rows)
 
 
 def _rank_markdown(ar: compare.AverageRanks) -> str:
-    rows = [[m, _fmt(ar.overall[m]), _fmt(ar.final[m])] for m in ar.order]
-    return _md_table(["method", "average rank (all steps)", "rank at final step"], rows)
+    rows = [[m, fmt(ar.overall[m]), fmt(ar.final[m])] for m in ar.order]
+    return md_table(["method", "average rank (all steps)", "rank at final step"], rows)
 
 
 def _dropped_note(avg: pd.DataFrame) -> list[str]:
@@ -243,7 +207,7 @@ def _cd_markdown(avg: pd.DataFrame, out_dir: Path, alpha: float) -> list[str]:
         f"steps, stacked as {cd.n_rows} independent rows as in the reference: {_cd_sentence(cd)} "
         "Stacking steps pseudo-replicates tasks, so read this test as descriptive.",
         "",
-        _md_table(["method", "mean rank"], [[str(m), _fmt(r)] for m, r in cd.mean_ranks.items()]),
+        md_table(["method", "mean rank"], [[str(m), fmt(r)] for m, r in cd.mean_ranks.items()]),
         "",
     ]
     differs = cd.differs()
@@ -276,7 +240,9 @@ def build_report(
     """Write the comparison figures and ``report.md`` into ``out_dir``.
 
     Files: ``normalised.png``, ``ranks.png``, ``critical_difference.png`` (when autorank can draw
-    one; otherwise the report says why), ``curves/<task>.png``, ``schedules/<name>.png`` for each
+    one; otherwise the report says why), ``intervals.png`` and ``improvement.png`` (IQM, mean and
+    P(X > Y) with bootstrap intervals: :mod:`metapbt.analysis.interval_report`),
+    ``curves/<task>.png``, ``schedules/<name>.png`` for each
     history, and ``report.md`` (written atomically) linking them with relative paths.
 
     Args:
@@ -300,6 +266,7 @@ def build_report(
     _draw_overview(compare.normalised_scores(avg), rank_df, ar, out, title)
     lines = _overview_markdown(results, avg, ar, title)
     lines += _cd_markdown(avg, out, alpha)
+    lines += interval_section(results, out)
     lines += [
         "## Final step",
         "",

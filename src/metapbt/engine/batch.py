@@ -128,7 +128,7 @@ def run_batch(
             results[i] = err
     if not runs:
         return _complete(results)
-    ppo = presets.make(first.preset)
+    ppo = presets.make(first.preset, env=first.env)
     # One context per batch (batch_key): the trainer's programs hold it as constants.
     trainer = make_trainer(first.env, runs[0].context, ppo, len(runs) * size)
     state = _start(trainer, runs, size, raise_errors, results)

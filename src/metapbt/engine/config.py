@@ -50,7 +50,7 @@ class Protocol(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    preset: str = "fast"
+    preset: str = "classic"
     population: Annotated[int, Field(ge=1)] = 4
     budget: Annotated[int, Field(ge=1)] = 600_000
     interval: Annotated[int, Field(ge=1)] = 40_000

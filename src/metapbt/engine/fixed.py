@@ -29,7 +29,7 @@ def score_configs(
     configs: Sequence[Mapping[str, float]],
     seeds: int,
     steps: int,
-    preset: str = "fast",
+    preset: str = "classic",
     seed: int = 0,
     chunk: int = 64,
     on_chunk: Callable[[int, int], None] | None = None,
@@ -53,7 +53,7 @@ def score_configs(
     """
     if seeds < 1 or chunk < 1 or not configs:
         raise ConfigError("need at least one configuration, one seed and chunk >= 1")
-    ppo = presets.make(preset)
+    ppo = presets.make(preset, env=env)
     if steps < ppo.batch_size or steps % ppo.batch_size:
         raise ConfigError(
             f"steps ({steps}) must be a positive multiple of the {preset!r} preset's batch "

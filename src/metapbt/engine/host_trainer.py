@@ -94,7 +94,9 @@ class HostPopulationTrainer(BasePopulationTrainer):
         self.context = envs.resolve_context(env_id, context)
         self._make_env = partial(spec.factory, self.context)
         self._eval_envs = [self._make_env() for _ in range(size * config.eval_episodes)]
-        super().__init__(config, size, self._eval_envs[0].action_space)
+        super().__init__(
+            config, size, self._eval_envs[0].action_space, self._eval_envs[0].observation_space
+        )
         self._n_actions = int(self._eval_envs[0].action_space.n)
         self._act = jax.jit(jax.vmap(self._act_member))
         self._value = jax.jit(jax.vmap(lambda p, o: self.network.apply(p, o)[1]))

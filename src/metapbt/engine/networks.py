@@ -11,6 +11,23 @@ import jax.numpy as jnp
 import numpy as np
 
 
+def bounds_scaling(
+    low: np.ndarray, high: np.ndarray
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Center and scale that map each finite ``[low, high]`` dimension onto ``[-1, 1]``.
+
+    Unbounded dimensions (an infinite or huge bound, as CartPole's velocities) pass unchanged.
+    """
+    low = np.broadcast_to(np.asarray(low, np.float64), np.shape(high)).ravel()
+    high = np.asarray(high, np.float64).ravel()
+    finite = np.isfinite(low) & np.isfinite(high)
+    low, high = np.where(finite, low, 0.0), np.where(finite, high, 0.0)
+    finite &= (high - low < 1e6) & (high > low)
+    center = np.where(finite, (low + high) / 2, 0.0)
+    scale = np.where(finite, (high - low) / 2, 1.0)
+    return tuple(float(c) for c in center), tuple(float(s) for s in scale)
+
+
 def _mlp(x: jax.Array, hidden: Sequence[int], activation: str, out: int, out_scale: float):
     act = nn.tanh if activation == "tanh" else nn.relu
     for width in hidden:
@@ -26,16 +43,24 @@ class ActorCritic(nn.Module):
         continuous: Gaussian policy with a state-independent log std if true.
         hidden: Hidden layer sizes of each network.
         activation: ``"tanh"`` or ``"relu"``.
+        obs_center: Subtracted from every observation before the networks (``None``: none).
+        obs_scale: Then divided by (``None``: 1).
     """
 
     action_dim: int
     continuous: bool
     hidden: tuple[int, ...]
     activation: str
+    obs_center: tuple[float, ...] | None = None
+    obs_scale: tuple[float, ...] | None = None
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> tuple[distrax.Distribution, jax.Array]:
         """Action distribution and value for ``obs [..., obs_dim]``."""
+        if self.obs_center is not None:
+            obs = obs - jnp.asarray(self.obs_center, obs.dtype)
+        if self.obs_scale is not None:
+            obs = obs / jnp.asarray(self.obs_scale, obs.dtype)
         logits = _mlp(obs, self.hidden, self.activation, self.action_dim, 0.01)
         value = _mlp(obs, self.hidden, self.activation, 1, 1.0)[..., 0]
         if self.continuous:

@@ -193,7 +193,12 @@ def ppo_update(
         (adapted to the last epoch's mean KL).
     """
     adv, ret = gae(
-        traj.reward, traj.value, traj.done, last_value, config.gamma, state.hparams["lambda"]
+        traj.reward * config.reward_scale,
+        traj.value,
+        traj.done,
+        last_value,
+        config.gamma,
+        state.hparams["lambda"],
     )
     batch = (traj.obs, traj.action, traj.log_prob, adv, ret)
     flat = jax.tree.map(lambda x: x.reshape((-1, *x.shape[2:])), batch)  # [N, ...]

@@ -42,7 +42,12 @@ class PopulationTrainer(BasePopulationTrainer):
         size: int,
     ) -> None:
         self.env, self.env_params = envs.make(env_id, context)
-        super().__init__(config, size, self.env.action_space(self.env_params))
+        super().__init__(
+            config,
+            size,
+            self.env.action_space(self.env_params),
+            self.env.observation_space(self.env_params),
+        )
         self.eval_steps = int(self.env_params.max_steps_in_episode)
         self._train = jax.jit(self._train_impl, static_argnames="iterations")
         self._evaluate = jax.jit(self._evaluate_impl)

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metapbt.engine.networks import ActorCritic
+from metapbt.engine.networks import ActorCritic, bounds_scaling
 from metapbt.engine.ppo import TUNABLE, MemberState, make_optimizer, ppo_update
 from metapbt.engine.presets import PPOConfig
 from metapbt.errors import ConfigError
@@ -40,17 +40,28 @@ class BasePopulationTrainer(abc.ABC):
         size: Number of members (a batch of runs: runs x population).
         action_space: The environment's action space (gymnax or gymnasium: discrete if it has
             ``n``).
+        observation_space: Its observation space (``low``, ``high``); read only when the
+            preset's ``scale_obs`` is on.
     """
 
-    def __init__(self, config: PPOConfig, size: int, action_space: Any) -> None:
+    def __init__(
+        self, config: PPOConfig, size: int, action_space: Any, observation_space: Any
+    ) -> None:
         self.config = config
         self.size = size
         continuous = not hasattr(action_space, "n")
+        center, scale = (
+            bounds_scaling(observation_space.low, observation_space.high)
+            if config.scale_obs
+            else (None, None)
+        )
         self.network = ActorCritic(
             action_dim=int(np.prod(action_space.shape)) if continuous else int(action_space.n),
             continuous=continuous,
             hidden=config.hidden,
             activation=config.activation,
+            obs_center=center,
+            obs_scale=scale,
         )
         self.optimizer = make_optimizer(config)
         # One member's PPO update: (state, traj [T, E], last_value [E]) -> state.

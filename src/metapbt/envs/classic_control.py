@@ -24,6 +24,8 @@ class EnvSpec:
         gravity_features: Features a planet's gravity factor multiplies (for Acrobot, which has
             no gravity parameter, the link masses, as the reference did).
         apply: Writes a full context into the gymnax params, recomputing derived fields.
+        solved: The usual "solved" level of an episode's return (Gym's ``reward_threshold``;
+            Pendulum has none there: -200 is the level commonly quoted); ``None``: none.
         trainer: Which population trainer fits (class attribute): ``"jax"``, the environments
             step inside the trainer's one jitted program.
     """
@@ -36,6 +38,7 @@ class EnvSpec:
     features: Mapping[str, Feature]
     gravity_features: tuple[str, ...]
     apply: ParamsUpdate
+    solved: float | None = None
 
 
 def _cart_pole(params: Any, ctx: Mapping[str, float]) -> Any:
@@ -74,6 +77,7 @@ CLASSIC_CONTROL: tuple[EnvSpec, ...] = (
         ),
         ("gravity",),
         _cart_pole,
+        solved=475.0,
     ),
     EnvSpec(
         "mountain_car",
@@ -85,6 +89,7 @@ CLASSIC_CONTROL: tuple[EnvSpec, ...] = (
         ),
         ("gravity",),
         _copy_fields,
+        solved=-110.0,
     ),
     EnvSpec(
         "pendulum",
@@ -98,6 +103,7 @@ CLASSIC_CONTROL: tuple[EnvSpec, ...] = (
         # The reference scaled a mislabelled CARL key, so its five Pendulum tasks were one.
         ("g",),
         _copy_fields,
+        solved=-200.0,
     ),
     EnvSpec(
         "acrobot",
@@ -110,5 +116,6 @@ CLASSIC_CONTROL: tuple[EnvSpec, ...] = (
         ),
         ("link_mass_1", "link_mass_2"),
         _copy_fields,
+        solved=-100.0,
     ),
 )

@@ -56,6 +56,7 @@ class HostEnvSpec:
         gravity_features: Features a planet's gravity factor multiplies.
         max_episode_steps: Time limit of an episode (a truncation, as in gymnasium).
         factory: Builds one environment, time limit included, for a full context.
+        solved: The usual "solved" level of an episode's return (Gym's ``reward_threshold``).
         trainer: Which population trainer fits (class attribute): ``"host"``, the environments
             step in Python between jitted policy and update calls.
     """
@@ -68,6 +69,7 @@ class HostEnvSpec:
     gravity_features: tuple[str, ...]
     max_episode_steps: int
     factory: Callable[[Mapping[str, float]], Any]
+    solved: float | None = None
 
 
 @contextmanager
@@ -167,5 +169,6 @@ LUNAR_LANDER = HostEnvSpec(
     ("gravity",),
     MAX_EPISODE_STEPS,
     make_lunar_lander,
+    solved=200.0,
 )
 """LunarLander with leg geometry, gravity and engine powers as context features."""

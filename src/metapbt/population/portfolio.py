@@ -19,7 +19,7 @@ were trained and scored under: env, preset, steps, seeds; ``null`` in older file
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,16 +96,31 @@ class ScoreMatrix:
         if np.shape(self.scores) != shape:
             raise ConfigError(f"score matrix has shape {np.shape(self.scores)}, expected {shape}")
 
+    def only_columns(self, tasks: Sequence[str]) -> ScoreMatrix:
+        """The same candidates scored on ``tasks`` only (a subset of the columns, in order).
+
+        Raises:
+            ConfigError: If a task is not a column, or ``tasks`` is empty.
+        """
+        unknown = [t for t in tasks if t not in self.tasks]
+        if unknown or not tasks:
+            raise ConfigError(f"tasks {list(tasks)} are not columns of {list(self.tasks)}")
+        cols = [self.tasks.index(t) for t in tasks]
+        return ScoreMatrix(self.candidates, tuple(tasks), self.scores[:, cols])
+
     def leave_out(self, target: str) -> ScoreMatrix:
         """Drop the target's column and every candidate that came from the target.
 
+        Its column may be absent already (a selection restricted to other columns): then only
+        its candidates go.
+
         Raises:
-            ConfigError: If ``target`` is not one of the tasks (an exact id, e.g.
-                ``"cart_pole earth"``), or nothing is left.
+            ConfigError: If ``target`` is neither a task nor a candidate's source (an exact
+                id, e.g. ``"cart_pole earth"``), or nothing is left.
         """
-        if target not in self.tasks:
-            raise ConfigError(f"unknown target task {target!r}; the matrix has {list(self.tasks)}")
         rows = [i for i, c in enumerate(self.candidates) if c.source != target]
+        if target not in self.tasks and len(rows) == len(self.candidates):
+            raise ConfigError(f"unknown target task {target!r}; the matrix has {list(self.tasks)}")
         cols = [j for j, t in enumerate(self.tasks) if t != target]
         if not rows or not cols:
             raise ConfigError(f"leaving out {target!r} leaves no candidates or no tasks")
@@ -198,10 +213,22 @@ class Portfolio:
 
 
 def select(
-    space: SearchSpace, matrix: ScoreMatrix, size: int, exclude: str | None = None
+    space: SearchSpace,
+    matrix: ScoreMatrix,
+    size: int,
+    exclude: str | None = None,
+    columns: Sequence[str] | None = None,
 ) -> Portfolio:
-    """Build a portfolio of ``size`` entries, leaving the task ``exclude`` out if given."""
-    seen = matrix.leave_out(exclude) if exclude is not None else matrix
+    """Build a portfolio of ``size`` entries, leaving the task ``exclude`` out if given.
+
+    ``columns`` restricts the tasks the selection covers (every candidate stays eligible,
+    except the target's own): a per-environment portfolio from a general matrix.
+    """
+    if exclude is not None and exclude not in matrix.tasks:
+        raise ConfigError(f"unknown target task {exclude!r}; the matrix has {list(matrix.tasks)}")
+    seen = matrix.only_columns(columns) if columns is not None else matrix
+    if exclude is not None:
+        seen = seen.leave_out(exclude)
     rows = greedy_select(normalise_columns(seen.scores), size)
     return Portfolio(space, tuple(seen.candidates[i] for i in rows), seen, exclude)
 

@@ -57,8 +57,11 @@ class PortfolioSetup:
     """Settings shared by the three steps (defaults: the reference's classic-control portfolio).
 
     Args:
-        env: Environment id.
-        contexts: The tasks' contexts (planets or ``name=value,...``).
+        env: Environment id, or several: the tasks are then every env under every context, and
+            the portfolio is a general one across environments, as the reference's (its 20
+            tasks: 4 classic-control envs x 5 planets). Hyperparameters mean the same in every
+            environment, so a candidate from one is scored on all.
+        contexts: The tasks' contexts (planets or ``name=value,...``), for every env.
         configs: Random configurations per task in step 1.
         seeds: Seeds per configuration (steps 1 and 2).
         steps: Environment steps per evaluation (160k = four 40k intervals).
@@ -69,13 +72,13 @@ class PortfolioSetup:
         seed: Root seed (task ``i`` draws its configurations from ``(seed, i)``).
     """
 
-    env: str = "cart_pole"
+    env: str | tuple[str, ...] = "cart_pole"
     contexts: tuple[str, ...] = tuple(PLANETS)
     configs: int = 30
     seeds: int = 4
     steps: int = 160_000
     best: int = 2
-    preset: str = "fast"
+    preset: str = "classic"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -88,18 +91,32 @@ class PortfolioSetup:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.best > self.configs:
             raise ConfigError(f"best ({self.best}) cannot exceed configs ({self.configs})")
-        for context in self.contexts:
-            envs.resolve_context(self.env, context)
-        batch = presets.make(self.preset).batch_size
-        if self.steps % batch:
-            raise ConfigError(
-                f"steps ({self.steps}) must be a multiple of the {self.preset!r} batch size {batch}"
-            )
+        if not self.envs or len(set(self.envs)) != len(self.envs):
+            raise ConfigError(f"need distinct environments, got {list(self.envs)}")
+        for env, context in self.pairs:
+            envs.resolve_context(env, context)
+        for env in self.envs:
+            batch = presets.make(self.preset, env=env).batch_size
+            if self.steps % batch:
+                raise ConfigError(
+                    f"steps ({self.steps}) must be a multiple of the {self.preset!r} batch "
+                    f"size {batch}"
+                )
+
+    @property
+    def envs(self) -> tuple[str, ...]:
+        """The environments (one, or several for a general portfolio)."""
+        return (self.env,) if isinstance(self.env, str) else tuple(self.env)
+
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        """(env, context) of every task, env by env, in context order."""
+        return [(e, c) for e in self.envs for c in self.contexts]
 
     @property
     def tasks(self) -> list[str]:
-        """Task ids, in context order."""
-        return [task_id(self.env, c) for c in self.contexts]
+        """Task ids, env by env, in context order."""
+        return [task_id(e, c) for e, c in self.pairs]
 
 
 def parse_contexts(env: str, text: str) -> tuple[str, ...]:
@@ -132,9 +149,10 @@ def _candidates_task(root: Path, task: str) -> dict[str, Any]:
     index = setup.tasks.index(task)
     rng = np.random.default_rng([setup.seed, index])
     configs = [space.sample(rng) for _ in range(setup.configs)]
+    env, context = setup.pairs[index]
     scores = score_configs(
-        setup.env,
-        setup.contexts[index],
+        env,
+        context,
         configs,
         setup.seeds,
         setup.steps,
@@ -192,9 +210,10 @@ def _evaluation_task(root: Path, task: str) -> dict[str, Any]:
     setup, _ = read_setup(root)
     found = load_candidates(root)
     index = setup.tasks.index(task)
+    env, context = setup.pairs[index]
     scores = score_configs(
-        setup.env,
-        setup.contexts[index],
+        env,
+        context,
         [c.config for c in found],
         setup.seeds,
         setup.steps,
@@ -243,16 +262,33 @@ _STEPS: dict[str, Callable[[Path, str], dict[str, Any]]] = {
 
 
 def select_portfolio(
-    root: Path | str, size: int, exclude: str | None = None, out: Path | str | None = None
+    root: Path | str,
+    size: int,
+    exclude: str | None = None,
+    out: Path | str | None = None,
+    env: str | None = None,
 ) -> tuple[Portfolio, Path]:
     """Step 3: greedy coverage selection on the evaluated matrix, leaving ``exclude`` out.
 
+    ``env`` covers only that environment's tasks of a general (several-env) directory: a
+    per-environment portfolio chosen from every environment's candidates.
+
     Writes the portfolio (``out``, default ``<root>/portfolio.json``) and its heat map (the same
     path with ``.png``); returns the portfolio and its path.
+
+    Raises:
+        ConfigError: If ``env`` is not one of the directory's environments.
     """
     setup, space = read_setup(root)
-    chosen = select(space, load_matrix(root), size, exclude)
+    columns = None
+    if env is not None:
+        if env not in setup.envs:
+            raise ConfigError(f"{root} has no tasks of {env!r}; its envs are {list(setup.envs)}")
+        columns = [task_id(e, c) for e, c in setup.pairs if e == env]
+    chosen = select(space, load_matrix(root), size, exclude, columns)
     provenance = {k: getattr(setup, k) for k in ("env", "preset", "steps", "seeds", "configs")}
+    if env is not None:
+        provenance["covers"] = env
     chosen = dataclasses.replace(chosen, provenance=provenance)
     path = chosen.save(out or Path(root) / "portfolio.json")
     write_figure(chosen, path.with_suffix(".png"))
@@ -285,6 +321,8 @@ def read_setup(root: Path | str) -> tuple[PortfolioSetup, SearchSpace]:
         raise ConfigError(f"{path} is not a {SETUP_SCHEMA} file")
     try:
         fields = {**data["setup"], "contexts": tuple(data["setup"]["contexts"])}
+        if isinstance(fields["env"], list):
+            fields["env"] = tuple(fields["env"])
         return PortfolioSetup(**fields), SearchSpace.from_dict(data["space"])
     except (KeyError, TypeError) as err:
         raise ConfigError(f"{path} is malformed: {err!r}") from None

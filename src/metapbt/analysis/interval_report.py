@@ -1,0 +1,136 @@
+"""The report's section on aggregate scores with confidence intervals (IQM, P(X > Y))."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from metapbt.analysis import intervals
+from metapbt.analysis.render import colours, fmt, md_table, pyplot, save_png
+from metapbt.errors import ConfigError
+
+FIGURE = "intervals.png"
+IMPROVEMENT_FIGURE = "improvement.png"
+
+
+def interval_section(
+    results: pd.DataFrame, out_dir: Path, reps: int = 2000, seed: int = 0
+) -> list[str]:
+    """Markdown lines of the section, after drawing its two figures into ``out_dir``.
+
+    When the results cannot support an estimate (no task with every method, unequal seeds),
+    the section says why and no figure is drawn.
+    """
+    lines = ["## Aggregate scores with 95 % confidence intervals", ""]
+    for name in (FIGURE, IMPROVEMENT_FIGURE):
+        (out_dir / name).unlink(missing_ok=True)  # never keep a figure of an earlier report
+    try:
+        scores = intervals.final_scores(results)
+    except ConfigError as err:
+        return [*lines, f"No estimate: {err}", ""]
+    table = intervals.interval_table(scores, reps, seed)
+    pairs = intervals.improvement_table(scores, reps, seed)
+    order = list(table["method"])
+    _draw_intervals(table, out_dir / FIGURE)
+    _draw_improvement(pairs, order, out_dir / IMPROVEMENT_FIGURE)
+    runs, tasks = next(iter(scores.values())).shape
+    lines += [
+        f"Final-step returns of {runs} seeds x {tasks} tasks per method, each task min-max "
+        "normalised over every run of every method (0: the task's worst run, 1: its best; a "
+        "diverged run counts 0). Interquartile mean (IQM) and mean with stratified-bootstrap "
+        f"95 % percentile intervals ({reps} replicates, runs resampled within each task), and "
+        "the probability of improvement P(X > Y) that a run of X beats a run of Y on a random "
+        "task (Agarwal et al., NeurIPS 2021; `metapbt.analysis.intervals`).",
+        "",
+        f"![IQM and mean]({FIGURE})",
+        "",
+        md_table(
+            ["method", "IQM", "95 % CI", "mean", "95 % CI"],
+            [
+                [
+                    str(r.method),
+                    fmt(r.iqm, 3),
+                    f"[{fmt(r.iqm_low, 3)}, {fmt(r.iqm_high, 3)}]",
+                    fmt(r.mean, 3),
+                    f"[{fmt(r.mean_low, 3)}, {fmt(r.mean_high, 3)}]",
+                ]
+                for r in table.itertuples()
+            ],
+        ),
+        "",
+        "P(row > column) with its 95 % interval; an interval wholly above 0.5 means the row "
+        "method is better on a random task with statistical confidence.",
+        "",
+        f"![probability of improvement]({IMPROVEMENT_FIGURE})",
+        "",
+        _improvement_markdown(pairs, order),
+        "",
+    ]
+    return lines
+
+
+def _improvement_markdown(pairs: pd.DataFrame, order: list[str]) -> str:
+    index = pairs.set_index(["x", "y"])
+    rows = []
+    for x in order:
+        cells = [x]
+        for y in order:
+            if x == y:
+                cells.append("")
+                continue
+            r = index.loc[(x, y)]
+            text = f"{r['p']:.2f} [{r['low']:.2f}, {r['high']:.2f}]"
+            cells.append(f"**{text}**" if r["low"] > 0.5 else text)
+        rows.append(cells)
+    return md_table(["P(row > column)", *order], rows)
+
+
+def _draw_intervals(table: pd.DataFrame, path: Path) -> None:
+    plt = pyplot()
+    methods = list(table["method"])[::-1]  # best at the top
+    colour = colours(methods)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 0.45 * len(methods) + 1.2), sharey=True)
+    rows = table.set_index("method").loc[methods]
+    for ax, name in zip(axes, ("iqm", "mean"), strict=True):
+        for y, method in enumerate(methods):
+            r = rows.loc[method]
+            ax.plot(
+                [r[f"{name}_low"], r[f"{name}_high"]],
+                [y, y],
+                lw=6,
+                alpha=0.5,
+                color=colour[method],
+                solid_capstyle="butt",
+            )
+            ax.plot([r[name]], [y], "|", ms=14, mew=2, color="black")
+        ax.set_title(name.upper() if name == "iqm" else "Mean")
+        ax.set_xlabel("normalised final score")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(methods)), methods)
+    fig.tight_layout()
+    save_png(fig, path)
+
+
+def _draw_improvement(pairs: pd.DataFrame, order: list[str], path: Path) -> None:
+    plt = pyplot()
+    matrix = np.full((len(order), len(order)), np.nan)
+    index = pairs.set_index(["x", "y"])["p"]
+    for i, x in enumerate(order):
+        for j, y in enumerate(order):
+            if x != y:
+                matrix[i, j] = index.loc[(x, y)]
+    size = 0.6 * len(order) + 2
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(matrix, cmap="RdBu", vmin=0, vmax=1)
+    for i in range(len(order)):
+        for j in range(len(order)):
+            if i != j:
+                ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(order)), order, rotation=45, ha="right")
+    ax.set_yticks(range(len(order)), order)
+    ax.set_title("P(row > column)")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    save_png(fig, path)

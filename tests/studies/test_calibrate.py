@@ -1,0 +1,71 @@
+"""Protocol calibration: summaries on hand-made returns, files, and a tiny real run via the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from metapbt.cli import app
+from metapbt.errors import ConfigError
+from metapbt.studies import calibrate as cal
+
+
+def _row(returns, solved=-110.0):
+    configs = tuple({"lr": 1e-4 * (i + 1)} for i in range(len(returns)))
+    return cal.Calibration("mountain_car", "earth", "classic", 4000, configs, returns, solved, 1.0)
+
+
+def test_summary_counts_solved_configs_and_the_spread():
+    s = _row((-200.0, -120.0, -100.0, -200.0, float("nan"))).summary()
+    assert s["best"] == -100.0 and s["best_config"] == pytest.approx({"lr": 3e-4})
+    assert s["learned"] and s["reached"] == 1 and s["diverged"] == 1
+    assert s["median"] == -160.0  # of the four finite returns
+    assert s["q25"] == pytest.approx(-200.0) and s["q75"] == pytest.approx(-115.0)
+    assert s["std"] == pytest.approx(np.std([-200.0, -120.0, -100.0, -200.0]))
+    assert not _row((-200.0, -150.0)).summary()["learned"]
+    assert _row((-200.0, -150.0), solved=None).summary()["reached"] is None
+    assert _row((float("nan"), float("nan"))).summary()["best"] is None
+
+
+def test_save_load_round_trip_and_refusals(tmp_path):
+    row = _row((-200.0, float("nan"), -90.0))
+    path = cal.save(row, tmp_path / "c.json")
+    back = cal.load(path, expected_configs=3)
+    assert back.configs == row.configs and np.isnan(back.returns[1])
+    assert back.summary() == row.summary()
+    assert json.loads(path.read_text())["returns"][1] is None
+    with pytest.raises(ConfigError, match="not 5"):
+        cal.load(path, expected_configs=5)
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(ConfigError, match="delete it"):
+        cal.load(tmp_path / "bad.json")
+    assert "| mountain_car | classic | 4,000 | -90.0 (-110) | 1/3 |" in cal.table([row])
+
+
+def test_calibrate_refuses_bad_settings():
+    with pytest.raises(ConfigError, match="at least 2"):
+        cal.calibrate("cart_pole", "fast", 2000, configs=1)
+    with pytest.raises(ConfigError, match="multiple"):
+        cal.calibrate("cart_pole", "fast", 2500, configs=2)
+    with pytest.raises(ConfigError, match="gravity"):
+        cal.calibrate("cart_pole", "fast", 2000, configs=2, context="gravity=-1")
+
+
+def test_cli_calibrates_and_resumes(tmp_path, monkeypatch):
+    args = ["calibrate", "--env", "cart_pole", "--preset", "fast", "--budget", "2000"]
+    args += ["--configs", "3", "--out", str(tmp_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    [path] = tmp_path.glob("cart_pole__fast__*.json")
+    row = cal.load(path)
+    assert len(row.returns) == 3 and all(np.isfinite(row.returns)) and row.solved == 475.0
+    # The same configurations for every preset and env calibrated with one seed.
+    rng = np.random.default_rng(0)
+    from metapbt.population.space import default_space
+
+    assert row.configs[0] == default_space().sample(rng)
+    monkeypatch.setattr(cal, "calibrate", lambda *a, **k: pytest.fail("recomputed"))
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0 and "| cart_pole | fast | 2,000 |" in again.output
+    assert (tmp_path / "calibration.md").read_text().startswith("| env |")
