@@ -22,7 +22,9 @@ def test_run_writes_outputs_and_bad_input_exits_2(tmp_path):
     bad = runner.invoke(app, ["run", "--context", "mars", "--out", str(tmp_path / "b")])
     assert bad.exit_code == 2 and "neither a planet" in bad.output
     odd = runner.invoke(app, ["run", "--interval", "3000", "--out", str(tmp_path / "c")])
-    assert odd.exit_code == 2 and "'classic' preset's batch size 2000" in " ".join(odd.output.split())
+    assert odd.exit_code == 2 and "'classic' preset's batch size 2000" in " ".join(
+        odd.output.split()
+    )
 
 
 def test_every_run_config_field_is_a_run_option():

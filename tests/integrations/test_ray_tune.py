@@ -1,0 +1,203 @@
+"""MetaPB2 under a local Ray instance: a cheap function trainable, checkpoints in a dict file."""
+
+import inspect
+import json
+import math
+import os
+import signal
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ray = pytest.importorskip("ray")
+from ray import tune  # noqa: E402
+from ray.tune.schedulers import PopulationBasedTraining  # noqa: E402
+from ray.tune.schedulers.pbt import PopulationBasedTrainingReplay  # noqa: E402
+
+from metapbt.errors import ConfigError  # noqa: E402
+from metapbt.integrations import ray_tune  # noqa: E402
+from metapbt.integrations.ray_tune import MetaPB2  # noqa: E402
+from metapbt.population.initializers import given  # noqa: E402
+from metapbt.population.population import Population  # noqa: E402
+from metapbt.population.space import Float, Int, SearchSpace  # noqa: E402
+
+ITERATIONS = 9
+SPACE = SearchSpace({"lr": Float(1e-5, 1e-3, log=True), "batch": Int(16, 256, log=True)})
+
+
+def trainable(config):
+    """Score grows fastest at lr = 3e-4 and batch = 64; the state names who wrote it."""
+    me = tune.get_context().get_trial_id()
+    state = {"w": 0.0, "it": 0, "writer": me}
+    restored = tune.get_checkpoint()
+    if restored:
+        with restored.as_directory() as d:
+            state = json.loads((Path(d) / "s.json").read_text())
+    parent, start = state["writer"], state["w"]
+    while state["it"] < ITERATIONS:
+        state["it"] += 1
+        state["w"] += (
+            1.0 - abs(math.log10(config["lr"]) + 3.5) - abs(math.log2(config["batch"]) - 6) / 4
+        )
+        state["writer"] = me
+        metrics = {
+            "score": state["w"],
+            "parent": parent,
+            "start": start,
+            "types": [type(config["lr"]).__name__, type(config["batch"]).__name__],
+        }
+        with tempfile.TemporaryDirectory() as d:
+            (Path(d) / "s.json").write_text(json.dumps(state))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+        parent, start = me, state["w"]
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def _tuner(tmp_path, name, scheduler, callbacks=()):
+    return tune.Tuner(
+        trainable,
+        param_space={"other": "kept"},
+        tune_config=tune.TuneConfig(scheduler=scheduler, num_samples=4, reuse_actors=True),
+        run_config=tune.RunConfig(
+            storage_path=str(tmp_path), name=name, verbose=0, callbacks=list(callbacks)
+        ),
+    )
+
+
+@pytest.fixture(scope="module")
+def experiment(local_ray, tmp_path_factory):
+    root = tmp_path_factory.mktemp("ray")
+    scheduler = MetaPB2("pb2-star", SPACE, metric="score", mode="max", perturbation_interval=3)
+    results = _tuner(root, "exp", scheduler).fit()
+    return root / "exp", scheduler, results
+
+
+def test_the_private_ray_methods_we_override_are_still_there():
+    expected = {
+        "_quantiles": ["self"],
+        "_checkpoint_or_exploit": [
+            "self",
+            "trial",
+            "tune_controller",
+            "upper_quantile",
+            "lower_quantile",
+        ],
+        "_get_new_config": ["self", "trial", "trial_to_clone"],
+        "_save_trial_state": ["self", "state", "time", "result", "trial"],
+        "_exploit": ["self", "tune_controller", "trial", "trial_to_clone"],
+        "on_trial_add": ["self", "tune_controller", "trial"],
+        "on_trial_result": ["self", "tune_controller", "trial", "result"],
+    }
+    for name, params in expected.items():
+        got = list(inspect.signature(getattr(PopulationBasedTraining, name)).parameters)
+        assert got == params, f"Ray changed PopulationBasedTraining.{name}: {got}"
+    pbt = PopulationBasedTraining(metric="m", mode="max", hyperparam_mutations={"a": [1, 2]})
+    assert hasattr(pbt, "_trial_state") and hasattr(pbt, "_next_perturbation_sync")
+    source = inspect.getsource(PopulationBasedTraining._checkpoint_or_exploit)
+    assert "random.choice(upper_quantile)" in source  # how we hand Ray our donor
+    ray_tune.check_ray_version(ray.__version__)
+    with pytest.raises(ConfigError, match=r"supports Ray 2\.60"):
+        ray_tune.check_ray_version("2.61.0")
+
+
+def test_misuse_fails_when_the_scheduler_is_built(tmp_path):
+    with pytest.raises(ConfigError, match="synchronous"):
+        MetaPB2(synch=False)
+    with pytest.raises(ConfigError, match=r"metadata= .* and target="):
+        MetaPB2("multitask")
+    with pytest.raises(ConfigError, match="does not use meta-data"):
+        MetaPB2("pb2-star", metadata=tmp_path)
+    with pytest.raises(ConfigError, match="unknown method"):
+        MetaPB2("pb3")
+
+
+def test_exploits_clone_the_donors_checkpoint_with_the_populations_config(experiment):
+    _, scheduler, results = experiment
+    history = scheduler.population.history.to_frame()
+    frames = {r.metrics_dataframe["trial_id"].iloc[-1]: r.metrics_dataframe for r in results}
+    members = {m: t.trial_id for m, t in enumerate(scheduler._members)}
+    clones = history[history["clone_source"] >= 0]
+    assert len(clones) >= 2 and sorted(history["step"].unique()) == [3, 6, 9]
+    for row in clones[clones["step"] < ITERATIONS].itertuples():
+        donor = members[row.clone_source]
+        mine = frames[members[row.member]]
+        after = mine[mine["training_iteration"] == row.step + 1].iloc[0]
+        donor_score = frames[donor].set_index("training_iteration").loc[row.step, "score"]
+        assert after["parent"] == donor and after["start"] == pytest.approx(donor_score)
+
+
+def test_decisions_equal_the_same_population_driven_directly(experiment):
+    _, scheduler, _ = experiment
+    got = scheduler.population.history.to_frame()
+    direct = Population(SPACE, 4, "pb2-star", seed=0, initializer=given(scheduler.initial_configs))
+    for step, rows in got.groupby("step", sort=True):
+        direct.tell(int(step), list(rows.sort_values("member")["reward"]))
+    pd.testing.assert_frame_equal(direct.history.to_frame(), got)
+
+
+def test_bounds_log_scale_integers_and_plain_python_values(experiment):
+    _, scheduler, results = experiment
+    history = scheduler.population.history.to_frame()
+    assert history["lr"].between(1e-5, 1e-3).all() and history["batch"].between(16, 256).all()
+    assert (history["batch"] == history["batch"].round()).all()
+    for result in results:
+        assert result.config["other"] == "kept"
+        assert type(result.config["lr"]) is float and type(result.config["batch"]) is int
+        assert all(t == ["float", "int"] for t in result.metrics_dataframe["types"])
+
+
+def test_history_state_file_and_ray_replay_policy(experiment, tmp_path):
+    path, scheduler, _ = experiment
+    written = scheduler.write_history(tmp_path / "history.parquet")
+    assert len(pd.read_parquet(written)) == 12
+    state = json.loads((path / ray_tune.STATE_FILE).read_text())
+    assert state["population"]["last_step"] == 9 and len(state["trials"]) == 4
+    policies = sorted(path.glob("pbt_policy_*.txt"))
+    assert policies
+    replay = PopulationBasedTrainingReplay(str(policies[0]))
+    assert set(replay.config) >= {"lr", "batch"}
+    store = scheduler.save_meta(tmp_path / "meta", "cart_pole earth")
+    assert store.exists()
+
+
+class _Interrupt(tune.Callback):
+    """Ctrl-C the driver once, right after the first sync point."""
+
+    def __init__(self, scheduler, flag):
+        self.scheduler, self.flag = scheduler, flag
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        population = self.scheduler.population
+        if not self.flag.exists() and population is not None and population.last_step:
+            self.flag.touch()
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_tuner_restore_continues_the_same_population(local_ray, tmp_path):
+    scheduler = MetaPB2("pb2-star", SPACE, metric="score", mode="max", perturbation_interval=3)
+    _tuner(tmp_path, "exp", scheduler, [_Interrupt(scheduler, tmp_path / "fired")]).fit()
+    assert scheduler.population.last_step == 3
+    saved = json.loads((tmp_path / "exp" / ray_tune.STATE_FILE).read_text())
+    restored = tune.Tuner.restore(str(tmp_path / "exp"), trainable, resume_unfinished=True)
+    again = restored._local_tuner._tune_config.scheduler
+    restored.fit()
+    assert again is not scheduler and again.initial_configs == saved["initial"]
+    history = again.population.history.to_frame()
+    # Ray restores the trials either after or before the interrupted sync point's clones;
+    # the population follows, so the history holds step 3 exactly when Ray kept it.
+    steps = sorted(history["step"].unique())
+    assert steps in ([3, 6, 9], [6, 9])
+    replay = Population(SPACE, 4, "pb2-star", seed=0, initializer=given(again.initial_configs))
+    for step, rows in history.groupby("step", sort=True):
+        replay.tell(int(step), list(rows.sort_values("member")["reward"]))
+    pd.testing.assert_frame_equal(replay.history.to_frame(), history)
+    assert np.isfinite(history["reward"]).all()
