@@ -110,8 +110,6 @@ def test_the_private_ray_methods_we_override_are_still_there():
 
 
 def test_misuse_fails_when_the_scheduler_is_built(tmp_path):
-    with pytest.raises(ConfigError, match="synchronous"):
-        MetaPB2(synch=False)
     with pytest.raises(ConfigError, match=r"metadata= .* and target="):
         MetaPB2("multitask")
     with pytest.raises(ConfigError, match="does not use meta-data"):
@@ -201,3 +199,19 @@ def test_tuner_restore_continues_the_same_population(local_ray, tmp_path):
         replay.tell(int(step), list(rows.sort_values("member")["reward"]))
     pd.testing.assert_frame_equal(replay.history.to_frame(), history)
     assert np.isfinite(history["reward"]).all()
+
+
+def test_asynchronous_mode_decides_each_trial_as_it_reports(local_ray, tmp_path):
+    scheduler = MetaPB2(
+        "pb2-star", SPACE, metric="score", mode="max", perturbation_interval=3, synch=False
+    )
+    results = _tuner(tmp_path, "async", scheduler).fit()
+    assert not results.errors
+    history = scheduler.population.history.to_frame()
+    assert len(history) == 12 and (history.groupby("member").size() == 3).all()
+    assert (history["clone_source"] >= 0).any()
+    # The same population told the same reports, one at a time and in the same order.
+    direct = Population(SPACE, 4, "pb2-star", seed=0, initializer=given(scheduler.initial_configs))
+    for row in history.itertuples():
+        direct.tell_member(int(row.member), int(row.step), float(row.reward))
+    pd.testing.assert_frame_equal(direct.history.to_frame(), history)

@@ -77,3 +77,54 @@ def test_state_of_another_method_is_refused():
     state = Population(default_space(), size=2, method="pbt").state_dict()
     with pytest.raises(ConfigError, match="method"):
         Population(default_space(), size=2, method="pb2").load_state_dict(state)
+
+
+def test_tell_member_ranks_one_report_against_the_latest_of_the_others():
+    pop = Population(default_space(), size=4, method="pbt", seed=0)
+    start = pop.ask()
+    # Until everyone has reported, the silent members are last: no one is cloned.
+    assert isinstance(pop.tell_member(0, 10, 1.0), Keep)
+    assert isinstance(pop.tell_member(1, 11, 5.0), Keep)
+    assert isinstance(pop.tell_member(2, 12, 3.0), Keep)
+    assert isinstance(pop.tell_member(3, 13, 4.0), Keep)  # member 0 is last now, not 3
+    # Member 0's next report is still the worst latest reward: it clones the best (1).
+    decision = pop.tell_member(0, 20, 2.0)
+    assert isinstance(decision, Clone) and decision.source == 1
+    assert pop.ask()[0] == decision.config and decision.config != start[0]
+    frame = pop.history.to_frame()
+    assert frame["step"].tolist() == [10, 11, 12, 13, 20]
+    assert frame["member"].tolist() == [0, 1, 2, 3, 0]
+    assert frame["clone_source"].tolist() == [-1, -1, -1, -1, 1]
+    assert frame["lr"].iloc[-1] == start[0]["lr"]  # the config it trained with until step 20
+
+
+def test_tell_member_protocol_errors_and_resume():
+    pop = Population(default_space(), size=2, method="pb2-star", seed=0)
+    pop.tell_member(0, 10, 1.0)
+    with pytest.raises(PopulationStateError, match="member 0's sync points must increase"):
+        pop.tell_member(0, 10, 2.0)
+    with pytest.raises(PopulationStateError, match="asynchronously"):
+        pop.tell(20, [1.0, 2.0])
+    with pytest.raises(ConfigError, match="not in 0..1"):
+        pop.tell_member(2, 30, 1.0)
+    synchronous = Population(default_space(), size=2, method="pb2-star", seed=0)
+    synchronous.tell(10, [1.0, 2.0])
+    with pytest.raises(PopulationStateError, match="synchronously"):
+        synchronous.tell_member(0, 20, 1.0)
+    state = json.loads(json.dumps(pop.state_dict()))
+    again = Population(default_space(), size=2, method="pb2-star", seed=0)
+    again.load_state_dict(state)
+    for member, step, reward in [(1, 12, 0.5), (0, 20, 0.1), (1, 22, 0.7), (0, 30, 0.2)]:
+        assert again.tell_member(member, step, reward) == pop.tell_member(member, step, reward)
+
+
+def test_asynchronous_bridge_row_starts_from_the_donors_latest_reward():
+    pop = Population(default_space(), size=2, method="pbt", seed=0, quantile=0.5)
+    pop.tell_member(0, 10, 1.0)
+    pop.tell_member(1, 12, 5.0)
+    pop.tell_member(0, 20, 2.0)  # worst latest: clones member 1, whose latest is 5.0 (step 12)
+    pop.tell_member(0, 30, 9.0)
+    data = pop.history.surrogate_data()
+    row = int(np.flatnonzero(data.time == 30)[0])
+    assert data.reward_before[row] == 5.0
+    assert data.target[row] == pytest.approx((9.0 - 5.0) / 10)

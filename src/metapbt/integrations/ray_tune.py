@@ -14,10 +14,10 @@ overridden (``_quantiles``, ``_checkpoint_or_exploit``, ``_get_new_config``,
 and, on restore, written. They are pinned to :data:`SUPPORTED_RAY` (the ``ray`` extra), checked
 when the scheduler is built and by a contract test (``tests/integrations``).
 
-Only the synchronous protocol is supported (``synch=True``, the paper's): every trial reaches a
-sync point, the population is told all rewards at once and decides for everyone. Ray's
-asynchronous mode exploits one trial at a time against the others' latest results, which our
-ask/tell core cannot express yet (README: Ray Tune).
+Both of Ray's protocols: ``synch=True`` (the paper's: every trial reaches a sync point, the
+population is told all rewards at once and decides for everyone, :meth:`Population.tell`) and
+``synch=False`` (Ray's default: a trial is decided alone when it reports, against the others'
+latest rewards, :meth:`Population.tell_member`).
 
 What Ray's own PB2 lacks, done here: log-scaled and integer hyperparameters (our
 :class:`~metapbt.population.space.SearchSpace`); new values handed to trials as plain Python
@@ -100,15 +100,16 @@ class MetaPB2(PopulationBasedTraining):
         metric: The result field to maximise or minimise.
         mode: ``"max"`` or ``"min"``.
         perturbation_interval: Sync-point spacing in ``time_attr`` units.
-        synch: Must be ``True`` (the synchronous protocol).
+        synch: The synchronous protocol (all trials decided together at each sync point) or,
+            if false, Ray's asynchronous one (each trial decided when it reports).
         log_config: Let Ray write its ``pbt_policy_<trial>.txt`` files (replayable with Ray's
             ``PopulationBasedTrainingReplay``).
         require_attrs: Fail when a result lacks ``time_attr`` or ``metric`` (Ray's check).
 
     Raises:
         ConfigError: On an unsupported Ray, an unknown method, a meta method without meta-data
-            (or meta-data for a method that takes none), ``synch=False``, or a portfolio built
-            over another space.
+            (or meta-data for a method that takes none), or a portfolio built over another
+            space.
     """
 
     def __init__(
@@ -130,12 +131,6 @@ class MetaPB2(PopulationBasedTraining):
         require_attrs: bool = True,
     ) -> None:
         check_ray_version()
-        if not synch:
-            raise ConfigError(
-                "MetaPB2 supports the synchronous protocol only (synch=True); Ray's "
-                "asynchronous exploit of one trial at a time is not expressible in our ask/tell "
-                "core yet"
-            )
         self.space = _as_space(space)
         self.method_name = methods.METHODS.check(method)
         self._method = methods.make(
@@ -152,6 +147,7 @@ class MetaPB2(PopulationBasedTraining):
         self._decisions: dict[Any, Decision] = {}
         self._restored: dict[str, Any] | None = None
         self._before: dict[str, Any] | None = None  # the population before the last tell
+        self._reporting: Any = None  # asynchronous mode: the trial whose result is handled
         self._state_path: Path | None = None
         super().__init__(
             time_attr=time_attr,
@@ -163,7 +159,7 @@ class MetaPB2(PopulationBasedTraining):
             resample_probability=0.0,
             log_config=log_config,
             require_attrs=require_attrs,
-            synch=True,
+            synch=synch,
         )
 
     # --- trials join ---------------------------------------------------------------------------
@@ -216,8 +212,14 @@ class MetaPB2(PopulationBasedTraining):
 
     # --- sync points ---------------------------------------------------------------------------
 
+    def _save_trial_state(self, state: Any, time: int, result: dict, trial: Any) -> float:
+        self._reporting = trial
+        return super()._save_trial_state(state, time, result, trial)
+
     def _quantiles(self) -> tuple[list[Any], list[Any]]:
-        """Tell the population every member's reward; cloned trials low, donors high."""
+        """Tell the population; cloned trials are the lower quantile, their donors the upper."""
+        if not self._synch:
+            return self._tell_one(self._reporting)
         states = [None if t is None else self._trial_state.get(t) for t in self._members]
         times = [s.last_train_time for s in states if s is not None and s.last_score is not None]
         if not times:
@@ -244,6 +246,22 @@ class MetaPB2(PopulationBasedTraining):
         upper = list(dict.fromkeys(self._members[d.source] for d in clones))
         return lower, upper
 
+    def _tell_one(self, trial: Any) -> tuple[list[Any], list[Any]]:
+        """Asynchronous mode: the reporting trial alone, against the others' latest rewards.
+
+        A kept trial counts as upper quantile, so Ray saves its checkpoint: any trial may be
+        chosen as a donor later, and Ray skips an exploit whose donor has no checkpoint.
+        """
+        population = self._population_now()
+        state = self._trial_state[trial]
+        member = self._members.index(trial)
+        self._before = population.state_dict()
+        decision = population.tell_member(member, int(state.last_train_time), state.last_score)
+        self._decisions = {trial: decision}
+        if isinstance(decision, Clone):
+            return [trial], [self._members[decision.source]]
+        return [], [trial]
+
     def _checkpoint_or_exploit(
         self, trial: Any, tune_controller: Any, upper_quantile: list, lower_quantile: list
     ) -> None:
@@ -264,9 +282,9 @@ class MetaPB2(PopulationBasedTraining):
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
         """Ray's PBT step; the scheduler's state is saved after every sync point."""
-        before = None if self._population is None else self._population.last_step
+        before = None if self._population is None else len(self._population.history)
         decision = super().on_trial_result(tune_controller, trial, result)
-        if self._population is not None and self._population.last_step != before:
+        if self._population is not None and len(self._population.history) != before:
             self.save_state()
         return decision
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,16 +92,27 @@ class History:
         clone_sources: Sequence[int],
     ) -> None:
         """Append one row per member for the sync point ``step``."""
-        if not len(configs) == len(rewards) == len(clone_sources):
+        self.add_rows(step, range(len(configs)), configs, rewards, clone_sources)
+
+    def add_rows(
+        self,
+        step: int,
+        members: Sequence[int],
+        configs: Sequence[Config],
+        rewards: Sequence[float],
+        clone_sources: Sequence[int],
+    ) -> None:
+        """Append rows of some members at ``step`` (asynchronous populations report alone)."""
+        if not len(members) == len(configs) == len(rewards) == len(clone_sources):
             raise ConfigError(
                 f"one config, reward and clone source per member expected, got "
-                f"{len(configs)}, {len(rewards)}, {len(clone_sources)}"
+                f"{len(configs)}, {len(rewards)}, {len(clone_sources)} for {len(members)}"
             )
-        for member, (config, reward, source) in enumerate(
-            zip(configs, rewards, clone_sources, strict=True)
+        for member, config, reward, source in zip(
+            members, configs, rewards, clone_sources, strict=True
         ):
             self._step.append(int(step))
-            self._member.append(member)
+            self._member.append(int(member))
             self._hparams.append([float(config[n]) for n in self.space.names])
             self._reward.append(float(reward))
             self._source.append(int(source))
@@ -191,15 +202,16 @@ class History:
         Unlike the reference, pairs are formed from consecutive rows of one member rather than
         by grouping on exact float equality of the hyperparameters, so a member that returns to
         an earlier configuration is not paired across the gap (reference weakness 32).
+
+        In an asynchronous population (members report at their own steps) a clone's start
+        reward is the donor's latest reward at or before the clone's step; in a synchronous one
+        that is the donor's reward at that very step.
         """
         frame = self.to_frame()
         dim = self.space.dim
         if frame.empty:
             return _empty(dim)
-        reward_at = {
-            (s, m): r
-            for s, m, r in zip(frame["step"], frame["member"], frame["reward"], strict=True)
-        }
+        reward_at = _latest_rewards(frame)
         rows: list[tuple[float, float, np.ndarray, float, int]] = []
         hp = frame[self.space.names].to_numpy(dtype=np.float64)
         pairs = []
@@ -219,7 +231,7 @@ class History:
             if source != NO_SOURCE:
                 if not bridge_without_data and has_data.get(source, np.inf) > start_step:
                     continue
-                start_reward = reward_at[(start_step, source)]
+                start_reward = reward_at(source, start_step)
             else:
                 start_reward = frame.at[prev, "reward"]
             y = (frame.at[cur, "reward"] - start_reward) / dt
@@ -238,6 +250,21 @@ class History:
             target=np.array([r[3] for r in rows], dtype=np.float64),
             member=np.array([r[4] for r in rows], dtype=np.int64),
         )
+
+
+def _latest_rewards(frame: pd.DataFrame) -> Callable[[int, int], float]:
+    """``reward(member, step)``: the member's reward in its last row at or before ``step``."""
+    by_member = {
+        int(m): (g["step"].to_numpy(), g["reward"].to_numpy())
+        for m, g in frame.sort_values("step", kind="stable").groupby("member", sort=False)
+    }
+
+    def reward(member: int, step: int) -> float:
+        steps, rewards = by_member[int(member)]
+        i = int(np.searchsorted(steps, step, side="right")) - 1
+        return float(rewards[i]) if i >= 0 else float("nan")
+
+    return reward
 
 
 def _empty(dim: int) -> SurrogateData:

@@ -70,6 +70,9 @@ class Population:
         self._configs = [space.validate(c) for c in initial]
         self.history = History(space)
         self._last_step: int | None = None
+        # Asynchronous tells (tell_member): every member's latest reward and step.
+        self._latest: np.ndarray | None = None
+        self._member_steps: list[int | None] = []
 
     @property
     def last_step(self) -> int | None:
@@ -95,6 +98,8 @@ class Population:
             PopulationStateError: If ``step`` does not increase.
             ConfigError: If the number of rewards is not the population size.
         """
+        if self._latest is not None:
+            raise PopulationStateError("this population is told asynchronously (tell_member)")
         if self._last_step is not None and step <= self._last_step:
             raise PopulationStateError(
                 f"sync points must increase: got step {step} after {self._last_step}"
@@ -117,6 +122,46 @@ class Population:
         best = np.nanmax(scores) if np.isfinite(scores).any() else math.nan
         logger.info("step %d: best reward %.4g, %d clone(s)", step, best, len(donors))
         return decisions
+
+    def tell_member(self, member: int, step: int, reward: float | None) -> Decision:
+        """Asynchronous tell: one member reports its reward at its own sync point ``step``.
+
+        The member is ranked against every member's latest reward (members that have not
+        reported yet count as failed: last, never donors); if the exploit rule clones it, its
+        donor and new hyperparameters are chosen as in :meth:`tell`, and only its decision is
+        returned. This is Ray Tune's asynchronous PBT protocol; the history holds one row per
+        report, so members' rows are at different steps.
+
+        Raises:
+            PopulationStateError: If ``step`` does not exceed this member's previous report,
+                or the population was told synchronously before.
+            ConfigError: If ``member`` is not a member index.
+        """
+        if not 0 <= member < self.size:
+            raise ConfigError(f"member {member} is not in 0..{self.size - 1}")
+        if self._latest is None:
+            if self._last_step is not None:
+                raise PopulationStateError("this population was told synchronously (tell)")
+            self._latest = np.full(self.size, math.nan)
+            self._member_steps = [None] * self.size
+        previous = self._member_steps[member]
+        if previous is not None and step <= previous:
+            raise PopulationStateError(
+                f"member {member}'s sync points must increase: got step {step} after {previous}"
+            )
+        self._latest[member] = math.nan if reward is None else float(reward)
+        self._member_steps[member] = int(step)
+        scores = self._latest.copy()
+        donors = self.method.exploit.select(scores, self._rng)
+        donor = donors.get(member)
+        config = dict(self._configs[member])
+        self.history.add_rows(
+            step, [member], [config], [scores[member]], [NO_SOURCE if donor is None else donor]
+        )
+        if donor is None:
+            return Keep(member, config)
+        self._explore(step, scores, {member: donor})
+        return Clone(member, donor, dict(self._configs[member]))
 
     def _explore(self, step: int, scores: np.ndarray, donors: dict[int, int]) -> None:
         context = RoundContext(self.space, self.history, int(step), scores, self.size)
@@ -153,6 +198,8 @@ class Population:
             "rng": self._rng.bit_generator.state,
             "history": self.history.to_frame().to_dict(orient="list"),
             "explorer": self.method.explorer.state_dict(),
+            "latest": None if self._latest is None else _nan_to_none(self._latest),
+            "member_steps": self._member_steps,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -179,3 +226,10 @@ class Population:
         self._rng.bit_generator.state = state["rng"]
         self.history = History.from_frame(pd.DataFrame(state["history"]), self.space)
         self.method.explorer.load_state_dict(state["explorer"])
+        latest = state.get("latest")  # absent in states written before tell_member existed
+        self._latest = None if latest is None else np.array(latest, dtype=float)
+        self._member_steps = list(state.get("member_steps") or [])
+
+
+def _nan_to_none(values: np.ndarray) -> list[float | None]:
+    return [float(v) if np.isfinite(v) else None for v in values]
