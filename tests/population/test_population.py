@@ -105,7 +105,7 @@ def test_tell_member_protocol_errors_and_resume():
         pop.tell_member(0, 10, 2.0)
     with pytest.raises(PopulationStateError, match="asynchronously"):
         pop.tell(20, [1.0, 2.0])
-    with pytest.raises(ConfigError, match="not in 0..1"):
+    with pytest.raises(ConfigError, match=r"not in 0\.\.1"):
         pop.tell_member(2, 30, 1.0)
     synchronous = Population(default_space(), size=2, method="pb2-star", seed=0)
     synchronous.tell(10, [1.0, 2.0])
