@@ -66,7 +66,12 @@ def timed(cls: type) -> type:
 
 
 def make(name: str, interval: int) -> Any:
-    common = {"metric": "score", "mode": "max", "perturbation_interval": interval}
+    common = {
+        "time_attr": "training_iteration",
+        "metric": "score",
+        "mode": "max",
+        "perturbation_interval": interval,
+    }
     if name == "ray-pb2":
         return timed(PB2)(hyperparam_bounds=BOUNDS, synch=True, **common)
     return timed(MetaPB2)(name.removeprefix("metapbt-"), **common)

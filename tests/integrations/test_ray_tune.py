@@ -215,3 +215,60 @@ def test_asynchronous_mode_decides_each_trial_as_it_reports(local_ray, tmp_path)
     for row in history.itertuples():
         direct.tell_member(int(row.member), int(row.step), float(row.reward))
     pd.testing.assert_frame_equal(direct.history.to_frame(), history)
+
+
+def test_bad_param_space_or_metric_stops_the_experiment_at_start(local_ray, tmp_path):
+    scheduler = MetaPB2("pbt", SPACE, metric="score", mode="max", perturbation_interval=3)
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"lr": 5.0, "batch": 32},  # lr outside [1e-5, 1e-3]
+        tune_config=tune.TuneConfig(scheduler=scheduler, num_samples=2),
+        run_config=tune.RunConfig(storage_path=str(tmp_path), name="bad", verbose=0),
+    )
+    with pytest.raises(Exception, match="param_space disagrees"):
+        tuner.fit()
+    scheduler = MetaPB2("pbt", SPACE, metric="never_reported", mode="max")
+    tuner = _tuner(tmp_path, "metric", scheduler)
+    with pytest.raises(Exception, match="never_reported"):
+        tuner.fit().get_dataframe()  # Ray's require_attrs check, at the first result
+
+
+def test_meta_data_and_portfolio_work_through_the_adapter(local_ray, tmp_path):
+    from metapbt.engine.resolve import bundled_metadata
+    from tests.engine.test_resolve import portfolio_file
+
+    space = SearchSpace(
+        {"lr": Float(1e-5, 1e-3, log=True), "lambda": Float(0.9, 0.99), "clip": Float(0.1, 0.5)}
+    )
+    path = portfolio_file(tmp_path, ["cart_pole venus", "cart_pole uranus"])
+    scheduler = MetaPB2(
+        "meta-prior",
+        space,
+        metadata=bundled_metadata("cart_pole"),
+        target="cart_pole earth",
+        portfolio=path,
+        metric="score",
+        mode="max",
+        perturbation_interval=3,
+    )
+
+    def cheap(config):
+        for i in range(6):
+            tune.report({"score": i * (1 - abs(math.log10(config["lr"]) + 3.5))})
+
+    tune.Tuner(
+        cheap,
+        tune_config=tune.TuneConfig(scheduler=scheduler, num_samples=4),
+        run_config=tune.RunConfig(storage_path=str(tmp_path), name="meta", verbose=0),
+    ).fit()
+    assert [c["lr"] for c in scheduler.initial_configs[:2]] == pytest.approx([1e-4, 2e-4])
+    history = scheduler.population.history.to_frame()
+    assert sorted(history["step"].unique()) == [3, 6]
+    weights = scheduler.population.method.explorer.state_dict()["meta"]["weights"][-1]
+    # RGPE weighted the other four planets' runs; the target's own were left out.
+    assert {k for k in weights if k != "step"} == {
+        "cart_pole uranus",
+        "cart_pole venus",
+        "cart_pole saturn",
+        "cart_pole neptune",
+    }
