@@ -50,10 +50,14 @@ def test_bootstrap_interval_brackets_the_estimate_and_narrows_with_runs():
 
 
 def test_bootstrap_is_stratified_by_task():
-    # Task 0 holds only 0s and task 1 only 1s: a stratified replicate keeps one of each per
-    # run, so its mean is always exactly 1/2 (pooled resampling would vary).
-    scores = np.array([[0.0, 1.0]] * 4)
-    assert iv.bootstrap_interval(scores, "mean", reps=200) == iv.Interval(0.5, 0.5, 0.5)
+    # Every run (row) averages 5.5, so resampling whole runs would always give 5.5; resampling
+    # each task's runs independently (stratified) can pair 0 with 10 (5.0) or 1 with 11 (6.0).
+    scores = np.array([[0.0, 11.0], [1.0, 10.0]])
+    interval = iv.bootstrap_interval(scores, "mean", reps=400)
+    assert interval.low == 5.0 and interval.high == 6.0 and interval.value == 5.5
+    # Task 0 holds only 0s and task 1 only 1s: every stratified replicate averages 1/2.
+    flat = np.array([[0.0, 1.0]] * 4)
+    assert iv.bootstrap_interval(flat, "mean", reps=200) == iv.Interval(0.5, 0.5, 0.5)
     p = iv.improvement_interval(np.ones((3, 2)), np.zeros((4, 2)), reps=100)
     assert p == iv.Interval(1.0, 1.0, 1.0)
 
@@ -87,6 +91,7 @@ def test_final_scores_normalise_each_task_over_every_run():
             ("b", "t2", 0): -3.0,
             ("b", "t2", 1): -2.0,
             ("a", "t3", 0): 1.0,  # t3 lacks method b: dropped
+            ("a", "t1", 2): 99.0,  # seed 2 only for a, on one task: left out, never scored
         }
     )
     scores = iv.final_scores(results)

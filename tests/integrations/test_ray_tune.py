@@ -116,6 +116,8 @@ def test_misuse_fails_when_the_scheduler_is_built(tmp_path):
         MetaPB2("pb2-star", metadata=tmp_path)
     with pytest.raises(ConfigError, match="unknown method"):
         MetaPB2("pb3")
+    with pytest.raises(ConfigError, match="neither a planet"):  # a typo would leak the target
+        MetaPB2("meta-prior", metadata=tmp_path, target="cart_pole eatrh")
 
 
 def test_exploits_clone_the_donors_checkpoint_with_the_populations_config(experiment):

@@ -127,4 +127,22 @@ def test_asynchronous_bridge_row_starts_from_the_donors_latest_reward():
     data = pop.history.surrogate_data()
     row = int(np.flatnonzero(data.time == 30)[0])
     assert data.reward_before[row] == 5.0
-    assert data.target[row] == pytest.approx((9.0 - 5.0) / 10)
+    # It continued from the donor's weights at step 12: the interval is 12 -> 30.
+    assert data.target[row] == pytest.approx((9.0 - 5.0) / (30 - 12))
+
+
+def test_an_asynchronous_clone_continues_from_its_donors_step():
+    # Ray rewinds a cloned trial to its donor's checkpoint: its next report may come before
+    # its own last one, and its surrogate row spans the time since the donor's report.
+    pop = Population(default_space(), size=2, method="pbt", seed=0, quantile=0.5)
+    pop.tell_member(1, 10, 5.0)
+    pop.tell_member(0, 30, 1.0)
+    clone = pop.tell_member(0, 40, 2.0)  # worst latest reward: clones member 1 (step 10)
+    assert isinstance(clone, Clone) and clone.source == 1
+    with pytest.raises(PopulationStateError, match="after 10"):
+        pop.tell_member(0, 10, 6.0)
+    pop.tell_member(0, 20, 7.0)  # the donor's step + 10: allowed, though below 40
+    data = pop.history.surrogate_data()
+    row = int(np.flatnonzero((data.member == 0) & (data.time == 20))[0])
+    assert data.reward_before[row] == 5.0
+    assert data.target[row] == pytest.approx((7.0 - 5.0) / (20 - 10))

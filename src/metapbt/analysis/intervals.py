@@ -19,6 +19,7 @@ results table, min-max normalising each task over every run of every method.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ from scipy.stats import trim_mean
 from metapbt.analysis.compare import EPS, RESULT_COLUMNS, _require
 from metapbt.errors import ConfigError
 
+logger = logging.getLogger(__name__)
 Statistic = Callable[[np.ndarray], float]
 
 
@@ -142,11 +144,13 @@ def final_scores(results: pd.DataFrame, step: int | None = None) -> dict[str, np
 
     Each run's score is its best member's return at ``step`` (default: the last step). Each task
     is min-max normalised over every run of every method at that step, so 0 is the task's
-    worst run and 1 its best; runs with NaN returns count as 0. Only tasks and seeds that every
-    method has are kept, so the matrices share their columns.
+    worst run and 1 its best; a run whose return is NaN (it diverged) counts as 0. Only tasks
+    that every method has, and only the seeds every method has on every such task, are kept
+    (runs not there yet, such as cells of a study still running, are left out, not scored),
+    so the matrices share their rows' seeds and their columns.
 
     Raises:
-        ConfigError: If no task has every method at that step, or the seeds differ in number.
+        ConfigError: If no task has every method at that step, or no seed is common to all.
     """
     _require(results, RESULT_COLUMNS, "results")
     step = int(results["step"].max()) if step is None else step
@@ -157,17 +161,22 @@ def final_scores(results: pd.DataFrame, step: int | None = None) -> dict[str, np
     if not tasks:
         raise ConfigError(f"no task has results of every method at step {step}")
     at = at[at["task"].isin(tasks)]
+    seed_sets = at.groupby(["task", "method"])["seed"].apply(frozenset)
+    seeds = sorted(frozenset.intersection(*seed_sets))
+    if not seeds:
+        raise ConfigError(f"no seed has results of every method on every task at step {step}")
+    dropped = len(at) - len(seeds) * len(tasks) * len(methods)
+    if dropped:
+        logger.warning("interval estimates leave out %d runs missing elsewhere", dropped)
+    at = at[at["seed"].isin(seeds)]
     low = at.groupby("task")["best"].min()
     high = at.groupby("task")["best"].max()
     out = {}
     for method in methods:
         table = at[at["method"] == method].pivot(index="seed", columns="task", values="best")
-        table = table.reindex(columns=tasks).dropna(how="all")
+        table = table.reindex(index=seeds, columns=tasks)
         norm = (table - low[tasks]) / (high[tasks] - low[tasks] + EPS)
         out[method] = norm.fillna(0.0).to_numpy()
-    if len({m.shape[0] for m in out.values()}) != 1:
-        shapes = {k: v.shape[0] for k, v in out.items()}
-        raise ConfigError(f"methods have different numbers of seeds: {shapes}")
     return out
 
 

@@ -96,7 +96,9 @@ class MetaPB2(PopulationBasedTraining):
             entry ``i``.
         seed: Seed of the population (initial draws, donors, explores).
         quantile: Truncation-selection quantile of the method's exploit step.
-        time_attr: The result field that measures time (sync points are its multiples).
+        time_attr: The result field that measures time (sync points are its multiples); an
+            integer counter such as ``training_iteration`` (float times are truncated to
+            integer steps in the population's history).
         metric: The result field to maximise or minimise.
         mode: ``"max"`` or ``"min"``.
         perturbation_interval: Sync-point spacing in ``time_attr`` units.
@@ -169,8 +171,16 @@ class MetaPB2(PopulationBasedTraining):
         if self._state_path is None:
             self._state_path = Path(trial.local_experiment_path) / STATE_FILE
             if self._state_path.exists():
-                self._restored = _read_state(self._state_path)
-                self._load(self._restored)
+                saved = _read_state(self._state_path)
+                if trial.trial_id in saved.get("trials", {}):  # Tuner.restore of this experiment
+                    self._restored = saved
+                    self._load(saved)
+                else:
+                    logger.warning(
+                        "MetaPB2: %s belongs to other trials (a new experiment in an old "
+                        "directory); starting a new population, the file will be overwritten",
+                        self._state_path,
+                    )
         restored = (self._restored or {}).get("trials", {}).get(trial.trial_id)
         if restored is None:
             if self._population is not None:
@@ -270,6 +280,15 @@ class MetaPB2(PopulationBasedTraining):
             # Ray clones a random upper-quantile trial: give it the population's donor only.
             donor = self._members[decision.source]
             super()._checkpoint_or_exploit(trial, tune_controller, [donor], lower_quantile)
+            applied = {k: trial.config.get(k) for k in self.space}
+            if not _same_config(applied, _plain(self.space, decision.config)):
+                logger.warning(
+                    "MetaPB2: Ray did not clone trial %s into %s (no checkpoint of the donor); "
+                    "the population's record of this exploit is wrong. Report a checkpoint at "
+                    "every sync point.",
+                    donor.trial_id,
+                    trial.trial_id,
+                )
             return
         super()._checkpoint_or_exploit(trial, tune_controller, upper_quantile, lower_quantile)
 
@@ -443,12 +462,11 @@ def _meta_source(method: str, metadata: str | Path | None, target: str | None) -
 
 
 def _task_ref(target: str) -> TaskRef:
+    """The task ``target`` names: one of our envs (its context checked) or any id."""
     env, context = split_task_id(target)
-    try:
-        values = dict(envs.resolve_context(env, context))
-    except ConfigError:  # not one of our envs: the id alone identifies it
-        values = {}
-    return TaskRef(env, values, target)
+    if env not in envs.ENVS:  # not one of our envs: the id alone identifies it
+        return TaskRef(env, {}, target)
+    return TaskRef(env, dict(envs.resolve_context(env, context)), target)
 
 
 def _same_config(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:

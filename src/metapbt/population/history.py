@@ -216,8 +216,9 @@ class History:
         hp = frame[self.space.names].to_numpy(dtype=np.float64)
         pairs = []
         for _, group in frame.groupby("member", sort=True):
-            idx = group.sort_values("step").index.to_numpy()
-            pairs.extend(itertools.pairwise(idx))
+            # Rows in the order they were added: an asynchronous clone rewinds the member to
+            # its donor's step, so its next row may have a smaller step than the clone row.
+            pairs.extend(itertools.pairwise(group.index.to_numpy()))
         # In order of interval start: a donor's rows ending at s are known before any clone of
         # it at s is paired.
         pairs.sort(key=lambda pair: (frame.at[pair[0], "step"], pair[0]))
@@ -225,15 +226,17 @@ class History:
         for prev, cur in pairs:
             start_step, end_step = frame.at[prev, "step"], frame.at[cur, "step"]
             source = frame.at[prev, "clone_source"]
-            dt = end_step - start_step
-            if dt <= 0:
-                continue
             if source != NO_SOURCE:
                 if not bridge_without_data and has_data.get(source, np.inf) > start_step:
                     continue
-                start_reward = reward_at(source, start_step)
+                # The interval starts from the donor's latest report (the same step when
+                # synchronous; earlier when asynchronous, and the member rewinds to it).
+                start_step, start_reward = reward_at(source, start_step)
             else:
                 start_reward = frame.at[prev, "reward"]
+            dt = end_step - start_step
+            if dt <= 0:
+                continue
             y = (frame.at[cur, "reward"] - start_reward) / dt
             if np.isfinite(y):
                 member = frame.at[cur, "member"]
@@ -252,19 +255,22 @@ class History:
         )
 
 
-def _latest_rewards(frame: pd.DataFrame) -> Callable[[int, int], float]:
-    """``reward(member, step)``: the member's reward in its last row at or before ``step``."""
+def _latest_rewards(frame: pd.DataFrame) -> Callable[[int, int], tuple[int, float]]:
+    """``latest(member, step)``: the member's last row at or before ``step``.
+
+    Returns ``(its step, its reward)``, or ``(step, nan)`` when it has none.
+    """
     by_member = {
         int(m): (g["step"].to_numpy(), g["reward"].to_numpy())
         for m, g in frame.sort_values("step", kind="stable").groupby("member", sort=False)
     }
 
-    def reward(member: int, step: int) -> float:
+    def latest(member: int, step: int) -> tuple[int, float]:
         steps, rewards = by_member[int(member)]
         i = int(np.searchsorted(steps, step, side="right")) - 1
-        return float(rewards[i]) if i >= 0 else float("nan")
+        return (int(steps[i]), float(rewards[i])) if i >= 0 else (int(step), float("nan"))
 
-    return reward
+    return latest
 
 
 def _empty(dim: int) -> SurrogateData:

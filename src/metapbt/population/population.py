@@ -130,11 +130,13 @@ class Population:
         reported yet count as failed: last, never donors); if the exploit rule clones it, its
         donor and new hyperparameters are chosen as in :meth:`tell`, and only its decision is
         returned. This is Ray Tune's asynchronous PBT protocol; the history holds one row per
-        report, so members' rows are at different steps.
+        report, so members' rows are at different steps. A cloned member continues from its
+        donor's weights and step: its next report must come after the donor's latest one (it
+        may be before its own).
 
         Raises:
-            PopulationStateError: If ``step`` does not exceed this member's previous report,
-                or the population was told synchronously before.
+            PopulationStateError: If ``step`` does not exceed this member's previous report
+                (its donor's, after a clone), or the population was told synchronously before.
             ConfigError: If ``member`` is not a member index.
         """
         if not 0 <= member < self.size:
@@ -161,6 +163,9 @@ class Population:
         if donor is None:
             return Keep(member, config)
         self._explore(step, scores, {member: donor})
+        # It continues from the donor's weights, so from the donor's step: its next report
+        # must come after that one (a Ray trial is rewound to its donor's checkpoint).
+        self._member_steps[member] = self._member_steps[donor]
         return Clone(member, donor, dict(self._configs[member]))
 
     def _explore(self, step: int, scores: np.ndarray, donors: dict[int, int]) -> None:
