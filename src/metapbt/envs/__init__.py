@@ -1,9 +1,11 @@
 """Contextual environments: a registry id plus a context gives an environment.
 
 Known ids: ``cart_pole``, ``mountain_car``, ``pendulum``, ``acrobot`` (gymnax: :func:`make` gives
-``(env, params)`` that step inside JAX) and ``lunar_lander`` (Box2D: :func:`make_host` gives a
-gymnasium environment). Each spec's ``trainer`` attribute names the population trainer that
-fits it (``"jax"`` or ``"host"``; :func:`metapbt.engine.factory.make_trainer` reads it).
+``(env, params)`` that step inside JAX), the nine Brax robots (``hopper``, ``humanoid``, ...;
+:mod:`metapbt.envs.brax_envs`, also behind :func:`make`, with a ``gravity`` context) and
+``lunar_lander`` (Box2D: :func:`make_host` gives a gymnasium environment). Each spec's
+``trainer`` attribute names the population trainer that fits it (``"jax"`` or ``"host"``;
+:func:`metapbt.engine.factory.make_trainer` reads it).
 
 A context is given as a planet name (``"earth"``, ``"neptune"``...: the gravity factor over 9.81
 scales the features the reference scaled), as ``"name=value,..."`` text, or as a mapping;
@@ -16,17 +18,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from metapbt._registry import Registry
+from metapbt.envs.brax_envs import BRAX, BraxEnvSpec, make_brax
 from metapbt.envs.classic_control import CLASSIC_CONTROL, EnvSpec
 from metapbt.envs.contexts import PLANETS, Context, parse_assignments, planet_factor
 from metapbt.envs.lunar_lander import LUNAR_LANDER, HostEnvSpec
 from metapbt.errors import ConfigError
 
-ENVS: Registry[EnvSpec | HostEnvSpec] = Registry("environment")
-for _spec in (*CLASSIC_CONTROL, LUNAR_LANDER):
+ENVS: Registry[EnvSpec | HostEnvSpec | BraxEnvSpec] = Registry("environment")
+for _spec in (*CLASSIC_CONTROL, *BRAX, LUNAR_LANDER):
     ENVS.register(_spec.id)(lambda _s=_spec: _s)
 
 
-def spec(env_id: str) -> EnvSpec | HostEnvSpec:
+def spec(env_id: str) -> EnvSpec | HostEnvSpec | BraxEnvSpec:
     """The spec of ``env_id`` (unknown ids list the known ones)."""
     return ENVS.make(env_id)
 
@@ -63,14 +66,16 @@ def resolve_context(env_id: str, context: str | Mapping[str, float] | None = Non
 
 
 def make(env_id: str, context: str | Mapping[str, float] | None = None) -> tuple[Any, Any]:
-    """Create the gymnax environment ``env_id`` and its params under ``context``.
+    """Create the gymnax(-like) environment ``env_id`` and its params under ``context``.
 
     Raises:
         ConfigError: If ``env_id`` steps on the host (use :func:`make_host`).
     """
+    env_spec = spec(env_id)
+    if isinstance(env_spec, BraxEnvSpec):
+        return make_brax(env_spec, resolve_context(env_id, context))
     import gymnax
 
-    env_spec = spec(env_id)
     if isinstance(env_spec, HostEnvSpec):
         raise ConfigError(
             f"{env_id} steps on the host (Box2D), not inside JAX: create it with "
