@@ -65,6 +65,38 @@ def test_ppo_loss_matches_hand_computation():
     assert float(loss) == pytest.approx(expected, rel=1e-4)
 
 
+def test_continuous_ppo_loss_and_gaussian_log_probs_by_hand():
+    mean = jnp.array([[0.0, 1.0], [0.5, -0.5]])
+    log_std = jnp.array([0.0, np.log(0.5)])  # state-independent, as ActorCritic's
+    values = jnp.array([0.0, 0.0])
+
+    def apply_fn(params, obs):
+        return distrax.MultivariateNormalDiag(mean, jnp.exp(log_std)), values
+
+    action = jnp.array([[1.0, 1.0], [0.5, 0.0]])
+    std = np.array([1.0, 0.5])
+
+    def log_prob(a, m):  # sum over dimensions of log N(a; m, std)
+        z = (np.asarray(a) - np.asarray(m)) / std
+        return float(np.sum(-0.5 * z**2 - np.log(std) - 0.5 * np.log(2 * np.pi)))
+
+    new = np.array([log_prob(action[i], mean[i]) for i in range(2)])
+    dist, _ = apply_fn(None, None)
+    np.testing.assert_allclose(dist.log_prob(action), new, rtol=1e-6)
+    old = new - np.log([1.5, 0.5])  # ratios 1.5 and 0.5
+    adv = jnp.array([2.0, -2.0])
+    config = presets.make("fast", vf_coef=0.0)
+    hp = {"clip": jnp.float32(0.2), "ent_coef": jnp.float32(0.0)}
+    batch = (None, action, jnp.asarray(old, jnp.float32), adv, values)
+    loss, info = ppo_loss(None, apply_fn, batch, hp, jnp.float32(0.0), config)
+    ratio, a = np.array([1.5, 0.5]), np.array([1.0, -1.0])  # advantages standardised
+    policy = -np.mean(np.minimum(ratio * a, np.clip(ratio, 0.8, 1.2) * a))
+    assert float(info["policy"]) == pytest.approx(policy, rel=1e-4)
+    entropy = np.sum(0.5 * np.log(2 * np.pi * np.e * std**2))
+    assert float(info["entropy"]) == pytest.approx(entropy, rel=1e-5)
+    assert float(loss) == pytest.approx(policy, rel=1e-4)
+
+
 def test_adaptive_kl_coefficient():
     assert float(update_kl_coeff(jnp.float32(0.2), jnp.float32(0.05), 0.01)) == pytest.approx(0.3)
     assert float(update_kl_coeff(jnp.float32(0.2), jnp.float32(0.001), 0.01)) == pytest.approx(0.1)

@@ -114,6 +114,27 @@ def test_shipped_studies_parse():
     assert full.protocol.population == 4 and full.protocol.budget == 600_000
     assert full.protocol.interval == 40_000
     assert {c.env for c in full.cells} == {"cart_pole", "mountain_car", "pendulum", "acrobot"}
+    repro = load_study(STUDIES / "classic_control_repro.toml")
+    assert len(repro.cells) == 8 * 4 * 5 * 5 and repro.protocol.preset == "classic"
+    labels = {c.method.label for c in repro.cells}
+    assert labels == {
+        "random",
+        "pbt",
+        "pb2",
+        "pb2-star",
+        "pb2-star-warm",
+        "meta-prior",
+        "multitask",
+        "taf",
+    }
+    warm = next(c for c in repro.cells if c.method.label == "pb2-star-warm")
+    assert warm.run_config().portfolio.endswith(
+        f"portfolios/classic/general/{warm.env}__{warm.context}.json"
+    )
+    brax = load_study(STUDIES / "brax.toml")
+    assert len(brax.cells) == 8 * 9 * 5 * 10 and brax.protocol.preset == "brax-paper"
+    assert (brax.protocol.budget, brax.protocol.interval) == (3_000_000, 200_000)
+    assert len(load_study(STUDIES / "brax_smoke.toml").cells) == 4
 
 
 def test_grid_contexts_in_a_study(tmp_path):
