@@ -198,3 +198,18 @@ def test_bounds_scaling_maps_finite_bounds_to_unit_and_leaves_the_rest():
     x = np.array([0.6, -0.07, 5.0, 2.0])
     scaled = (x - np.array(center)) / np.array(scale)
     np.testing.assert_allclose(scaled, [1.0, -1.0, 5.0, 2.0])
+
+
+def test_trainers_scale_observations_by_the_envs_bounds_when_asked():
+    from metapbt.engine.trainer import PopulationTrainer
+
+    car = PopulationTrainer("mountain_car", "earth", presets.make("classic", env="mountain_car"), 1)
+    np.testing.assert_allclose(car.network.obs_center, [-0.3, 0.0], atol=1e-6)
+    np.testing.assert_allclose(car.network.obs_scale, [0.9, 0.07], rtol=1e-6)
+    pole = PopulationTrainer("cart_pole", "earth", presets.make("fast", scale_obs=True), 1)
+    # CartPole's velocities are unbounded: only position and angle are scaled.
+    assert pole.network.obs_scale[1] == pole.network.obs_scale[3] == 1.0
+    assert pole.network.obs_scale[0] == pytest.approx(4.8)
+    assert (
+        PopulationTrainer("cart_pole", "earth", presets.make("fast"), 1).network.obs_scale is None
+    )

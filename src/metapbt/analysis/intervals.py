@@ -114,6 +114,8 @@ def bootstrap_interval(
 
     ``aggregate`` is ``"iqm"`` or ``"mean"``; the interval is the percentile interval.
     """
+    if aggregate not in AGGREGATES:
+        raise ConfigError(f"unknown aggregate {aggregate!r}; known: {', '.join(AGGREGATES)}")
     one, many = AGGREGATES[aggregate]
     scores = _matrix(scores)
     values = many(_resample(scores, reps, np.random.default_rng(seed)))

@@ -8,10 +8,11 @@ trial from its donor's, logging policies); our ``Population`` decides everything
 trials are cloned, from which donor, and with which new hyperparameters. No method is
 implemented twice.
 
-Ray exposes no public hook for that, so four private methods of ``PopulationBasedTraining`` are
+Ray exposes no public hook for that, so private methods of ``PopulationBasedTraining`` are
 overridden (``_quantiles``, ``_checkpoint_or_exploit``, ``_get_new_config``,
-``_save_trial_state``) and its private ``_trial_state`` and ``_next_perturbation_sync`` are read
-and, on restore, written. They are pinned to :data:`SUPPORTED_RAY` (the ``ray`` extra), checked
+``_save_trial_state``, besides the public ``on_trial_add`` and ``on_trial_result``) and its
+private ``_trial_state`` and ``_next_perturbation_sync`` are read and, on restore, written.
+They are pinned to :data:`SUPPORTED_RAY` (the ``ray`` extra), checked
 when the scheduler is built and by a contract test (``tests/integrations``).
 
 Both of Ray's protocols: ``synch=True`` (the paper's: every trial reaches a sync point, the
@@ -100,7 +101,8 @@ class MetaPB2(PopulationBasedTraining):
             integer counter such as ``training_iteration`` (float times are truncated to
             integer steps in the population's history).
         metric: The result field to maximise or minimise.
-        mode: ``"max"`` or ``"min"``.
+        mode: ``"max"`` or ``"min"`` (with ``"min"`` the population is told, and its history
+            and saved meta-data hold, the negated metric: higher is better there).
         perturbation_interval: Sync-point spacing in ``time_attr`` units.
         synch: The synchronous protocol (all trials decided together at each sync point) or,
             if false, Ray's asynchronous one (each trial decided when it reports).
@@ -139,9 +141,11 @@ class MetaPB2(PopulationBasedTraining):
             method, quantile, metadata=_meta_source(method, metadata, target)
         )
         self._seed = seed
-        self._given = list(Portfolio.load(portfolio).configs) if portfolio else []
+        self._given: list[dict[str, float]] = []
         if portfolio:
-            Portfolio.load(portfolio).check_space(self.space)
+            loaded = Portfolio.load(portfolio)
+            loaded.check_space(self.space)
+            self._given = loaded.configs
         self._draws = np.random.default_rng([seed, 1])
         self._members: list[Any] = []  # trials in member order
         self._initial: list[dict[str, float | int]] = []
