@@ -1,5 +1,7 @@
 """Brax robots: gravity reaches the physics, the default is brax's own, the gymnax interface."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -130,3 +132,71 @@ def test_ppo_learns_inverted_pendulum_with_brax_fast():
     # An untrained policy balances for tens of steps; 64k steps of PPO reach well beyond 100
     # (1000 is the episode's maximum).
     assert before.max() < 100 < after.max()
+
+
+TINY = ["--preset", "brax-fast", "--population", "2", "--budget", "2048", "--interval", "1024"]
+
+
+@pytest.mark.slow
+def test_meta_data_and_a_meta_method_work_for_brax_unchanged(tmp_path):
+    from typer.testing import CliRunner
+
+    from metapbt.cli import app
+
+    runner = CliRunner()
+    meta = tmp_path / "meta"
+    build = [
+        *("metadata", "build", "--env", "inverted_pendulum", "--contexts", "earth;neptune"),
+        *("--method", "pb2", "--seeds", "1", *TINY, "--out", str(meta)),
+    ]
+    built = runner.invoke(app, build)
+    assert built.exit_code == 0, built.output
+    tasks = sorted(p.name for p in meta.iterdir() if not p.name.startswith("."))
+    assert tasks == ["inverted_pendulum__earth", "inverted_pendulum__neptune"]
+    target = [
+        *("run", "--env", "inverted_pendulum", "--context", "uranus", "--method", "meta-prior"),
+        *("--metadata", str(meta), *TINY, "--out", str(tmp_path / "run")),
+    ]
+    ran = runner.invoke(app, target)
+    assert ran.exit_code == 0, ran.output
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["method"] == "meta-prior" and summary["env"] == "inverted_pendulum"
+
+
+@pytest.mark.slow
+def test_a_portfolio_is_built_and_warm_starts_a_brax_run(tmp_path):
+    import pandas as pd
+
+    from metapbt.engine.run import RunConfig, run
+    from metapbt.studies import portfolio as pf
+
+    setup = pf.PortfolioSetup(
+        env="inverted_pendulum",
+        contexts=("earth", "neptune", "uranus"),
+        configs=2,
+        seeds=1,
+        steps=2048,
+        best=1,
+        preset="brax-fast",
+    )
+    root = tmp_path / "pf"
+    pf.candidates(setup, root)
+    matrix = pf.evaluate(root)
+    assert matrix.scores.shape == (3, 3) and np.isfinite(matrix.scores).all()
+    portfolio, path = pf.select_portfolio(root, size=2, exclude="inverted_pendulum earth")
+    assert len(portfolio.configs) == 2
+    config = RunConfig(
+        env="inverted_pendulum",
+        context="earth",
+        preset="brax-fast",
+        population=2,
+        budget=2048,
+        interval=1024,
+        portfolio=str(path),
+    )
+    run(config, tmp_path / "warm")
+    history = pd.read_parquet(tmp_path / "warm" / "history.parquet")
+    first = history[history["step"] == 1024].sort_values("member")
+    for member, entry in enumerate(portfolio.configs):
+        row = first.iloc[member]
+        assert {k: row[k] for k in entry} == pytest.approx(entry)
