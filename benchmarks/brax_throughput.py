@@ -11,7 +11,7 @@ reference's 3,600-run study (8 methods x 9 robots x 5 planets x 10 seeds), runs 
 batches of ``--members`` / 4 at the measured rate (use ``--members 64`` or more on a GPU).
 Runs unchanged on a GPU (the device is whatever JAX picks); the reference needed 7-8 h per run
 on a Xeon core, about 26,000 CPU-hours in all.
-Writes benchmarks/results/brax_throughput.json.
+Writes benchmarks/results/brax_throughput_<preset>.json.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def main() -> None:
         f"the {RUNS_PER_ROBOT * robots}-run study: about {total:.0f} h on {jax.devices()} "
         f"(the median robot's {RUNS_PER_ROBOT} runs x {robots}; training only)"
     )
-    path = write("brax_throughput", {"args": vars(args), "results": rows})
+    path = write(f"brax_throughput_{args.preset}", {"args": vars(args), "results": rows})
     print(f"wrote {path}")
 
 

@@ -103,3 +103,26 @@ def test_final_scores_normalise_each_task_over_every_run():
     ab = pairs[(pairs["x"] == "a") & (pairs["y"] == "b")]["p"].item()
     ba = pairs[(pairs["x"] == "b") & (pairs["y"] == "a")]["p"].item()
     assert ab + ba == pytest.approx(1.0)
+
+
+def test_anytime_scores_separate_runs_whose_final_returns_tie():
+    rows = []
+    curves = {"early": [500.0, 500.0, 500.0], "late": [100.0, 300.0, 500.0]}
+    for method, curve in curves.items():
+        for seed, shift in enumerate((0.0, -60.0)):
+            for step, best in zip((1, 2, 3), curve, strict=True):
+                value = best + shift if step < 3 else best
+                rows.append(
+                    {"task": "t", "method": method, "seed": seed, "step": step, "best": value}
+                )
+    # A run still going (one sync point of three) is not scored; a diverged run counts 0.
+    rows.append({"task": "t", "method": "early", "seed": 2, "step": 1, "best": 9e9})
+    results = pd.DataFrame(rows)
+    final = iv.final_scores(results)
+    np.testing.assert_allclose(final["early"], final["late"])  # every run ends at 500
+    anytime = iv.anytime_scores(results)
+    # means: early 500, 460; late 300, 260 -> (m - 260) / 240
+    np.testing.assert_allclose(anytime["early"], [[1.0], [200 / 240]], atol=1e-6)
+    np.testing.assert_allclose(anytime["late"], [[40 / 240], [0.0]], atol=1e-6)
+    results.loc[(results["method"] == "late") & (results["seed"] == 0), "best"] = np.nan
+    assert iv.anytime_scores(results)["late"][0, 0] == 0.0

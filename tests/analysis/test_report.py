@@ -61,6 +61,8 @@ def test_report_writes_every_figure_and_links_them(tmp_path):
         "critical_difference.png",
         "intervals.png",
         "improvement.png",
+        "intervals_anytime.png",
+        "improvement_anytime.png",
         "curves/cart_pole_earth.png",
         "curves/cart_pole_mars.png",
         "curves/pendulum_moon.png",

@@ -13,38 +13,74 @@ from metapbt.errors import ConfigError
 
 FIGURE = "intervals.png"
 IMPROVEMENT_FIGURE = "improvement.png"
+ANYTIME = "_anytime"
+"""Suffix of the anytime aggregate's figures (``intervals_anytime.png``, ...)."""
 
 
 def interval_section(
     results: pd.DataFrame, out_dir: Path, reps: int = 2000, seed: int = 0
 ) -> list[str]:
-    """Markdown lines of the section, after drawing its two figures into ``out_dir``.
+    """Markdown lines of the section, after drawing its figures into ``out_dir``.
 
-    When the results cannot support an estimate (no task with every method, unequal seeds),
-    the section says why and no figure is drawn.
+    Two aggregates: the final step's returns, and the anytime score (each run's curve
+    averaged over every sync point). When the results cannot support an estimate (no task
+    with every method, unequal seeds), the section says why and no figure is drawn.
     """
     lines = ["## Aggregate scores with 95 % confidence intervals", ""]
-    for name in (FIGURE, IMPROVEMENT_FIGURE):
-        (out_dir / name).unlink(missing_ok=True)  # never keep a figure of an earlier report
+    for suffix in ("", ANYTIME):
+        for name in (FIGURE, IMPROVEMENT_FIGURE):
+            _figure(out_dir, name, suffix).unlink(missing_ok=True)  # never keep an old one
     try:
-        scores = intervals.final_scores(results)
+        final = intervals.final_scores(results)
+        anytime = intervals.anytime_scores(results)
     except ConfigError as err:
         return [*lines, f"No estimate: {err}", ""]
+    runs, tasks = next(iter(final.values())).shape
+    lines += [
+        f"Returns of {runs} seeds x {tasks} tasks per method, each task min-max normalised over "
+        "every run of every method (0: the task's worst run, 1: its best; a diverged run counts "
+        "0). Interquartile mean (IQM) and mean with stratified-bootstrap 95 % percentile "
+        f"intervals ({reps} replicates, runs resampled within each task), and the probability of "
+        "improvement P(X > Y) that a run of X beats a run of Y on a random task (Agarwal et al., "
+        "NeurIPS 2021; `metapbt.analysis.intervals`). Two scores per run: its best member's "
+        "return at the final step, and its anytime score, that return averaged over every sync "
+        "point (the height of its learning curve: where most runs end level, as on a task every "
+        "method solves, the anytime score still tells a method that gets there sooner).",
+        "",
+    ]
+    for title, scores, suffix in (
+        ("Final step", final, ""),
+        ("Anytime (averaged over every sync point)", anytime, ANYTIME),
+    ):
+        lines += _aggregate(title, scores, out_dir, suffix, reps, seed)
+    return lines
+
+
+def _figure(out_dir: Path, name: str, suffix: str) -> Path:
+    stem, ext = name.rsplit(".", 1)
+    return out_dir / f"{stem}{suffix}.{ext}"
+
+
+def _aggregate(
+    title: str,
+    scores: dict[str, np.ndarray],
+    out_dir: Path,
+    suffix: str,
+    reps: int,
+    seed: int,
+) -> list[str]:
     table = intervals.interval_table(scores, reps, seed)
     pairs = intervals.improvement_table(scores, reps, seed)
     order = list(table["method"])
-    _draw_intervals(table, out_dir / FIGURE)
-    _draw_improvement(pairs, order, out_dir / IMPROVEMENT_FIGURE)
-    runs, tasks = next(iter(scores.values())).shape
-    lines += [
-        f"Final-step returns of {runs} seeds x {tasks} tasks per method, each task min-max "
-        "normalised over every run of every method (0: the task's worst run, 1: its best; a "
-        "diverged run counts 0). Interquartile mean (IQM) and mean with stratified-bootstrap "
-        f"95 % percentile intervals ({reps} replicates, runs resampled within each task), and "
-        "the probability of improvement P(X > Y) that a run of X beats a run of Y on a random "
-        "task (Agarwal et al., NeurIPS 2021; `metapbt.analysis.intervals`).",
+    figure = _figure(out_dir, FIGURE, suffix)
+    improvement = _figure(out_dir, IMPROVEMENT_FIGURE, suffix)
+    label = "normalised final score" if not suffix else "normalised anytime score"
+    _draw_intervals(table, figure, label)
+    _draw_improvement(pairs, order, improvement)
+    return [
+        f"### {title}",
         "",
-        f"![IQM and mean]({FIGURE})",
+        f"![IQM and mean]({figure.name})",
         "",
         md_table(
             ["method", "IQM", "95 % CI", "mean", "95 % CI"],
@@ -63,12 +99,11 @@ def interval_section(
         "P(row > column) with its 95 % interval; an interval wholly above 0.5 means the row "
         "method is better on a random task with statistical confidence.",
         "",
-        f"![probability of improvement]({IMPROVEMENT_FIGURE})",
+        f"![probability of improvement]({improvement.name})",
         "",
         _improvement_markdown(pairs, order),
         "",
     ]
-    return lines
 
 
 def _improvement_markdown(pairs: pd.DataFrame, order: list[str]) -> str:
@@ -87,7 +122,7 @@ def _improvement_markdown(pairs: pd.DataFrame, order: list[str]) -> str:
     return md_table(["P(row > column)", *order], rows)
 
 
-def _draw_intervals(table: pd.DataFrame, path: Path) -> None:
+def _draw_intervals(table: pd.DataFrame, path: Path, label: str) -> None:
     plt = pyplot()
     methods = list(table["method"])[::-1]  # best at the top
     colour = colours(methods)
@@ -106,7 +141,7 @@ def _draw_intervals(table: pd.DataFrame, path: Path) -> None:
             )
             ax.plot([r[name]], [y], "|", ms=14, mew=2, color="black")
         ax.set_title(name.upper() if name == "iqm" else "Mean")
-        ax.set_xlabel("normalised final score")
+        ax.set_xlabel(label)
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(range(len(methods)), methods)
     fig.tight_layout()

@@ -156,17 +156,44 @@ def final_scores(results: pd.DataFrame, step: int | None = None) -> dict[str, np
     """
     _require(results, RESULT_COLUMNS, "results")
     step = int(results["step"].max()) if step is None else step
-    at = results[results["step"] == step]
+    return _normalised(results[results["step"] == step], f"at step {step}")
+
+
+def anytime_scores(results: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Normalised anytime scores per method, ``[seeds, tasks]``: the area under each run's curve.
+
+    Each run's score is its best member's return averaged over every sync point (the mean
+    height of its learning curve, so a run that gets there sooner scores higher), then
+    normalised and filtered as :func:`final_scores` does; a run that diverged at any sync
+    point counts 0. Only runs with every sync point of
+    the longest run are scored (a run still going is left out). Where the final returns of
+    most runs tie (a task every method solves), this still separates the methods, as the
+    reference's ranks averaged over rounds do.
+
+    Raises:
+        ConfigError: If no task has every method, or no seed is common to all.
+    """
+    _require(results, RESULT_COLUMNS, "results")
+    keys = ["task", "method", "seed"]
+    grouped = results.groupby(keys)["best"]
+    counts = grouped.size()
+    mean = grouped.apply(lambda best: best.mean(skipna=False))
+    whole = counts[counts == counts.max()].index
+    return _normalised(mean.loc[whole].reset_index(), "over every sync point")
+
+
+def _normalised(at: pd.DataFrame, where: str) -> dict[str, np.ndarray]:
+    """Per method ``[seeds, tasks]`` of the ``best`` column (one row per run), min-max per task."""
     methods = sorted(at["method"].unique())
     complete = at.groupby("task")["method"].nunique()
     tasks = sorted(complete[complete == len(methods)].index)
     if not tasks:
-        raise ConfigError(f"no task has results of every method at step {step}")
+        raise ConfigError(f"no task has results of every method {where}")
     at = at[at["task"].isin(tasks)]
     seed_sets = at.groupby(["task", "method"])["seed"].apply(frozenset)
     seeds = sorted(frozenset.intersection(*seed_sets))
     if not seeds:
-        raise ConfigError(f"no seed has results of every method on every task at step {step}")
+        raise ConfigError(f"no seed has results of every method on every task {where}")
     dropped = len(at) - len(seeds) * len(tasks) * len(methods)
     if dropped:
         logger.warning("interval estimates leave out %d runs missing elsewhere", dropped)

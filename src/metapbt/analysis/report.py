@@ -241,7 +241,8 @@ def build_report(
 
     Files: ``normalised.png``, ``ranks.png``, ``critical_difference.png`` (when autorank can draw
     one; otherwise the report says why), ``intervals.png`` and ``improvement.png`` (IQM, mean and
-    P(X > Y) with bootstrap intervals: :mod:`metapbt.analysis.interval_report`),
+    P(X > Y) with bootstrap intervals of the final step's scores; ``*_anytime.png`` the same for
+    the anytime scores: :mod:`metapbt.analysis.interval_report`),
     ``curves/<task>.png``, ``schedules/<name>.png`` for each
     history, and ``report.md`` (written atomically) linking them with relative paths.
 
