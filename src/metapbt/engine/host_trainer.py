@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from metapbt import envs
+from metapbt.engine.networks import update_obs_stats
 from metapbt.engine.ppo import MemberState, Transition
 from metapbt.engine.presets import PPOConfig
 from metapbt.engine.trainer_base import BasePopulationTrainer
@@ -100,6 +101,7 @@ class HostPopulationTrainer(BasePopulationTrainer):
         self._n_actions = int(self._eval_envs[0].action_space.n)
         self._act = jax.jit(jax.vmap(self._act_member))
         self._value = jax.jit(jax.vmap(lambda p, o: self.network.apply(p, o)[1]))
+        self._update_stats = jax.jit(jax.vmap(update_obs_stats))
         self._update_all = jax.jit(jax.vmap(self.update))
 
     def _fresh(self, keys: jax.Array) -> MemberState:
@@ -198,7 +200,8 @@ class HostPopulationTrainer(BasePopulationTrainer):
             obs = self._step(environments, obs, actions[:, t], rewards[:, t], dones[:, t])
         last_value = self._value(state.params, obs)
         traj = Transition(obs_buf, actions, rewards, dones, values, log_probs)
-        return state.replace(key=key), traj, last_value, obs
+        params = self._update_stats(state.params, obs_buf)  # before the update, as in-JAX
+        return state.replace(params=params, key=key), traj, last_value, obs
 
     def _step(
         self,

@@ -28,6 +28,31 @@ def bounds_scaling(
     return tuple(float(c) for c in center), tuple(float(s) for s in scale)
 
 
+OBS_STATS = "obs_stats"
+"""The variable collection of the running observation statistics (``normalize_obs``)."""
+OBS_CLIP = 10.0
+"""Normalised observations are clipped to ``[-OBS_CLIP, OBS_CLIP]`` (RLlib's MeanStdFilter)."""
+
+
+def update_obs_stats(params: dict, obs: jax.Array) -> dict:
+    """Merge a batch ``obs [..., obs_dim]`` into the running statistics held in ``params``.
+
+    Chan et al.'s parallel update of count, mean and (population) variance, so the result
+    equals the statistics of every observation seen so far. ``params`` without statistics (a
+    network with ``normalize_obs`` off) is returned unchanged.
+    """
+    if OBS_STATS not in params:
+        return params
+    stats = params[OBS_STATS]
+    x = obs.reshape(-1, obs.shape[-1]).astype(jnp.float32)
+    n, batch = stats["count"], jnp.float32(x.shape[0])
+    total = n + batch
+    delta = x.mean(0) - stats["mean"]
+    mean = stats["mean"] + delta * batch / total
+    var = (stats["var"] * n + x.var(0) * batch + delta**2 * n * batch / total) / total
+    return {**params, OBS_STATS: {"count": total, "mean": mean, "var": var}}
+
+
 def _mlp(x: jax.Array, hidden: Sequence[int], activation: str, out: int, out_scale: float):
     act = nn.tanh if activation == "tanh" else nn.relu
     for width in hidden:
@@ -45,6 +70,9 @@ class ActorCritic(nn.Module):
         activation: ``"tanh"`` or ``"relu"``.
         obs_center: Subtracted from every observation before the networks (``None``: none).
         obs_scale: Then divided by (``None``: 1).
+        normalize_obs: Standardise observations with running statistics (count, mean,
+            variance in the ``obs_stats`` collection, updated by :func:`update_obs_stats`,
+            never by gradients), then clip to ``[-OBS_CLIP, OBS_CLIP]``.
     """
 
     action_dim: int
@@ -53,6 +81,7 @@ class ActorCritic(nn.Module):
     activation: str
     obs_center: tuple[float, ...] | None = None
     obs_scale: tuple[float, ...] | None = None
+    normalize_obs: bool = False
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> tuple[distrax.Distribution, jax.Array]:
@@ -61,6 +90,15 @@ class ActorCritic(nn.Module):
             obs = obs - jnp.asarray(self.obs_center, obs.dtype)
         if self.obs_scale is not None:
             obs = obs / jnp.asarray(self.obs_scale, obs.dtype)
+        if self.normalize_obs:
+            shape = (obs.shape[-1],)
+            count = self.variable(OBS_STATS, "count", lambda: jnp.zeros((), jnp.float32))
+            mean = self.variable(OBS_STATS, "mean", lambda: jnp.zeros(shape, jnp.float32))
+            var = self.variable(OBS_STATS, "var", lambda: jnp.ones(shape, jnp.float32))
+            del count  # read by update_obs_stats only
+            centred = obs - jax.lax.stop_gradient(mean.value)
+            scaled = centred / jnp.sqrt(jax.lax.stop_gradient(var.value) + 1e-8)
+            obs = jnp.clip(scaled, -OBS_CLIP, OBS_CLIP)
         logits = _mlp(obs, self.hidden, self.activation, self.action_dim, 0.01)
         value = _mlp(obs, self.hidden, self.activation, 1, 1.0)[..., 0]
         if self.continuous:

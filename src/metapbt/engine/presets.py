@@ -42,6 +42,10 @@ class PPOConfig:
             observation space onto ``[-1, 1]`` before the networks (a fixed transform, not a
             running normalisation; unbounded dimensions pass unchanged). MountainCar's velocity
             (at most 0.07) is otherwise too small a signal to learn from.
+        normalize_obs: Standardise observations with each member's running mean and variance
+            of every observation it trained on (clipped to +-10; a clone takes its donor's
+            statistics with its weights). Off by default, as in the reference (RLlib's
+            ``NoFilter``).
         eval_episodes: Evaluation episodes per member at each sync point.
     """
 
@@ -60,6 +64,7 @@ class PPOConfig:
     max_grad_norm: float | None = 0.5
     reward_scale: float = 1.0
     scale_obs: bool = False
+    normalize_obs: bool = False
     eval_episodes: int = 10
 
     def __post_init__(self) -> None:

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from metapbt import envs
+from metapbt.engine.networks import update_obs_stats
 from metapbt.engine.ppo import MemberState, Transition
 from metapbt.engine.presets import PPOConfig
 from metapbt.engine.trainer_base import BasePopulationTrainer
@@ -104,7 +105,10 @@ class PopulationTrainer(BasePopulationTrainer):
             one, (state.env_state, state.obs, state.key), None, self.config.rollout_len
         )
         _, last_value = self.network.apply(state.params, obs)
-        return state.replace(env_state=env_state, obs=obs, key=key), traj, last_value
+        # The statistics take the rollout's observations before the update (as brax's PPO).
+        params = update_obs_stats(state.params, traj.obs)
+        state = state.replace(params=params, env_state=env_state, obs=obs, key=key)
+        return state, traj, last_value
 
     def _evaluate_impl(self, params: Any, keys: jax.Array) -> jax.Array:
         def member(p: Any, key: jax.Array) -> jax.Array:

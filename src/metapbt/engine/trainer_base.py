@@ -62,6 +62,7 @@ class BasePopulationTrainer(abc.ABC):
             activation=config.activation,
             obs_center=center,
             obs_scale=scale,
+            normalize_obs=config.normalize_obs,
         )
         self.optimizer = make_optimizer(config)
         # One member's PPO update: (state, traj [T, E], last_value [E]) -> state.
