@@ -5,8 +5,7 @@
 
 Per robot: the untrained policy's return (the study's population initialised as a run
 initialises it, seed 0, evaluated before any training: mean and best of the 4 members, 4
-episodes each), the best member's return after the first sync point and at the end, and the
-run's wall time.
+episodes each), and the best member's return after the first sync point and at the end.
 """
 
 from __future__ import annotations
@@ -45,12 +44,12 @@ def main() -> None:
         rows.append(
             f"| {summary['env']} | {before.mean():.1f} (best {before.max():.1f}) "
             f"| {rounds[0]['best']:.1f} | {summary['final_best']:.1f} "
-            f"| {summary['budget']:,} | {summary['wall_seconds']:.0f} |"
+            f"| {summary['budget']:,} |"
         )
         print(rows[-1], flush=True)
     header = (
         "| robot | untrained: mean (best) | best after the first sync point | best at the end "
-        "| steps per member | wall s |\n|---|---|---|---|---|---|\n"
+        "| steps per member |\n|---|---|---|---|---|\n"
     )
     out = RESULTS / "learning.md"
     out.write_text(header + "\n".join(rows) + "\n")
