@@ -26,7 +26,7 @@ def test_defaults_are_the_reference_protocol_and_the_config_is_frozen():
         ({"budget": 50_000}, "budget 50000 must be a multiple of interval 40000"),
         ({"population": 0}, "population"),
         ({"quantile": 0.7}, "quantile"),
-        ({"preset": "huge"}, "unknown preset 'huge'; known: box2d, brax-fast, brax-paper, cl"),
+        ({"preset": "huge"}, "unknown preset 'huge'; known: box2d, brax-fast, brax-fast-norm"),
         ({"env": "mars_rover"}, "unknown env 'mars_rover'"),
         ({"method": "pb3"}, "unknown method 'pb3'"),
         ({"context": "mars"}, "neither a planet"),

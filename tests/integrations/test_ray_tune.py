@@ -73,12 +73,32 @@ def _tuner(tmp_path, name, scheduler, callbacks=()):
     )
 
 
+class _Reports(tune.Callback):
+    """Every result as the driver received it, kept in memory.
+
+    Ray's ``metrics_dataframe`` reads each trial's ``result.json`` back from storage, which a
+    loaded machine had not always synced when ``fit`` returned ("Remote file not found").
+    """
+
+    def __init__(self):
+        self.rows = []
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.rows.append(dict(result))
+
+    def frames(self):
+        """One frame of results per trial id, in the order they arrived."""
+        table = pd.DataFrame(self.rows)
+        return {trial: frame for trial, frame in table.groupby("trial_id", sort=False)}
+
+
 @pytest.fixture(scope="module")
 def experiment(local_ray, tmp_path_factory):
     root = tmp_path_factory.mktemp("ray")
     scheduler = MetaPB2("pb2-star", SPACE, metric="score", mode="max", perturbation_interval=3)
-    results = _tuner(root, "exp", scheduler).fit()
-    return root / "exp", scheduler, results
+    reports = _Reports()
+    results = _tuner(root, "exp", scheduler, [reports]).fit()
+    return root / "exp", scheduler, results, reports
 
 
 def test_the_private_ray_methods_we_override_are_still_there():
@@ -120,10 +140,10 @@ def test_misuse_fails_when_the_scheduler_is_built(tmp_path):
         MetaPB2("meta-prior", metadata=tmp_path, target="cart_pole eatrh")
 
 
-def _check_against_ray(scheduler, results):
+def _check_against_ray(scheduler, reports):
     """Every told reward is the trial's own report; every clone restored its donor's state."""
     history = scheduler.population.history.to_frame()
-    frames = {r.metrics_dataframe["trial_id"].iloc[-1]: r.metrics_dataframe for r in results}
+    frames = reports.frames()
     members = {m: t.trial_id for m, t in enumerate(scheduler._members)}
     for row in history.itertuples():
         frame = frames[members[row.member]]
@@ -145,13 +165,13 @@ def _check_against_ray(scheduler, results):
 
 
 def test_exploits_clone_the_donors_checkpoint_with_the_populations_config(experiment):
-    _, scheduler, results = experiment
-    history, clones = _check_against_ray(scheduler, results)
+    _, scheduler, _, reports = experiment
+    history, clones = _check_against_ray(scheduler, reports)
     assert len(clones) >= 2 and sorted(history["step"].unique()) == [3, 6, 9]
 
 
 def test_decisions_equal_the_same_population_driven_directly(experiment):
-    _, scheduler, _ = experiment
+    _, scheduler, _, _ = experiment
     got = scheduler.population.history.to_frame()
     direct = Population(SPACE, 4, "pb2-star", seed=0, initializer=given(scheduler.initial_configs))
     for step, rows in got.groupby("step", sort=True):
@@ -160,18 +180,18 @@ def test_decisions_equal_the_same_population_driven_directly(experiment):
 
 
 def test_bounds_log_scale_integers_and_plain_python_values(experiment):
-    _, scheduler, results = experiment
+    _, scheduler, results, reports = experiment
     history = scheduler.population.history.to_frame()
     assert history["lr"].between(1e-5, 1e-3).all() and history["batch"].between(16, 256).all()
     assert (history["batch"] == history["batch"].round()).all()
     for result in results:
         assert result.config["other"] == "kept"
         assert type(result.config["lr"]) is float and type(result.config["batch"]) is int
-        assert all(t == ["float", "int"] for t in result.metrics_dataframe["types"])
+    assert all(t == ["float", "int"] for t in pd.DataFrame(reports.rows)["types"])
 
 
 def test_history_state_file_and_ray_replay_policy(experiment, tmp_path):
-    path, scheduler, _ = experiment
+    path, scheduler, _, _ = experiment
     written = scheduler.write_history(tmp_path / "history.parquet")
     assert len(pd.read_parquet(written)) == 12
     state = json.loads((path / ray_tune.STATE_FILE).read_text())
@@ -222,9 +242,10 @@ def test_asynchronous_mode_decides_each_trial_as_it_reports(local_ray, tmp_path)
     scheduler = MetaPB2(
         "pb2-star", SPACE, metric="score", mode="max", perturbation_interval=3, synch=False
     )
-    results = _tuner(tmp_path, "async", scheduler).fit()
+    reports = _Reports()
+    results = _tuner(tmp_path, "async", scheduler, [reports]).fit()
     assert not results.errors
-    history, clones = _check_against_ray(scheduler, results)
+    history, clones = _check_against_ray(scheduler, reports)
     assert len(history) >= 12 and not clones.empty
     # The same population told the same reports, one at a time and in the same order.
     direct = Population(SPACE, 4, "pb2-star", seed=0, initializer=given(scheduler.initial_configs))
