@@ -200,8 +200,9 @@ class HostPopulationTrainer(BasePopulationTrainer):
             obs = self._step(environments, obs, actions[:, t], rewards[:, t], dones[:, t])
         last_value = self._value(state.params, obs)
         traj = Transition(obs_buf, actions, rewards, dones, values, log_probs)
-        params = self._update_stats(state.params, obs_buf)  # before the update, as in-JAX
-        return state.replace(params=params, key=key), traj, last_value, obs
+        if self.config.normalize_obs:  # before the update, as in the in-JAX trainer
+            state = state.replace(params=self._update_stats(state.params, obs_buf))
+        return state.replace(key=key), traj, last_value, obs
 
     def _step(
         self,
