@@ -16,6 +16,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from metapbt.analysis.render import md_table
 from metapbt.engine import presets
 from metapbt.engine.factory import make_trainer
 from metapbt.population.space import default_space
@@ -26,8 +27,8 @@ RESULTS = Path(__file__).resolve().parent / "results" / "brax_learning"
 def untrained(env: str, context: str, preset: str, population: int) -> np.ndarray:
     """Evaluation returns of a freshly initialised population (one per member)."""
     trainer = make_trainer(env, context, presets.make(preset, env=env), population)
-    rng = np.random.default_rng(0)
-    configs = [default_space().sample(rng) for _ in range(population)]
+    rng, space = np.random.default_rng(0), default_space()
+    configs = [space.sample(rng) for _ in range(population)]
     state = trainer.init(jax.random.PRNGKey(0), configs)
     return np.asarray(trainer.evaluate(state, jax.random.PRNGKey(1)))
 
@@ -42,17 +43,24 @@ def main() -> None:
         )
         rounds = summary["best_per_round"]
         rows.append(
-            f"| {summary['env']} | {before.mean():.1f} (best {before.max():.1f}) "
-            f"| {rounds[0]['best']:.1f} | {summary['final_best']:.1f} "
-            f"| {summary['budget']:,} |"
+            [
+                summary["env"],
+                f"{before.mean():.1f} (best {before.max():.1f})",
+                f"{rounds[0]['best']:.1f}",
+                f"{summary['final_best']:.1f}",
+                f"{summary['budget']:,}",
+            ]
         )
-        print(rows[-1], flush=True)
-    header = (
-        "| robot | untrained: mean (best) | best after the first sync point | best at the end "
-        "| steps per member |\n|---|---|---|---|---|\n"
-    )
+        print(" | ".join(rows[-1]), flush=True)
+    header = [
+        "robot",
+        "untrained: mean (best)",
+        "best after the first sync point",
+        "best at the end",
+        "steps per member",
+    ]
     out = RESULTS / "learning.md"
-    out.write_text(header + "\n".join(rows) + "\n")
+    out.write_text(md_table(header, rows) + "\n")
     print(f"wrote {out}")
 
 

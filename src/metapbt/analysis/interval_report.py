@@ -48,11 +48,11 @@ def interval_section(
         "method solves, the anytime score still tells a method that gets there sooner).",
         "",
     ]
-    for title, scores, suffix in (
-        ("Final step", final, ""),
-        ("Anytime (averaged over every sync point)", anytime, ANYTIME),
+    for title, label, scores, suffix in (
+        ("Final step", "normalised final score", final, ""),
+        ("Anytime (averaged over every sync point)", "normalised anytime score", anytime, ANYTIME),
     ):
-        lines += _aggregate(title, scores, out_dir, suffix, reps, seed)
+        lines += _aggregate(title, label, scores, out_dir, suffix, reps, seed)
     return lines
 
 
@@ -63,6 +63,7 @@ def _figure(out_dir: Path, name: str, suffix: str) -> Path:
 
 def _aggregate(
     title: str,
+    label: str,
     scores: dict[str, np.ndarray],
     out_dir: Path,
     suffix: str,
@@ -74,7 +75,6 @@ def _aggregate(
     order = list(table["method"])
     figure = _figure(out_dir, FIGURE, suffix)
     improvement = _figure(out_dir, IMPROVEMENT_FIGURE, suffix)
-    label = "normalised final score" if not suffix else "normalised anytime score"
     _draw_intervals(table, figure, label)
     _draw_improvement(pairs, order, improvement)
     return [

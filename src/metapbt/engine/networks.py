@@ -92,10 +92,10 @@ class ActorCritic(nn.Module):
             obs = obs / jnp.asarray(self.obs_scale, obs.dtype)
         if self.normalize_obs:
             shape = (obs.shape[-1],)
-            count = self.variable(OBS_STATS, "count", lambda: jnp.zeros((), jnp.float32))
+            # The count is declared here but read only by update_obs_stats.
+            self.variable(OBS_STATS, "count", lambda: jnp.zeros((), jnp.float32))
             mean = self.variable(OBS_STATS, "mean", lambda: jnp.zeros(shape, jnp.float32))
             var = self.variable(OBS_STATS, "var", lambda: jnp.ones(shape, jnp.float32))
-            del count  # read by update_obs_stats only
             centred = obs - jax.lax.stop_gradient(mean.value)
             scaled = centred / jnp.sqrt(jax.lax.stop_gradient(var.value) + 1e-8)
             obs = jnp.clip(scaled, -OBS_CLIP, OBS_CLIP)

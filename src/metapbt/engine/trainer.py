@@ -105,9 +105,9 @@ class PopulationTrainer(BasePopulationTrainer):
             one, (state.env_state, state.obs, state.key), None, self.config.rollout_len
         )
         _, last_value = self.network.apply(state.params, obs)
-        # The statistics take the rollout's observations before the update (as brax's PPO).
-        params = update_obs_stats(state.params, traj.obs)
-        state = state.replace(params=params, env_state=env_state, obs=obs, key=key)
+        state = state.replace(env_state=env_state, obs=obs, key=key)
+        if self.config.normalize_obs:  # the rollout's observations, before the update (brax)
+            state = state.replace(params=update_obs_stats(state.params, traj.obs))
         return state, traj, last_value
 
     def _evaluate_impl(self, params: Any, keys: jax.Array) -> jax.Array:
