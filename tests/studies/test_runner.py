@@ -97,6 +97,29 @@ def test_results_of_other_settings_are_never_overwritten(tmp_path, monkeypatch):
         runner.run_study(changed)
 
 
+def test_done_cells_are_found_from_any_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "sub").mkdir()
+    methods = '[{ label = "warm", method = "pb2-star", portfolio = "pf/{env}__{context}.json" }]'
+    _study(tmp_path / "sub", methods=methods)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(runner, "run_batch", _fake_run([]))
+    runner.run_study(load_study("sub/tiny.toml"))  # records "sub/pf/cart_pole__earth.json"
+    recorded = json.loads(
+        (tmp_path / "sub/results/tiny/warm__cart_pole__earth__seed0/summary.json").read_text()
+    )
+    assert recorded["portfolio"] == "sub/pf/cart_pole__earth.json"
+    for cwd, path in (
+        (tmp_path, "sub/tiny.toml"),
+        (tmp_path, tmp_path / "sub/tiny.toml"),
+        (tmp_path / "sub/results", "../tiny.toml"),
+    ):
+        monkeypatch.chdir(cwd)
+        assert set(runner.states(load_study(path)).values()) == {"done"}, path
+    toml = tmp_path / "sub/tiny.toml"
+    toml.write_text(toml.read_text().replace("pf/", "other/"))
+    assert set(runner.states(load_study(toml)).values()) == {"stale"}
+
+
 def test_killed_study_resumes_without_rerunning_finished_cells(tmp_path, monkeypatch):
     path = _study(tmp_path, seeds=3)
     study = load_study(path)

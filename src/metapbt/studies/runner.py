@@ -3,7 +3,8 @@
 Every cell writes into ``<results>/<cell id>/`` the files of ``metapbt run`` plus ``cell.json``
 (its spec). A cell's state is read from those files, so the study itself keeps no state:
 
-* ``done``: ``summary.json`` exists and records the cell's settings;
+* ``done``: ``summary.json`` exists and records the cell's settings (file paths compared as the
+  study file names them, so a study reads the same from any working directory or clone);
 * ``stale``: ``summary.json`` records other settings (the study file changed): never overwritten;
 * ``failed``: ``error.json`` holds the error and traceback of the last attempt;
 * ``partial``: a checkpoint but no summary (killed midway): resumed from the checkpoint;
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -74,10 +76,42 @@ def cell_state(study: Study, cell: Cell) -> str:
         except json.JSONDecodeError:
             return "failed"
         expected = cell.run_config().model_dump()
-        return "done" if all(recorded.get(k) == v for k, v in expected.items()) else "stale"
+        same = all(_same_setting(k, recorded.get(k), v, study.base) for k, v in expected.items())
+        return "done" if same else "stale"
     if (out / "error.json").exists():
         return "failed"
     return "partial" if (out / CHECKPOINT).exists() else "pending"
+
+
+PATH_SETTINGS = ("metadata", "save_meta", "portfolio")
+"""Run settings that name files; the study writes them relative to the study file's folder."""
+
+
+def _tail(path: str) -> tuple[str, ...]:
+    """The normalised components of ``path`` without its leading ``..``."""
+    parts = Path(os.path.normpath(path)).parts
+    return tuple(p for p in parts if p != "..")
+
+
+def _same_setting(key: str, recorded: Any, expected: Any, base: Path) -> bool:
+    """Whether a recorded run setting is the one the study now asks for.
+
+    A relative path in the study file reaches the run config as ``<folder of the study file as
+    it was loaded>/<path>``: ``studies/pf/x.json`` when run from the repository root,
+    ``/home/me/repo/studies/pf/x.json`` when loaded by absolute path or from elsewhere. Such a
+    setting matches when the recorded path ends with the path the study file names (as
+    normalised), so results are found again from any working directory or clone location.
+    """
+    if key not in PATH_SETTINGS or not (isinstance(recorded, str) and isinstance(expected, str)):
+        return recorded == expected
+    if os.path.normpath(recorded) == os.path.normpath(expected):
+        return True
+    try:
+        named = os.path.relpath(expected, base)
+    except ValueError:  # another drive (Windows)
+        return False
+    tail, have = _tail(named), _tail(recorded)
+    return len(have) >= len(tail) > 0 and have[-len(tail) :] == tail
 
 
 def states(study: Study) -> dict[str, str]:
