@@ -29,7 +29,19 @@ def store(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("method", ["meta-prior", "multitask", "taf", "dkl", "meta-dkl"])
+SLOW = pytest.mark.slow  # the same resume path as meta-prior (GP bandit) or meta-dkl (network)
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "meta-prior",
+        pytest.param("multitask", marks=SLOW),
+        pytest.param("taf", marks=SLOW),
+        pytest.param("dkl", marks=SLOW),
+        "meta-dkl",
+    ],
+)
 def test_killed_run_resumes_to_the_same_history(tmp_path, store, method):
     meta = str(store) if method != "dkl" else None
     config = RunConfig(method=method, metadata=meta, **TINY)

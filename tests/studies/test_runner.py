@@ -209,3 +209,24 @@ def test_cells_are_planned_in_batches_by_env_protocol_and_finished_rounds(tmp_pa
     planned = [[c.id for c in b] for b in runner.plan_batches(study, cells)]
     assert [cells[0].id] in planned and len(planned) == 3
     assert runner.auto_batch(4, "cpu") == 16 and runner.auto_batch(4, "gpu") == 256
+
+
+def test_committed_reproduction_results_regenerate_the_committed_report(tmp_path):
+    """All 800 cells of the committed study are found (from any working directory: the study
+    is loaded by absolute path here) and its report's rank table comes out as committed."""
+    from typer.testing import CliRunner
+
+    from metapbt.cli import app
+
+    study_file = STUDIES / "classic_control_repro.toml"
+    assert set(runner.states(load_study(study_file)).values()) == {"done"}
+    result = CliRunner().invoke(app, ["study", "report", str(study_file), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+
+    def ranks(text: str) -> str:
+        return text.split("## Ranks", 1)[1].split("## Critical difference", 1)[0]
+
+    committed = STUDIES / "results" / "classic_control_repro_report" / "report.md"
+    regenerated = (tmp_path / "report.md").read_text()
+    assert regenerated.startswith("# Study classic_control_repro\n\n20 tasks, 8 methods, 5 seeds")
+    assert ranks(regenerated) == ranks(committed.read_text())
