@@ -26,6 +26,7 @@ from scipy.stats import spearmanr
 
 from metapbt.analysis import compare
 from metapbt.analysis.render import md_table
+from metapbt.envs.contexts import split_task_id
 from metapbt.studies.config import load_study
 from metapbt.studies.results import load_results
 
@@ -47,13 +48,8 @@ PAPER: dict[str, tuple[float, float]] = {
 }
 
 
-def _env(task: str) -> str:
-    return task.split()[0]
-
-
-def method_table(avg: pd.DataFrame) -> tuple[str, float]:
+def method_table(avg: pd.DataFrame, ar: compare.AverageRanks) -> tuple[str, float]:
     """Table 1 as Markdown, and the Spearman correlation of our and the paper's average ranks."""
-    ar = compare.average_ranks(compare.ranks(avg))
     norm = compare.normalised_scores(avg)
     final = norm[norm["step"] == norm["step"].max()].groupby("method")["normalised"].mean()
     rows = [
@@ -80,13 +76,12 @@ def method_table(avg: pd.DataFrame) -> tuple[str, float]:
     return md_table(header, rows), rho
 
 
-def round_table(avg: pd.DataFrame) -> str:
+def round_table(ar: compare.AverageRanks) -> str:
     """Table 2 as Markdown: methods as rows, rounds as columns, the round's best in bold."""
-    per_step = compare.average_ranks(compare.ranks(avg)).per_step
-    order = per_step.mean().sort_values().index
+    per_step = ar.per_step
     best = per_step.min(axis=1)
     rows = []
-    for method in order:
+    for method in ar.order:
         cells = [
             f"**{r:.1f}**" if r == best[step] else f"{r:.1f}"
             for step, r in per_step[method].items()
@@ -95,10 +90,9 @@ def round_table(avg: pd.DataFrame) -> str:
     return md_table(["method", *(str(i) for i in range(1, len(per_step) + 1))], rows)
 
 
-def env_table(avg: pd.DataFrame) -> str:
-    """Table 3 as Markdown: anytime average rank per environment."""
-    rank_df = compare.ranks(avg)
-    rank_df["env"] = rank_df["task"].map(_env)
+def env_table(rank_df: pd.DataFrame) -> str:
+    """Table 3 as Markdown: anytime average rank per environment (``rank_df``: compare.ranks)."""
+    rank_df = rank_df.assign(env=rank_df["task"].map(lambda task: split_task_id(task)[0]))
     by_env = rank_df.groupby(["method", "env"])["rank"].mean().unstack("env")
     by_env["all"] = rank_df.groupby("method")["rank"].mean()
     by_env = by_env.sort_values("all")
@@ -111,7 +105,9 @@ def main() -> None:
     results = load_results(load_study(STUDY))
     avg = compare.seed_average(results)
     n_tasks, n_seeds = avg["task"].nunique(), results["seed"].nunique()
-    methods, rho = method_table(avg)
+    rank_df = compare.ranks(avg)
+    ar = compare.average_ranks(rank_df)
+    methods, rho = method_table(avg, ar)
     text = "\n".join(
         [
             "# Classic control: our study beside the Meta-PB2 paper",
@@ -127,11 +123,11 @@ def main() -> None:
             "",
             "## Our mean rank over tasks per round",
             "",
-            round_table(avg),
+            round_table(ar),
             "",
             "## Our anytime average rank per environment",
             "",
-            env_table(avg),
+            env_table(rank_df),
             "",
         ]
     )
