@@ -1,10 +1,16 @@
-"""Atomic file writes: a reader (or a run killed midway) never sees a partial file."""
+"""Atomic file writes, and a check that a directory can take them before any work starts.
+
+A reader, or a run killed midway, never sees a partial file.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
+
+from metapbt.errors import ConfigError
 
 
 def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
@@ -27,3 +33,35 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` to ``path`` atomically."""
     return write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+MIN_FREE_BYTES = 200 * 2**20
+"""Free space a results directory needs before training starts (a run's checkpoint is a few
+MB; a Brax batch's tens of MB)."""
+
+
+def ensure_writable(folder: str | os.PathLike[str], min_free: int = MIN_FREE_BYTES) -> Path:
+    """Create ``folder`` if needed and check that a file can be written there and space is left.
+
+    Raises:
+        ConfigError: Naming the folder, if it cannot be created or written, or has less than
+            ``min_free`` bytes free.
+    """
+    folder = Path(folder)
+    probe = folder / f".write-test.{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"ok")
+        probe.unlink()
+        free = shutil.disk_usage(folder).free
+    except OSError as err:
+        raise ConfigError(
+            f"cannot write to {folder} ({err.strerror or err}); choose another directory or "
+            "fix its permissions"
+        ) from None
+    if free < min_free:
+        raise ConfigError(
+            f"{folder} has {free / 2**20:.0f} MiB free, less than the {min_free / 2**20:.0f} MiB "
+            "a run needs for its checkpoints; free some space or choose another directory"
+        )
+    return folder

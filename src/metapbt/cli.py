@@ -176,6 +176,23 @@ Quantile = Annotated[
 ]
 
 
+WatchdogOption = Annotated[
+    bool,
+    typer.Option(
+        "--watchdog/--no-watchdog",
+        help="Run each batch in a watched child process: restarted from its checkpoints when "
+        "no round finishes in 10x the slowest round (30 min for start-up), failed after 2 "
+        "restarts. --no-watchdog runs in this process (--workers 1).",
+    ),
+]
+
+
+def _watchdog(on: bool) -> Any:
+    from metapbt.studies.watchdog import Watchdog
+
+    return Watchdog() if on else None
+
+
 @app.command("run")
 def run_command(
     env: Annotated[str | None, _option("env", "Environment id (metapbt envs).")] = None,
@@ -211,6 +228,7 @@ def run_command(
         list[str] | None,
         typer.Option(help="Several contexts trained together (repeat it; 'planets': all five)."),
     ] = None,
+    watchdog: WatchdogOption = True,
 ) -> None:
     """Train a PPO population on a contextual environment, exploring with a method."""
     from metapbt.engine.run import run
@@ -220,7 +238,7 @@ def run_command(
     with _user_errors():
         config = RunConfig(**given)
         if seeds is not None or contexts:
-            _run_many(config, out, resume, _seed_list(seeds), _context_list(contexts))
+            _run_many(config, out, resume, _seed_list(seeds), _context_list(contexts), watchdog)
             return
         if not resume:
             out = _announce_free(out)
@@ -258,10 +276,17 @@ def _announce_free(out: Path) -> Path:
 
 
 def _run_many(
-    config: RunConfig, out: Path, resume: bool, seeds: list[int], contexts: list[str]
+    config: RunConfig,
+    out: Path,
+    resume: bool,
+    seeds: list[int],
+    contexts: list[str],
+    watchdog: bool,
 ) -> None:
     """``metapbt run --seeds/--contexts``: every (context, seed); a context's seeds as a batch."""
-    from metapbt.engine.batch import RunJob, run_batch
+    from metapbt.errors import MetaPBTError as Failure
+    from metapbt.studies.runner import runs_work
+    from metapbt.studies.watchdog import Watchdog, supervise
 
     base = config.model_dump()
     configs = [
@@ -272,10 +297,6 @@ def _run_many(
     if not resume:
         out = _announce_free(out)
     names = [f"{_slug(c.context)}__seed{c.seed}" for c in configs]
-    jobs = [
-        RunJob(c, out / n, resume and (out / n / CHECKPOINT).exists())
-        for c, n in zip(configs, names, strict=True)
-    ]
     pending: dict[int, list[Any]] = {}
 
     def flush(before: int) -> None:
@@ -293,19 +314,34 @@ def _run_many(
         flush(report.round)
         pending.setdefault(report.round, []).append((index, report))
 
+    cache = compile_cache.current()
     results: list[Any] = []
     for context in dict.fromkeys(c.context for c in configs):  # one batch per context
         chosen = [i for i, c in enumerate(configs) if c.context == context]
         console.print(f"{len(chosen)} runs trained together: {', '.join(names[i] for i in chosen)}")
-        results += run_batch([jobs[i] for i in chosen], on_round=show)
+        args = ([configs[i].model_dump() for i in chosen], [str(out / names[i]) for i in chosen])
+        if not watchdog:
+            results += runs_work(*args, cache, progress=_forward(show))
+        else:
+            try:
+                results += supervise(
+                    runs_work,
+                    (*args, cache),
+                    Watchdog(),
+                    dumps=[out / names[i] for i in chosen],
+                    on_progress=lambda _, p: show(*p),
+                    label=f"the runs of {context}",
+                )
+            except Failure as err:
+                results += [str(err)] * len(chosen)
         flush(config.rounds + 1)
     table = Table(title=f"{config.method} on {config.env}: final best reward")
     for column in ("run", "final best", "seconds"):
         table.add_column(column, justify="left" if column == "run" else "right")
     finals = []
     for name, result in zip(names, results, strict=True):
-        if isinstance(result, BaseException):
-            table.add_row(name, f"[red]{type(result).__name__}: {result}[/red]", "")
+        if isinstance(result, str):
+            table.add_row(name, f"[red]{result}[/red]", "")
             continue
         finals.append(result["final_best"])
         table.add_row(name, f"{result['final_best']:.2f}", f"{result['wall_seconds']:.1f}")
@@ -318,6 +354,16 @@ def _run_many(
         )
     if len(finals) < len(results):
         raise MetaPBTError("some runs failed (see the table); rerun with --resume to retry them")
+
+
+def _forward(show: Any) -> Any:
+    """A progress callable (:mod:`metapbt.studies.watchdog`) that shows each round's report."""
+
+    def progress(kind: str, number: int = 0, payload: Any = None) -> None:
+        if kind == "round":
+            show(*payload)
+
+    return progress
 
 
 def _slug(context: str) -> str:
@@ -356,6 +402,7 @@ def metadata_build(
         Path | None, typer.Option(help="The runs' own files (default: OUT/.runs).")
     ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Local worker processes.")] = 1,
+    watchdog: WatchdogOption = True,
 ) -> None:
     """Run METHOD on every context x seed and store the runs (finished ones are skipped)."""
     from metapbt.metadata.store import MetaStore
@@ -374,8 +421,9 @@ def metadata_build(
                 study,
                 workers,
                 on_cell,
-                on_round=on_round if workers == 1 else None,
+                on_round=on_round,
                 on_batches=on_batches,
+                watchdog=_watchdog(watchdog),
             ),
         )
     console.print(f"meta-data in {out}: {len(MetaStore(out).runs())} runs")
@@ -454,6 +502,7 @@ def portfolio_candidates(
     preset: Annotated[str, typer.Option(help="PPO preset.")] = "classic",
     seed: Annotated[int, typer.Option(help="Root seed.")] = 0,
     workers: Workers = 1,
+    watchdog: WatchdogOption = True,
 ) -> None:
     """Step 1: random search on every task; keep each task's best configurations."""
     from metapbt.studies import portfolio as pf
@@ -471,7 +520,7 @@ def portfolio_candidates(
             seed,
         )
         on_task = _task_progress(progress, len(setup.tasks), "random search")
-        found = pf.candidates(setup, out, workers=workers, on_task=on_task)
+        found = pf.candidates(setup, out, workers, on_task, _watchdog(watchdog))
     console.print(f"{len(found)} candidates from {len(setup.tasks)} tasks in {out}/candidates")
 
 
@@ -479,6 +528,7 @@ def portfolio_candidates(
 def portfolio_evaluate(
     root: Annotated[Path, typer.Argument(help="Portfolio directory (after step 1).")],
     workers: Workers = 1,
+    watchdog: WatchdogOption = True,
 ) -> None:
     """Step 2: every candidate on every task (resumes; finished tasks are skipped)."""
     from metapbt.studies import portfolio as pf
@@ -486,7 +536,7 @@ def portfolio_evaluate(
     with _user_errors(), Progress(console=console) as progress:
         setup, _ = pf.read_setup(root)
         on_task = _task_progress(progress, len(setup.tasks), "evaluation")
-        matrix = pf.evaluate(root, workers=workers, on_task=on_task)
+        matrix = pf.evaluate(root, workers, on_task, _watchdog(watchdog))
     table = Table(title="seed-averaged final return (rows: candidates by source task)")
     table.add_column("source")
     for task in matrix.tasks:
@@ -528,15 +578,19 @@ StudyFile = Annotated[Path, typer.Argument(help="Study file (TOML), e.g. studies
 @study_app.command("list")
 def study_list(file: StudyFile) -> None:
     """Show the study's cells and which are done."""
+    from metapbt.studies import claims
     from metapbt.studies.config import load_study
-    from metapbt.studies.runner import states
+    from metapbt.studies.states import cell_dir, states
 
     with _user_errors():
         study = load_study(file)
         current = states(study)
     colour = {"done": "green", "failed": "red", "stale": "red", "partial": "yellow"}
-    for cell_id, state in current.items():
-        console.print(f"[{colour.get(state, 'dim')}]{state:8}[/] {cell_id}")
+    for cell in study.cells:
+        state = current[cell.id]
+        holder = claims.holder(cell_dir(study, cell))
+        held = "" if holder is None else f"  [cyan]running on {holder.describe()}[/]"
+        console.print(f"[{colour.get(state, 'dim')}]{state:8}[/] {cell.id}{held}")
     counts = {s: list(current.values()).count(s) for s in dict.fromkeys(current.values())}
     console.print(
         f"{study.name}: {len(current)} cells ("
@@ -559,10 +613,15 @@ def study_run(
         int | None,
         typer.Option(min=1, help="Most runs trained together (default: sized to the device)."),
     ] = None,
+    watchdog: WatchdogOption = True,
 ) -> None:
-    """Run every cell that is not done yet (failed cells are retried), in batches."""
+    """Run every cell that is not done yet (failed cells are retried), in batches.
+
+    Several runners may share one study: each claims the batches it runs.
+    """
     from metapbt.studies.config import load_study
-    from metapbt.studies.runner import run_study, states
+    from metapbt.studies.runner import run_study
+    from metapbt.studies.states import states
 
     with _user_errors():
         study = load_study(file)
@@ -576,15 +635,17 @@ def study_run(
                 ray=ray,
                 on_cell=on_cell,
                 batch=batch,
-                on_round=on_round if workers == 1 and ray is None else None,
+                on_round=on_round if ray is None else None,
                 on_batches=on_batches,
+                watchdog=_watchdog(watchdog),
             ),
         )
-    failed = [r for r in results if r.state == "failed"]
+    count = {s: sum(r.state == s for r in results) for s in ("done", "failed", "claimed")}
     console.print(
-        f"{len(results) - len(failed)} cells done, {len(failed)} failed this run; "
-        f"results in {study.results_dir}"
-        + ("; rerun the same command to retry the failed ones" if failed else "")
+        f"{count['done']} cells done, {count['failed']} failed this run"
+        + (f", {count['claimed']} left to other runners" if count["claimed"] else "")
+        + f"; results in {study.results_dir}"
+        + ("; rerun the same command to retry the failed ones" if count["failed"] else "")
     )
     _exit_on_failures(results, "cells")
 
@@ -627,12 +688,11 @@ def _run_cells(study: Any, todo: int, execute: Any) -> list[Any]:
             progress.update(rounds, advance=1, description=view)
 
         def cell_done(result: Any) -> None:
-            note = (
-                f"best {result.final_best:.1f}"
-                if result.state == "done"
-                else f"[red]{result.error}[/red]"
-            )
-            progress.console.print(_fit(f"{result.state:6} {result.id}  {note}", ""))
+            done = result.state == "done"
+            note = f"best {result.final_best:.1f}" if done else result.error
+            style = None if done else "cyan" if result.state == "claimed" else "red"
+            line = _fit(f"{result.state:6} {result.id}  {note}", "")
+            progress.console.print(line, style=style, markup=False, highlight=False)
             progress.advance(cells)
             live.pop(result.id, None)
             # rounds not reported here: a resumed cell's earlier ones, another process's

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from metapbt.engine import batch as engine_batch
+from metapbt.engine.checkpoint import Checkpoint
 from metapbt.errors import ConfigError
 from metapbt.studies import runner
 from metapbt.studies.config import load_study
@@ -67,7 +69,7 @@ def _fake_run(calls, fail=()):
 def test_a_failing_cell_is_recorded_does_not_stop_the_study_and_is_retried(tmp_path, monkeypatch):
     study = load_study(_study(tmp_path, methods='["random", "pbt"]'))
     calls = []
-    monkeypatch.setattr(runner, "run_batch", _fake_run(calls, fail={("pbt", 0)}))
+    monkeypatch.setattr(engine_batch, "run_batch", _fake_run(calls, fail={("pbt", 0)}))
     results = runner.run_study(study)
     assert [r.state for r in results] == ["done", "done", "failed", "done"]
     error = json.loads(
@@ -77,7 +79,7 @@ def test_a_failing_cell_is_recorded_does_not_stop_the_study_and_is_retried(tmp_p
     assert runner.states(study)["pbt__cart_pole__earth__seed0"] == "failed"
 
     calls.clear()
-    monkeypatch.setattr(runner, "run_batch", _fake_run(calls))
+    monkeypatch.setattr(engine_batch, "run_batch", _fake_run(calls))
     again = runner.run_study(study)
     assert calls == [("pbt", 0, False)]  # only the failed cell
     assert [r.state for r in again] == ["done"]
@@ -88,7 +90,7 @@ def test_a_failing_cell_is_recorded_does_not_stop_the_study_and_is_retried(tmp_p
 
 def test_results_of_other_settings_are_never_overwritten(tmp_path, monkeypatch):
     path = _study(tmp_path)
-    monkeypatch.setattr(runner, "run_batch", _fake_run([]))
+    monkeypatch.setattr(engine_batch, "run_batch", _fake_run([]))
     runner.run_study(load_study(path))
     path.write_text(path.read_text().replace("population = 2", "population = 3"))
     changed = load_study(path)
@@ -102,7 +104,7 @@ def test_done_cells_are_found_from_any_working_directory(tmp_path, monkeypatch):
     methods = '[{ label = "warm", method = "pb2-star", portfolio = "pf/{env}__{context}.json" }]'
     _study(tmp_path / "sub", methods=methods)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(runner, "run_batch", _fake_run([]))
+    monkeypatch.setattr(engine_batch, "run_batch", _fake_run([]))
     runner.run_study(load_study("sub/tiny.toml"))  # records "sub/pf/cart_pole__earth.json"
     recorded = json.loads(
         (tmp_path / "sub/results/tiny/warm__cart_pole__earth__seed0/summary.json").read_text()
@@ -141,13 +143,13 @@ def test_killed_study_resumes_without_rerunning_finished_cells(tmp_path, monkeyp
     kept = first.read_text()
 
     calls = []
-    real_run = runner.run_batch
+    real_run = engine_batch.run_batch
 
     def counting(jobs, on_round=None, raise_errors=False):
         calls.extend(job.config.seed for job in jobs)
         return real_run(jobs, on_round=on_round, raise_errors=raise_errors)
 
-    monkeypatch.setattr(runner, "run_batch", counting)
+    monkeypatch.setattr(engine_batch, "run_batch", counting)
     runner.run_study(study)
     assert 0 not in calls and sorted(calls) == [
         s for s in (1, 2) if before[f"random__cart_pole__earth__seed{s}"] != "done"
@@ -192,7 +194,7 @@ def test_smoke_study_runs_and_reports(tmp_path):
     assert len(list((report / "schedules").glob("*.png"))) == 3
 
 
-def test_cells_are_planned_in_batches_by_env_protocol_and_finished_rounds(tmp_path):
+def test_cells_are_planned_in_batches_by_env_protocol_and_finished_rounds(tmp_path, monkeypatch):
     path = _study(tmp_path, methods='["random", "pbt"]', seeds=3)
     path.write_text(path.read_text() + '[[tasks]]\nenv = "acrobot"\ncontexts = ["earth"]\n')
     study = load_study(path)
@@ -202,10 +204,16 @@ def test_cells_are_planned_in_batches_by_env_protocol_and_finished_rounds(tmp_pa
     assert sorted(batches) == sorted(by_env.values())  # one batch per env (auto: up to 32 runs)
     assert [len(b) for b in runner.plan_batches(study, cells, batch=4)] == [3, 3, 3, 3]
     assert all(len(b) == 1 for b in runner.plan_batches(study, cells, batch=1))
-    # a cell with another number of finished rounds (here: an unreadable checkpoint) waits apart
+    # an unreadable checkpoint will be set aside: its cell plans as a fresh one
     odd = runner.cell_dir(study, cells[0])
     odd.mkdir(parents=True)
     (odd / "checkpoint.msgpack").write_bytes(b"not a checkpoint")
+    assert sorted(len(b) for b in runner.plan_batches(study, cells)) == [6, 6]
+    # a cell with another number of finished rounds waits apart
+    rounds = Checkpoint.finished_rounds
+    monkeypatch.setattr(
+        Checkpoint, "finished_rounds", lambda path: 2 if path.parent == odd else rounds(path)
+    )
     planned = [[c.id for c in b] for b in runner.plan_batches(study, cells)]
     assert [cells[0].id] in planned and len(planned) == 3
     assert runner.auto_batch(4, "cpu") == 16 and runner.auto_batch(4, "gpu") == 256

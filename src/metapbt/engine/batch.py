@@ -19,6 +19,7 @@ them would recompile), training on with their last hyperparameters, unrecorded.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -34,7 +35,7 @@ from metapbt.engine import presets
 from metapbt.engine.checkpoint import Checkpoint
 from metapbt.engine.config import RunConfig
 from metapbt.engine.factory import make_trainer
-from metapbt.engine.outputs import RunOutputs, summary
+from metapbt.engine.outputs import CHECKPOINT, RunOutputs, summary
 from metapbt.engine.ppo import MemberState
 from metapbt.engine.presets import PPOConfig
 from metapbt.engine.resolve import make_population
@@ -176,6 +177,47 @@ def run_batch(
         if run.error is None:
             _finish(run, ppo, raise_errors, results)
     return _complete(results)
+
+
+def run_groups(
+    jobs: Sequence[RunJob],
+    on_round: Callable[[int, RoundReport], None] | None = None,
+    on_start: Callable[[], None] | None = None,
+) -> list[Result]:
+    """:func:`run_batch` for runs of one key that may have finished different rounds.
+
+    Each job resumes when its directory holds a checkpoint (``job.resume`` is ignored); an
+    unreadable checkpoint is set aside first (:func:`set_aside_corrupt`) and its run starts
+    again. Runs with the same finished rounds train together, ``on_start`` before each group
+    (a kill between two runs' files leaves them one round apart). Results in ``jobs`` order.
+    """
+    groups: dict[int, list[int]] = {}
+    for i, job in enumerate(jobs):
+        set_aside_corrupt(job.out / CHECKPOINT)
+        groups.setdefault(Checkpoint.finished_rounds(job.out / CHECKPOINT), []).append(i)
+    results: dict[int, Result] = {}
+    for members in groups.values():
+        if on_start is not None:
+            on_start()
+        group = [replace(jobs[i], resume=(jobs[i].out / CHECKPOINT).exists()) for i in members]
+        report = None if on_round is None else (lambda k, r, m=members: on_round(m[k], r))
+        try:
+            outcomes: list[Result] = run_batch(group, on_round=report)
+        except Exception as err:  # the batch itself failed (e.g. its trainer)
+            outcomes = [err] * len(group)
+        results.update(zip(members, outcomes, strict=True))
+    return [results[i] for i in range(len(jobs))]
+
+
+def set_aside_corrupt(checkpoint: Path) -> None:
+    """Move an unreadable checkpoint aside (``<name>.corrupt``), with a warning."""
+    if Checkpoint.finished_rounds(checkpoint) >= 0:
+        return
+    aside = checkpoint.with_name(checkpoint.name + ".corrupt")
+    os.replace(checkpoint, aside)
+    logger.warning(
+        "%s is unreadable (truncated?): moved to %s; the run starts again", checkpoint, aside.name
+    )
 
 
 @dataclass

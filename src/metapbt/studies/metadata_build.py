@@ -19,7 +19,8 @@ from metapbt.envs.grids import expand_contexts
 from metapbt.errors import ConfigError
 from metapbt.metadata.store import MetaStore
 from metapbt.studies.config import Cell, MethodSpec, Study, TaskSpec
-from metapbt.studies.runner import CellResult, cell_state, run_study
+from metapbt.studies.runner import CellResult, run_study
+from metapbt.studies.states import cell_state
 
 RUNS = ".runs"
 """Default directory of the runs' own files, inside the store."""

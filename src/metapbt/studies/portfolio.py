@@ -22,9 +22,8 @@ import dataclasses
 import json
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +46,11 @@ from metapbt.population.portfolio import (
     select,
 )
 from metapbt.population.space import SearchSpace, default_space
+from metapbt.studies.watchdog import UNWATCHED, Progress, StallError, Watchdog, supervise
 
 logger = logging.getLogger(__name__)
+OnChunk = Callable[[int, int], None] | None
+"""Called with (members done, members total) after each chunk of a task."""
 SETUP_SCHEMA = "metapbt.portfolio-setup/1"
 
 
@@ -132,6 +134,7 @@ def candidates(
     root: Path | str,
     workers: int = 1,
     on_task: Callable[[str], None] | None = None,
+    watchdog: Watchdog | None = None,
 ) -> list[Candidate]:
     """Step 1: random search on every task; returns all candidates (task order, best first).
 
@@ -140,11 +143,11 @@ def candidates(
     """
     root = Path(root)
     _write_setup(root, setup)
-    _run_tasks(root, "candidates", setup.tasks, workers, on_task)
+    _run_tasks(root, "candidates", setup.tasks, workers, on_task, watchdog)
     return load_candidates(root)
 
 
-def _candidates_task(root: Path, task: str) -> dict[str, Any]:
+def _candidates_task(root: Path, task: str, on_chunk: OnChunk = None) -> dict[str, Any]:
     setup, space = read_setup(root)
     index = setup.tasks.index(task)
     rng = np.random.default_rng([setup.seed, index])
@@ -158,6 +161,7 @@ def _candidates_task(root: Path, task: str) -> dict[str, Any]:
         setup.steps,
         setup.preset,
         seed=setup.seed * 1000 + index,
+        on_chunk=on_chunk,
     )
     mean = _nanmean(scores)
     order = np.argsort(np.where(np.isfinite(mean), -mean, np.inf), kind="stable")
@@ -193,20 +197,22 @@ def evaluate(
     root: Path | str,
     workers: int = 1,
     on_task: Callable[[str], None] | None = None,
+    watchdog: Watchdog | None = None,
 ) -> ScoreMatrix:
     """Step 2: every candidate on every task; returns the (raw, seed-averaged) score matrix.
 
     Tasks already evaluated are skipped, so a killed evaluation resumes; ``workers`` > 1 runs
-    tasks in parallel processes (each a separate JAX program).
+    tasks in parallel processes (each a separate JAX program); a ``watchdog`` watches each
+    task in a child process.
     """
     root = Path(root)
     setup, _ = read_setup(root)
     load_candidates(root)
-    _run_tasks(root, "evaluation", setup.tasks, workers, on_task)
+    _run_tasks(root, "evaluation", setup.tasks, workers, on_task, watchdog)
     return load_matrix(root)
 
 
-def _evaluation_task(root: Path, task: str) -> dict[str, Any]:
+def _evaluation_task(root: Path, task: str, on_chunk: OnChunk = None) -> dict[str, Any]:
     setup, _ = read_setup(root)
     found = load_candidates(root)
     index = setup.tasks.index(task)
@@ -219,6 +225,7 @@ def _evaluation_task(root: Path, task: str) -> dict[str, Any]:
         setup.steps,
         setup.preset,
         seed=setup.seed * 1000 + 500 + index,
+        on_chunk=on_chunk,
     )
     return {
         "task": task,
@@ -255,7 +262,7 @@ def load_matrix(root: Path | str) -> ScoreMatrix:
 
 # --- files and execution ----------------------------------------------------------------------
 
-_STEPS: dict[str, Callable[[Path, str], dict[str, Any]]] = {
+_STEPS: dict[str, Callable[[Path, str, OnChunk], dict[str, Any]]] = {
     "candidates": _candidates_task,
     "evaluation": _evaluation_task,
 }
@@ -352,31 +359,56 @@ def _run_tasks(
     tasks: Sequence[str],
     workers: int,
     on_task: Callable[[str], None] | None,
+    watchdog: Watchdog | None = None,
 ) -> None:
+    """Compute every task of ``step`` not written yet (``workers`` at a time).
+
+    With a ``watchdog`` (or ``workers`` > 1) each task runs in a child process; a watched one
+    is restarted when no chunk of its members finishes in time (a task has no checkpoints: it
+    starts again), and :class:`~metapbt.studies.watchdog.StallError` ends the step after the
+    other tasks, leaving the stalled one to a rerun.
+    """
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}")
     todo = [t for t in tasks if not _task_path(root, step, t).exists()]
     for task in tasks:
         if task not in todo and on_task is not None:
             on_task(task)
-    if workers < 1:
-        raise ConfigError(f"workers must be at least 1, got {workers}")
-    if workers == 1 or len(todo) <= 1:
+    if watchdog is None and workers == 1:
         for task in todo:
             _finish(root, step, task)
             if on_task is not None:
                 on_task(task)
         return
-    # spawn, not fork: a forked JAX runtime deadlocks.
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(_finish, root, step, t): t for t in todo}
+    watch = watchdog or UNWATCHED
+
+    def one(task: str) -> None:
+        supervise(task_work, (root, step, task), watch, [root / step], label=f"{step} {task}")
+
+    errors = []
+    with ThreadPoolExecutor(workers) as pool:
+        futures = {pool.submit(one, t): t for t in todo}
         for future in as_completed(futures):
-            future.result()
+            try:
+                future.result()
+            except StallError as err:
+                errors.append(err)
+                continue
             if on_task is not None:
                 on_task(futures[future])
+    if errors:
+        raise errors[0]
 
 
-def _finish(root: Path, step: str, task: str) -> None:
+def task_work(root: Path, step: str, task: str, progress: Progress) -> None:
+    """One task in a watched child: each finished chunk of members counts as a round."""
+    progress("start")
+    _finish(root, step, task, lambda done, total: progress("round", done))
+
+
+def _finish(root: Path, step: str, task: str, on_chunk: OnChunk = None) -> None:
     logger.info("%s: %s", step, task)
-    _write_json(_task_path(root, step, task), _STEPS[step](root, task))
+    _write_json(_task_path(root, step, task), _STEPS[step](root, task, on_chunk))
 
 
 def _task_path(root: Path, step: str, task: str) -> Path:

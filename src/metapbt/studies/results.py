@@ -12,7 +12,7 @@ import pandas as pd
 from metapbt.errors import ConfigError
 from metapbt.population.history import History
 from metapbt.studies.config import Study
-from metapbt.studies.runner import cell_dir, cell_state
+from metapbt.studies.states import cell_dir, cell_state
 
 logger = logging.getLogger(__name__)
 

@@ -1,20 +1,16 @@
-"""Execute a study's cells: in this process, in a pool of local processes, or as Ray tasks.
+"""Execute a study's cells: in this process, in watched child processes, or as Ray tasks.
 
 Every cell writes into ``<results>/<cell id>/`` the files of ``metapbt run`` plus ``cell.json``
-(its spec). A cell's state is read from those files, so the study itself keeps no state:
-
-* ``done``: ``summary.json`` exists and records the cell's settings (file paths compared as the
-  study file names them, so a study reads the same from any working directory or clone);
-* ``stale``: ``summary.json`` records other settings (the study file changed): never overwritten;
-* ``failed``: ``error.json`` holds the error and traceback of the last attempt;
-* ``partial``: a checkpoint but no summary (killed midway): resumed from the checkpoint;
-* ``pending``: nothing yet.
+(its spec); its state is read from those files (:mod:`metapbt.studies.states`).
 
 ``run_study`` runs every cell that is not done (failed ones are retried); a crashing cell is
-recorded and the others go on. Cells share JAX's persistent compilation cache
-(:mod:`metapbt.compile_cache`: the user's cache directory unless turned off): the cells of one
-task compile the same programs, which then load in well under a second instead of several
-seconds.
+recorded and the others go on. Before a batch runs, the runner claims its cells
+(:mod:`metapbt.studies.claims`), so several runners on one study directory split the cells.
+With a :class:`~metapbt.studies.watchdog.Watchdog`, each batch runs in a child process that is
+restarted from its checkpoints when it stops making progress, and recorded as failed when it
+keeps stalling. Cells share JAX's persistent compilation cache (:mod:`metapbt.compile_cache`:
+the user's cache directory unless turned off): the cells of one task compile the same
+programs, which then load in well under a second instead of several seconds.
 """
 
 from __future__ import annotations
@@ -22,28 +18,32 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from multiprocessing import get_context
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 
 from metapbt import compile_cache
-from metapbt._atomic import write_text_atomic
-from metapbt.engine.batch import RoundReport, RunJob, batch_key, run_batch
+from metapbt._atomic import ensure_writable, write_text_atomic
+from metapbt.engine.batch import RoundReport, RunJob, batch_key, run_groups
 from metapbt.engine.checkpoint import Checkpoint
+from metapbt.engine.config import RunConfig
 from metapbt.engine.outputs import CHECKPOINT
-from metapbt.errors import ConfigError
+from metapbt.errors import ConfigError, MetaPBTError
+from metapbt.studies import claims
 from metapbt.studies.config import Cell, Study
+from metapbt.studies.states import cell_dir, states
+from metapbt.studies.watchdog import UNWATCHED, Progress, Watchdog, supervise
+from metapbt.studies.watchdog import stop as watchdog_stop
 
 logger = logging.getLogger(__name__)
-STATES = ("done", "partial", "failed", "pending", "stale")
 MAX_MEMBERS = {"cpu": 64, "gpu": 1024}
 """Members per batch by backend (:func:`auto_batch`). On 2 CPU cores the training rate hardly
 grows with the member count (``benchmarks/study_throughput.py`` reports it at the batch's
@@ -61,78 +61,22 @@ class CellResult:
     error: str | None = None
 
 
-def cell_dir(study: Study, cell: Cell) -> Path:
-    """The cell's results directory."""
-    return study.results_dir / cell.id
-
-
-def cell_state(study: Study, cell: Cell) -> str:
-    """One of :data:`STATES` (see the module docstring)."""
-    out = cell_dir(study, cell)
-    summary = out / "summary.json"
-    if summary.exists():
-        try:
-            recorded = json.loads(summary.read_text())
-        except json.JSONDecodeError:
-            return "failed"
-        expected = cell.run_config().model_dump()
-        same = all(_same_setting(k, recorded.get(k), v, study.base) for k, v in expected.items())
-        return "done" if same else "stale"
-    if (out / "error.json").exists():
-        return "failed"
-    return "partial" if (out / CHECKPOINT).exists() else "pending"
-
-
-PATH_SETTINGS = ("metadata", "save_meta", "portfolio")
-"""Run settings that name files; the study writes them relative to the study file's folder."""
-
-
-def _tail(path: str) -> tuple[str, ...]:
-    """The normalised components of ``path`` without its leading ``..``."""
-    parts = Path(os.path.normpath(path)).parts
-    return tuple(p for p in parts if p != "..")
-
-
-def _same_setting(key: str, recorded: Any, expected: Any, base: Path) -> bool:
-    """Whether a recorded run setting is the one the study now asks for.
-
-    A relative path in the study file reaches the run config as ``<folder of the study file as
-    it was loaded>/<path>``: ``studies/pf/x.json`` when run from the repository root,
-    ``/home/me/repo/studies/pf/x.json`` when loaded by absolute path or from elsewhere. Such a
-    setting matches when the recorded path ends with the path the study file names (as
-    normalised), so results are found again from any working directory or clone location.
-    """
-    if key not in PATH_SETTINGS or not (isinstance(recorded, str) and isinstance(expected, str)):
-        return recorded == expected
-    if os.path.normpath(recorded) == os.path.normpath(expected):
-        return True
-    try:
-        named = os.path.relpath(expected, base)
-    except ValueError:  # another drive (Windows)
-        return False
-    tail, have = _tail(named), _tail(recorded)
-    return len(have) >= len(tail) > 0 and have[-len(tail) :] == tail
-
-
-def states(study: Study) -> dict[str, str]:
-    """Cell id -> state, in grid order."""
-    return {cell.id: cell_state(study, cell) for cell in study.cells}
-
-
 def run_cells(
     cells_data: Sequence[dict[str, Any]],
     outs: Sequence[str],
     jax_cache: str | None = None,
     on_round: Callable[[str, RoundReport], None] | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> list[CellResult]:
-    """Run (or resume) a batch of cells together; never raises: failures go to ``error.json``.
+    """Run (or resume) cells of one batch key; never raises: failures go to ``error.json``.
 
-    Module-level and JSON-in so that process pools and Ray can ship it. The cells must share a
-    batch (:func:`plan_batches` makes them so); each writes its own run directory. A failure of
-    the batch itself (e.g. its trainer cannot be built) fails every cell of it. ``jax_cache``
-    turns on JAX's persistent compilation cache there (:func:`metapbt.compile_cache.enable`:
-    every program kept; a fresh ``metapbt run`` process with a warm cache took 20.1 s keeping
-    only JAX's default >1 s programs, 15.9 s keeping all; ``benchmarks/meta_explore.py``).
+    Module-level and JSON-in so that child processes and Ray can ship it. The cells must share
+    a :func:`~metapbt.engine.batch.batch_key` (:func:`plan_batches` makes them so); how they
+    resume, and what happens to an unreadable checkpoint: :func:`~metapbt.engine.batch.
+    run_groups`. ``jax_cache`` turns on JAX's persistent compilation cache there
+    (:func:`metapbt.compile_cache.enable`: every program kept; a fresh ``metapbt run`` process
+    with a warm cache took 20.1 s keeping only JAX's default >1 s programs, 15.9 s keeping
+    all; ``benchmarks/meta_explore.py``).
     """
     if jax_cache is not None:
         compile_cache.enable(jax_cache)
@@ -142,30 +86,31 @@ def run_cells(
         path.mkdir(parents=True, exist_ok=True)
         (path / "error.json").unlink(missing_ok=True)
         _write(path / "cell.json", cell.model_dump(mode="json"))
-    jobs = [
-        RunJob(c.run_config(), p, resume=(p / CHECKPOINT).exists())
-        for c, p in zip(cells, paths, strict=True)
-    ]
+    jobs = [RunJob(c.run_config(), p) for c, p in zip(cells, paths, strict=True)]
     report = None if on_round is None else (lambda i, r: on_round(cells[i].id, r))
     start = time.perf_counter()
     # A study must survive any crash of one cell (a diverging agent, a bad file, a bug):
     # the error is recorded with its traceback and the cell is retried on the next run.
-    try:
-        outcomes: list[Any] = run_batch(jobs, on_round=report)
-    except Exception as err:
-        outcomes = [err] * len(jobs)
+    outcomes = run_groups(jobs, on_round=report, on_start=on_start)
     seconds = (time.perf_counter() - start) / len(jobs)
     results = []
     for cell, path, outcome in zip(cells, paths, outcomes, strict=True):
         if isinstance(outcome, BaseException):
-            message = f"{type(outcome).__name__}: {outcome}"
             trace = "".join(traceback.format_exception(outcome))
-            _write(path / "error.json", {"id": cell.id, "error": message, "traceback": trace})
-            logger.warning("cell %s failed: %s", cell.id, message)
-            results.append(CellResult(cell.id, "failed", seconds, error=message))
+            results.append(record_failure(cell.id, path, outcome, trace, seconds))
         else:
             results.append(CellResult(cell.id, "done", seconds, outcome["final_best"]))
     return results
+
+
+def record_failure(
+    cell_id: str, path: Path, err: BaseException, trace: str = "", seconds: float = 0.0
+) -> CellResult:
+    """Write the cell's ``error.json`` (its state becomes ``failed``); its result."""
+    message = f"{type(err).__name__}: {err}"
+    _write(path / "error.json", {"id": cell_id, "error": message, "traceback": trace})
+    logger.warning("cell %s failed: %s", cell_id, message)
+    return CellResult(cell_id, "failed", seconds, error=message)
 
 
 def auto_batch(population: int, backend: str | None = None) -> int:
@@ -184,7 +129,9 @@ def plan_batches(study: Study, cells: Sequence[Cell], batch: int | None = None) 
     groups: dict[tuple[Any, ...], list[Cell]] = {}
     for cell in cells:
         config = cell.run_config()
-        key = (*batch_key(config), Checkpoint.finished_rounds(cell_dir(study, cell) / CHECKPOINT))
+        # an unreadable checkpoint (-1) is set aside and its cell starts again: 0 rounds
+        rounds = max(0, Checkpoint.finished_rounds(cell_dir(study, cell) / CHECKPOINT))
+        key = (*batch_key(config), rounds)
         groups.setdefault(key, []).append(cell)
     batches = []
     for group in groups.values():
@@ -204,15 +151,16 @@ def run_study(
     batch: int | None = None,
     on_round: Callable[[str, RoundReport], None] | None = None,
     on_batches: Callable[[list[list[Cell]]], None] | None = None,
+    watchdog: Watchdog | None = None,
 ) -> list[CellResult]:
-    """Run every cell that is not done (nor skipped); returns this invocation's results.
+    """Run every cell that is not done (nor skipped, nor claimed); returns this run's results.
 
-    Cells that can train together run as batches (:func:`plan_batches`); a worker process or
-    a Ray task runs one batch.
+    Cells that can train together run as batches (:func:`plan_batches`). A batch whose cells
+    another runner holds is left to it (its cells report the state ``claimed``).
 
     Args:
         study: The study.
-        workers: Local worker processes (1: run in this process).
+        workers: Batches run at once (each in its own child process when > 1).
         ray: ``None`` for local execution; ``"auto"`` to use a running Ray cluster or start a
             local Ray instance; otherwise a Ray cluster address. The results directory must be
             reachable by every Ray worker (a shared filesystem on a real cluster).
@@ -220,13 +168,15 @@ def run_study(
         skip: Cells for which it is true are left alone whatever their state (e.g. runs a
             meta-data store holds already).
         batch: Most runs per batch (``None``: :func:`auto_batch`; 1: every cell alone).
-        on_round: Called with a cell id and its round report after each round (cells run in
-            this process only: ``workers == 1`` and no Ray).
+        on_round: Called with a cell id and its round report after each round (not with Ray).
         on_batches: Called once with the planned batches, before any runs.
+        watchdog: Run each batch in a watched child process (``None``: with ``workers == 1``,
+            in this process, unwatched).
 
     Raises:
         ConfigError: If some cells are ``stale`` (results of other settings are never
-            overwritten), or ``workers`` < 1, or Ray is requested but not installed.
+            overwritten), ``workers`` < 1, the results directory cannot be written, or Ray
+            is requested but not installed.
     """
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}")
@@ -242,48 +192,156 @@ def run_study(
         )
     todo = [c for c in cells if current[c.id] != "done"]
     logger.info("%d of %d cells to run", len(todo), len(study.cells))
-    study.results_dir.mkdir(parents=True, exist_ok=True)
+    ensure_writable(study.results_dir)
     directory = compile_cache.current() or compile_cache.default_dir()
     cache = None if directory is None else str(directory)
     batches = plan_batches(study, todo, batch)
     if on_batches is not None:
         on_batches(batches)
     jobs = [
-        (
+        Job(
             [c.model_dump(mode="json") for c in cells],
             [str(cell_dir(study, c)) for c in cells],
             cache,
         )
         for cells in batches
     ]
+    if watchdog is None and (workers > 1 or ray is not None):
+        watchdog = UNWATCHED  # separate processes, never killed
+    execute = partial(execute_batch, watchdog=watchdog, runner=claims.new_runner())
     if ray is not None:
-        return _run_ray(jobs, ray, on_cell)
-    return _run_local(jobs, workers, on_cell, on_round)
+        return _run_ray(jobs, ray, execute, on_cell)
+    return _run_local(jobs, workers, execute, on_cell, on_round)
 
 
-Job = tuple[list[dict[str, Any]], list[str], str | None]
-"""A batch as :func:`run_cells` takes it: cell specs, their directories, the JAX cache."""
+class Job(NamedTuple):
+    """A batch as :func:`run_cells` takes it: cell specs, their directories, the JAX cache."""
+
+    cells: list[dict[str, Any]]
+    outs: list[str]
+    cache: str | None
+
+
+def execute_batch(
+    job: Job,
+    watchdog: Watchdog | None,
+    runner: str,
+    on_round: Callable[[str, RoundReport], None] | None = None,
+) -> list[CellResult]:
+    """Claim the batch's cells, run those that are still to do, release them.
+
+    Cells another runner holds report ``claimed``; cells another runner finished meanwhile
+    are left out. With a ``watchdog`` the cells run in a watched child process
+    (:func:`~metapbt.studies.watchdog.supervise`); when it gives up, every unfinished cell of
+    the batch is recorded as failed with the reason.
+    """
+    mine, results = [], []
+    for data, out in zip(job.cells, job.outs, strict=True):
+        path = Path(out)
+        if not claims.acquire(path, runner):
+            holder = claims.holder(path)
+            who = "another runner" if holder is None else holder.describe()
+            results.append(CellResult(Path(out).name, "claimed", 0.0, error=f"held by {who}"))
+        elif (path / "summary.json").exists():  # finished by another runner meanwhile
+            claims.release(path, runner)
+        else:
+            mine.append((data, out))
+    if not mine:
+        return results
+    cells, outs = [d for d, _ in mine], [o for _, o in mine]
+    folders = [Path(o) for o in outs]
+    with claims.held(folders, runner):
+        if watchdog is None:
+            return results + run_cells(cells, outs, job.cache, on_round=on_round)
+        try:
+            return results + supervise(
+                cells_work,
+                (cells, outs, job.cache),
+                watchdog,
+                dumps=folders,
+                on_progress=None if on_round is None else (lambda _, p: on_round(*p)),
+                label=_label(folders),
+            )
+        except MetaPBTError as err:  # the watchdog gave up (or the child could not start)
+            return results + [_given_up(data, Path(out), err) for data, out in mine]
+
+
+def _label(folders: Sequence[Path]) -> str:
+    """How a batch is named in messages."""
+    more = f" and {len(folders) - 1} more cells" if len(folders) > 1 else ""
+    return f"cell {folders[0].name}{more}"
+
+
+def cells_work(
+    cells: list[dict[str, Any]], outs: list[str], cache: str | None, progress: Progress
+) -> list[CellResult]:
+    """:func:`run_cells` reporting to a watchdog (the child's side of :func:`execute_batch`)."""
+    return run_cells(
+        cells,
+        outs,
+        cache,
+        on_round=lambda cell_id, report: progress("round", report.round, (cell_id, report)),
+        on_start=lambda: progress("start"),
+    )
+
+
+def runs_work(
+    configs: list[dict[str, Any]], outs: list[str], cache: str | None, progress: Progress
+) -> list[dict[str, Any] | str]:
+    """Runs of one batch key in a watched child (``metapbt run --seeds``).
+
+    Returns each run's summary, or its error as text (exceptions need not pickle).
+    """
+    if cache is not None:
+        compile_cache.enable(cache)
+    jobs = [RunJob(RunConfig(**c), Path(o)) for c, o in zip(configs, outs, strict=True)]
+    results = run_groups(
+        jobs,
+        on_round=lambda i, report: progress("round", report.round, (i, report)),
+        on_start=lambda: progress("start"),
+    )
+    return [r if isinstance(r, dict) else f"{type(r).__name__}: {r}" for r in results]
+
+
+def _given_up(data: dict[str, Any], path: Path, err: BaseException) -> CellResult:
+    """A cell of a batch the watchdog gave up on: done if it finished, else failed."""
+    cell = Cell.model_validate(data)
+    summary = path / "summary.json"
+    if summary.exists():
+        return CellResult(cell.id, "done", 0.0, json.loads(summary.read_text())["final_best"])
+    return record_failure(cell.id, path, err, "".join(traceback.format_exception(err)))
 
 
 def _run_local(
     jobs: Sequence[Job],
     workers: int,
+    execute: Callable[..., list[CellResult]],
     on_cell: Callable[[CellResult], None] | None,
     on_round: Callable[[str, RoundReport], None] | None,
 ) -> list[CellResult]:
     results: list[CellResult] = []
     if workers == 1:
         for job in jobs:
-            results += _report(run_cells(*job, on_round=on_round), on_cell)
+            results += _report(execute(job, on_round=on_round), on_cell)
         return results
-    # spawn, not fork: a forked JAX runtime deadlocks.
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_cells, *job) for job in jobs]
+    # Threads that each watch a child process; callbacks one at a time.
+    lock = threading.Lock()
+
+    def locked(cell_id: str, report: RoundReport) -> None:
+        with lock:
+            on_round(cell_id, report)  # type: ignore[misc]
+
+    with ThreadPoolExecutor(workers) as pool:
+        futures = [
+            pool.submit(execute, job, on_round=None if on_round is None else locked) for job in jobs
+        ]
         try:
             for future in as_completed(futures):
-                results += _report(future.result(), on_cell)
+                with lock:
+                    results += _report(future.result(), on_cell)
         except BaseException:
             pool.shutdown(cancel_futures=True)
+            watchdog_stop()
             raise
     return results
 
@@ -291,6 +349,7 @@ def _run_local(
 def _run_ray(
     jobs: Sequence[Job],
     address: str,
+    execute: partial[list[CellResult]],
     on_cell: Callable[[CellResult], None] | None,
 ) -> list[CellResult]:
     try:
@@ -306,8 +365,8 @@ def _run_ray(
                 ray.init(logging_level=logging.WARNING, include_dashboard=False)
         else:
             ray.init(address=address, logging_level=logging.WARNING)
-    remote = ray.remote(num_cpus=1)(run_cells)
-    pending = [remote.remote(*job) for job in jobs]
+    remote = ray.remote(num_cpus=1)(execute.func)
+    pending = [remote.remote(job, **execute.keywords) for job in jobs]
     results: list[CellResult] = []
     while pending:
         done, pending = ray.wait(pending, num_returns=1)
