@@ -25,7 +25,7 @@ from rich.progress import (
 from rich.table import Table
 
 from metapbt import compile_cache, runtime
-from metapbt._atomic import write_text_atomic
+from metapbt._atomic import ensure_writable, write_text_atomic
 from metapbt.engine import presets
 from metapbt.engine.config import RunConfig
 from metapbt.engine.outputs import CHECKPOINT
@@ -242,6 +242,7 @@ def run_command(
             return
         if not resume:
             out = _announce_free(out)
+        ensure_writable(out)
         summary = run(config, out, resume=resume, on_round=_show)
     console.print(
         f"final best reward {summary['final_best']:.2f} in {summary['wall_seconds']:.1f}s; "
@@ -296,6 +297,7 @@ def _run_many(
     ]
     if not resume:
         out = _announce_free(out)
+    ensure_writable(out)
     names = [f"{_slug(c.context)}__seed{c.seed}" for c in configs]
     pending: dict[int, list[Any]] = {}
 
@@ -413,6 +415,7 @@ def metadata_build(
     )
     with _user_errors():
         study = mb.metadata_study(env, contexts, method, seeds, out, runs, **protocol)
+        ensure_writable(out)
         todo = len(mb.pending(study))
         results = _run_cells(
             study,

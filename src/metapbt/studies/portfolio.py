@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from metapbt import envs
-from metapbt._atomic import write_atomic, write_text_atomic
+from metapbt._atomic import ensure_writable, write_atomic, write_text_atomic
 from metapbt.analysis.portfolio_figure import plot_portfolio
 from metapbt.engine import presets
 from metapbt.engine.fixed import score_configs
@@ -141,7 +141,7 @@ def candidates(
     Raises:
         ConfigError: If ``root`` holds a portfolio built with other settings.
     """
-    root = Path(root)
+    root = ensure_writable(root)
     _write_setup(root, setup)
     _run_tasks(root, "candidates", setup.tasks, workers, on_task, watchdog)
     return load_candidates(root)
@@ -208,6 +208,7 @@ def evaluate(
     root = Path(root)
     setup, _ = read_setup(root)
     load_candidates(root)
+    ensure_writable(root)
     _run_tasks(root, "evaluation", setup.tasks, workers, on_task, watchdog)
     return load_matrix(root)
 
