@@ -1,6 +1,11 @@
 """Study throughput: the same grid run cell by cell (``--batch 1``) and in automatic batches.
 
     python benchmarks/study_throughput.py [--preset fast] [--seeds 2] [--modes 1,auto]
+    python benchmarks/study_throughput.py --modes auto,mixed,auto-unwatched --label mixed
+
+Modes: a ``--batch`` value (``1``, ``auto``, a number); ``mixed`` (automatic batches that mix
+an env's contexts: ``--mix-contexts``); ``auto-unwatched`` (automatic batches in the runner's
+own process: ``--no-watchdog``, the cost of the watchdog's child processes).
 
 The grid: 3 methods (random, pbt, pb2-star) x 3 envs (cart_pole, acrobot, pendulum) x 2
 contexts (earth, neptune) x ``--seeds`` seeds (2: 36 cells), population 4, 600k steps per
@@ -65,8 +70,9 @@ def run_mode(file: Path, batch: str, root: Path) -> float:
     own.write_text(file.read_text().replace('"throughput"', f'"throughput-{batch}"', 1))
     env = {**os.environ, "METAPBT_COMPILE_CACHE": str(root / f"cache-{batch}")}
     command = [sys.executable, "-m", "metapbt", "study", "run", str(own)]
-    if batch != "auto":
-        command += ["--batch", batch]
+    command += {"auto": [], "mixed": ["--mix-contexts"], "auto-unwatched": ["--no-watchdog"]}.get(
+        batch, ["--batch", batch]
+    )
     start = time.perf_counter()
     subprocess.run(command, check=True, env=env)
     return time.perf_counter() - start
@@ -93,8 +99,9 @@ def main() -> None:
         cells = len(load_study(file).cells)
         steps = cells * 4 * 600_000
         for mode in args.modes.split(","):
-            members = 4 * (auto_batch(4) if mode == "auto" else int(mode))
-            members = min(members, 4 * cells // (2 * len(ENVS)))  # a batch: one env and context
+            members = 4 * (int(mode) if mode.isdigit() else auto_batch(4))
+            contexts = 1 if mode == "mixed" else 2  # a batch: one env (and one context)
+            members = min(members, 4 * cells // (contexts * len(ENVS)))
             wall = run_mode(file, mode, root)
             rate = trainer_rate(args.preset, members)
             outside = 1 - steps / rate / wall

@@ -46,7 +46,7 @@ MEMBERS = 32
 CONTEXTS = ("earth", "neptune")
 
 
-def child(rounds: int, stacks: str | None) -> None:
+def child(rounds: int, stacks: str | None, trigger: str) -> None:
     """Build the trigger and run it; print one JSON line of timings."""
     import faulthandler
 
@@ -54,6 +54,9 @@ def child(rounds: int, stacks: str | None) -> None:
         handle = open(stacks, "w")  # noqa: SIM115 (kept open for the signal handler)
         faulthandler.register(signal.SIGUSR1, file=handle, all_threads=True)
     start = time.perf_counter()
+    if trigger == "batch":
+        _batch(start)
+        return
     import jax
     import jax.numpy as jnp
 
@@ -97,13 +100,55 @@ def child(rounds: int, stacks: str | None) -> None:
     )
 
 
+def _batch(start: float) -> None:
+    """The ``batch`` trigger: what ``study run --mix-contexts`` runs, 8 runs x 4 members."""
+    import tempfile
+
+    import jax
+
+    from metapbt.engine.batch import RunJob, run_batch
+    from metapbt.engine.config import RunConfig
+
+    protocol = {"budget": 8000, "interval": 2000, "population": MEMBERS // 8}
+    configs = [
+        RunConfig(method="pb2-star", context=CONTEXTS[i % 2], seed=i, **protocol) for i in range(8)
+    ]
+    times: list[float] = []
+    tick = time.perf_counter()
+
+    def on_round(index: int, report: object) -> None:
+        nonlocal tick
+        if index == 0:
+            times.append(time.perf_counter() - tick)
+            tick = time.perf_counter()
+
+    with tempfile.TemporaryDirectory() as out:
+        jobs = [RunJob(c, Path(out) / f"run{i}") for i, c in enumerate(configs)]
+        results = run_batch(jobs, on_round=on_round)
+    failed = [r for r in results if isinstance(r, BaseException)]
+    if failed:
+        raise failed[0]
+    print(
+        json.dumps(
+            {
+                "rounds": times,
+                "total": time.perf_counter() - start,
+                "jax": jax.__version__,
+                "jaxlib": _jaxlib_version(),
+            }
+        )
+    )
+
+
 def _jaxlib_version() -> str:
     import jaxlib
 
     return jaxlib.__version__
 
 
-def trial(arm: str, out: Path, index: int, timeout: float, rounds: int, prev: str | None) -> dict:
+def trial(
+    arm: str, out: Path, index: int, timeout: float, rounds: int, prev: str | None, trigger: str
+) -> dict:
     """One fresh process of ``arm``: ``ok``, ``hang`` (timed out) or ``crash``."""
     spec = ARMS[arm]
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
@@ -173,7 +218,9 @@ def run(args: argparse.Namespace) -> None:
         for arm in arms:
             if any(r["arm"] == arm and r["index"] == index for r in done):
                 continue
-            record = trial(arm, out, index, args.timeout, args.rounds, args.prev_python)
+            record = trial(
+                arm, out, index, args.timeout, args.rounds, args.prev_python, args.trigger
+            )
             with log.open("a") as f:
                 f.write(json.dumps(record) + "\n")
             print(
@@ -216,7 +263,11 @@ def summary(args: argparse.Namespace) -> None:
 def hlo(args: argparse.Namespace) -> None:
     """Dump the trigger's HLO (before and after optimisation) to ``--out``."""
     env = {**os.environ, "XLA_FLAGS": f"--xla_dump_to={args.out} --xla_dump_hlo_as_text"}
-    subprocess.run([sys.executable, __file__, "child", "--rounds", "1"], env=env, check=True)
+    subprocess.run(
+        [sys.executable, __file__, "child", "--trigger", "train", "--rounds", "1"],
+        env=env,
+        check=True,
+    )
 
 
 def main() -> None:
@@ -226,6 +277,7 @@ def main() -> None:
     c = sub.add_parser("child")
     c.add_argument("--rounds", type=int, default=3)
     c.add_argument("--stacks", default=None)
+    c.add_argument("--trigger", choices=("batch", "train"), default="batch")
     r = sub.add_parser("run")
     r.add_argument("--out", default="benchmarks/results/xla_stall")
     r.add_argument("--trials", type=int, default=24)
@@ -233,13 +285,14 @@ def main() -> None:
     r.add_argument("--timeout", type=float, default=180.0)
     r.add_argument("--rounds", type=int, default=3)
     r.add_argument("--prev-python", default=None)
+    r.add_argument("--trigger", choices=("batch", "train"), default="batch")
     s = sub.add_parser("summary")
     s.add_argument("--out", default="benchmarks/results/xla_stall")
     h = sub.add_parser("hlo")
     h.add_argument("--out", default="/tmp/xla_stall_hlo")
     args = parser.parse_args()
     if args.command == "child":
-        child(args.rounds, args.stacks)
+        child(args.rounds, args.stacks, args.trigger)
     else:
         {"run": run, "summary": summary, "hlo": hlo}[args.command](args)
 

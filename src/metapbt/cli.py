@@ -187,6 +187,16 @@ WatchdogOption = Annotated[
 ]
 
 
+MixContexts = Annotated[
+    bool,
+    typer.Option(
+        "--mix-contexts/--one-context",
+        help="Let the contexts of one classic-control env train in one batch (each member's "
+        "context a traced value; identical results).",
+    ),
+]
+
+
 def _watchdog(on: bool) -> Any:
     from metapbt.studies.watchdog import Watchdog
 
@@ -405,6 +415,7 @@ def metadata_build(
     ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Local worker processes.")] = 1,
     watchdog: WatchdogOption = True,
+    mix_contexts: MixContexts = False,
 ) -> None:
     """Run METHOD on every context x seed and store the runs (finished ones are skipped)."""
     from metapbt.metadata.store import MetaStore
@@ -427,6 +438,7 @@ def metadata_build(
                 on_round=on_round,
                 on_batches=on_batches,
                 watchdog=_watchdog(watchdog),
+                mix_contexts=mix_contexts,
             ),
         )
     console.print(f"meta-data in {out}: {len(MetaStore(out).runs())} runs")
@@ -617,6 +629,7 @@ def study_run(
         typer.Option(min=1, help="Most runs trained together (default: sized to the device)."),
     ] = None,
     watchdog: WatchdogOption = True,
+    mix_contexts: MixContexts = False,
 ) -> None:
     """Run every cell that is not done yet (failed cells are retried), in batches.
 
@@ -641,6 +654,7 @@ def study_run(
                 on_round=on_round if ray is None else None,
                 on_batches=on_batches,
                 watchdog=_watchdog(watchdog),
+                mix_contexts=mix_contexts,
             ),
         )
     count = {s: sum(r.state == s for r in results) for s in ("done", "failed", "claimed")}

@@ -92,3 +92,23 @@ def test_runs_of_other_envs_contexts_or_protocols_do_not_share_a_batch(tmp_path)
     assert batch_key(same) == batch_key(RunConfig(context="earth", **PROTOCOL))
     with pytest.raises(ConfigError, match="share env, context, preset and protocol"):
         run_batch([RunJob(CONFIGS[0], tmp_path / "a"), RunJob(other, tmp_path / "b")])
+
+
+def test_contexts_of_one_env_mix_in_a_batch_with_the_same_history_as_alone(batched, tmp_path):
+    root, _ = batched
+    earth = RunConfig(method="pbt", context="earth", seed=1, **PROTOCOL)
+    results = run_batch([RunJob(CONFIGS[0], tmp_path / "neptune"), RunJob(earth, tmp_path / "e")])
+    assert results[0]["context_values"] != results[1]["context_values"]
+    # run0 of the fixture trained with neptune's parameters as constants (alone: tested above)
+    pd.testing.assert_frame_equal(_history(tmp_path / "neptune"), _history(root / "run0"))
+
+
+def test_which_runs_may_mix_contexts():
+    earth, neptune = (RunConfig(context=c, **PROTOCOL) for c in ("earth", "neptune"))
+    assert batch_key(earth, mix_contexts=True) == batch_key(neptune, mix_contexts=True)
+    assert batch_key(earth) != batch_key(neptune)
+    acrobot = RunConfig(env="acrobot", **PROTOCOL)
+    assert batch_key(acrobot, mix_contexts=True) != batch_key(earth, mix_contexts=True)
+    lander = RunConfig(env="lunar_lander", preset="box2d", budget=8000, interval=4000)
+    moon = lander.model_copy(update={"context": "neptune"})
+    assert batch_key(lander, mix_contexts=True) != batch_key(moon, mix_contexts=True)

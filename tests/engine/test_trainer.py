@@ -83,3 +83,13 @@ def test_a_diverged_member_scores_nan_and_is_repaired_by_cloning(trainer):
     new = configs([1e-3] * 3)
     repaired = trainer.apply(state, [Keep(0, new[0]), Clone(1, 2, new[1]), Keep(2, new[2])])
     assert np.isfinite(trainer.evaluate(repaired, jax.random.PRNGKey(1))).all()
+
+
+def test_members_may_each_have_a_context_given_as_traced_parameters():
+    config = presets.make("classic", env="cart_pole")
+    mixed = PopulationTrainer("cart_pole", ["earth", "gravity=30", "earth"], config, 3)
+    assert list(mixed.member_params.gravity) == pytest.approx([9.8, 30.0, 9.8])  # gymnax: 9.8
+    same = PopulationTrainer("cart_pole", ["earth"] * 3, config, 3)
+    assert same.member_params is None  # one context: constants, as a lone run
+    with pytest.raises(ConfigError, match="3 members need 3 contexts, got 2"):
+        PopulationTrainer("cart_pole", ["earth", "neptune"], config, 3)

@@ -238,3 +238,15 @@ def test_committed_reproduction_results_regenerate_the_committed_report(tmp_path
     regenerated = (tmp_path / "report.md").read_text()
     assert regenerated.startswith("# Study classic_control_repro\n\n20 tasks, 8 methods, 5 seeds")
     assert ranks(regenerated) == ranks(committed.read_text())
+
+
+def test_with_mixed_contexts_an_envs_contexts_share_a_batch(tmp_path):
+    path = _study(tmp_path, methods='["random", "pbt"]', seeds=2)
+    text = path.read_text().replace('contexts = ["earth"]', 'contexts = ["earth", "neptune"]')
+    path.write_text(text + '[[tasks]]\nenv = "acrobot"\ncontexts = ["earth", "venus"]\n')
+    study = load_study(path)
+    plain = runner.plan_batches(study, study.cells)
+    mixed = runner.plan_batches(study, study.cells, mix_contexts=True)
+    assert sorted(len(b) for b in plain) == [4, 4, 4, 4]  # one env and context each
+    assert sorted(len(b) for b in mixed) == [8, 8]  # one env each
+    assert all(len({c.env for c in b}) == 1 for b in mixed)

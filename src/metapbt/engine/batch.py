@@ -73,17 +73,22 @@ class RoundReport:
     seconds: float
 
 
-def batch_key(config: RunConfig) -> tuple[Any, ...]:
+def batch_key(config: RunConfig, mix_contexts: bool = False) -> tuple[Any, ...]:
     """Runs with equal keys can train together in one batch.
 
     Environment, context, preset and protocol (population, budget, interval): methods and
-    seeds may differ. The context is part of the key because a trainer's programs hold their
-    environment parameters as constants (see :mod:`metapbt.engine.trainer`).
+    seeds may differ. With ``mix_contexts``, the contexts of an environment whose contexts
+    are environment parameters (classic control) may differ too: the trainer then passes
+    them per member (see :mod:`metapbt.engine.trainer`); otherwise a trainer's programs hold
+    one context as constants.
     """
-    context = dict(envs.resolve_context(config.env, config.context))
+    if mix_contexts and envs.spec(config.env).mixes_contexts:
+        context: tuple[Any, ...] = ("mixed",)
+    else:
+        context = tuple(sorted(envs.resolve_context(config.env, config.context).items()))
     return (
         config.env,
-        tuple(sorted(context.items())),
+        context,
         config.preset,
         config.population,
         config.budget,
@@ -110,10 +115,11 @@ def run_batch(
     """
     if not jobs:
         raise ConfigError("a batch needs at least one run")
-    keys = {batch_key(j.config) for j in jobs}
+    keys = {batch_key(j.config, mix_contexts=True) for j in jobs}
     if len(keys) > 1:
         raise ConfigError(
-            f"runs of one batch must share env, context, preset and protocol; got {keys}"
+            "runs of one batch must share env, context, preset and protocol (the contexts of a "
+            f"classic-control env may differ); got {keys}"
         )
     first = jobs[0].config
     size, rounds, interval = first.population, first.rounds, first.interval
@@ -130,8 +136,10 @@ def run_batch(
     if not runs:
         return _complete(results)
     ppo = presets.make(first.preset, env=first.env)
-    # One context per batch (batch_key): the trainer's programs hold it as constants.
-    trainer = make_trainer(first.env, runs[0].context, ppo, len(runs) * size)
+    # One context: constants of the trainer's programs; several: one per member, traced.
+    contexts = [run.context for run in runs for _ in range(size)]
+    same = all(c == contexts[0] for c in contexts)
+    trainer = make_trainer(first.env, contexts[0] if same else contexts, ppo, len(contexts))
     state = _start(trainer, runs, size, raise_errors, results)
     done = {len(run.ckpt.records) for run in runs if run.error is None and run.ckpt is not None}
     if len(done) > 1:

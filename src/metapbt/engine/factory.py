@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from metapbt import envs
 from metapbt._registry import Registry
@@ -18,7 +18,7 @@ TRAINERS.register("host")(HostPopulationTrainer)
 
 def make_trainer(
     env_id: str,
-    context: str | Mapping[str, float] | None,
+    context: str | Mapping[str, float] | Sequence[Mapping[str, float]] | None,
     config: PPOConfig,
     size: int,
 ) -> BasePopulationTrainer:
@@ -26,7 +26,8 @@ def make_trainer(
 
     Args:
         env_id: Registered environment id.
-        context: The context (planet name, ``"name=value"`` text or mapping) of every member.
+        context: The context (planet name, ``"name=value"`` text or mapping) of every member,
+            or a list of one per member (in-JAX trainers of envs whose contexts mix).
         config: Structural PPO settings (a preset).
         size: Number of members.
     """

@@ -1,17 +1,18 @@
 """The JAX population trainer: every member's rollouts and PPO updates in one jitted program.
 
-Environments are gymnax environments under one context (:func:`metapbt.envs.make`); the whole
-interval (rollouts, GAE, minibatch epochs) of every member runs vmapped over the members in one
-compiled program, and so does evaluation. The environment parameters are compile-time
-constants of those programs. Members of several runs (a batch) share the trainer when their
-runs share the context: passing per-member parameters into the program (one program for every
-context) made XLA's CPU runtime hang now and then (README, "Batches"), which programs with
-constant parameters have not done.
+Environments are gymnax environments (:func:`metapbt.envs.make`); the whole interval
+(rollouts, GAE, minibatch epochs) of every member runs vmapped over the members in one compiled
+program, and so does evaluation. Under one context the environment parameters are compile-time
+constants of those programs (as a lone run has always used them). Given a context per member
+(``mixed``: a batch of runs under several contexts of one environment), the parameters are
+stacked ``[P]`` and passed into the programs as traced, vmapped values: one program for every
+context. Such programs made XLA's CPU runtime hang now and then in early tests (README,
+"Stalls"); whether batches mix contexts is the study runner's choice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -23,6 +24,7 @@ from metapbt.engine.networks import update_obs_stats
 from metapbt.engine.ppo import MemberState, Transition
 from metapbt.engine.presets import PPOConfig
 from metapbt.engine.trainer_base import BasePopulationTrainer
+from metapbt.errors import ConfigError
 
 
 class PopulationTrainer(BasePopulationTrainer):
@@ -30,19 +32,31 @@ class PopulationTrainer(BasePopulationTrainer):
 
     Args:
         env_id: Registered environment id.
-        context: The context (planet name, ``"name=value"`` text or mapping) of every member.
+        context: The context (planet name, ``"name=value"`` text or mapping) of every member,
+            or a list of one context per member.
         config: Structural PPO settings (a preset).
         size: Number of members.
+
+    Raises:
+        ConfigError: For per-member contexts of the wrong length, or of an environment whose
+            contexts are not environment parameters (Brax: the physics system holds gravity).
     """
 
     def __init__(
         self,
         env_id: str,
-        context: str | Mapping[str, float] | None,
+        context: str | Mapping[str, float] | Sequence[str | Mapping[str, float]] | None,
         config: PPOConfig,
         size: int,
     ) -> None:
-        self.env, self.env_params = envs.make(env_id, context)
+        contexts = _per_member(env_id, context, size)
+        self.env, self.env_params = envs.make(env_id, contexts[0])
+        self.member_params = None
+        if any(c != contexts[0] for c in contexts):
+            if not envs.spec(env_id).mixes_contexts:
+                raise ConfigError(f"{env_id} cannot train several contexts in one program")
+            stacked = [envs.make(env_id, c)[1] for c in contexts]
+            self.member_params = jax.tree.map(lambda *x: jnp.stack(x), *stacked)
         super().__init__(
             config,
             size,
@@ -54,34 +68,43 @@ class PopulationTrainer(BasePopulationTrainer):
         self._evaluate = jax.jit(self._evaluate_impl)
 
     def _fresh(self, keys: jax.Array) -> MemberState:
-        return jax.vmap(self._init_member)(keys)
+        return self._per_member(self._init_member, self.member_params, keys)
 
-    def _init_member(self, key: jax.Array) -> MemberState:
+    def _init_member(self, key: jax.Array, env_params: Any) -> MemberState:
         k_net, k_env, k_run = jax.random.split(key, 3)
         obs, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(
-            jax.random.split(k_env, self.config.num_envs), self.env_params
+            jax.random.split(k_env, self.config.num_envs), env_params
         )
         return self._new_member(k_net, env_state, obs, k_run)
 
     def _train_iterations(self, state: MemberState, iterations: int) -> MemberState:
-        return self._train(state, iterations=iterations)
+        return self._train(state, self.member_params, iterations=iterations)
 
     def evaluate_members(self, state: MemberState, keys: jax.Array) -> np.ndarray:
         """Evaluate every member in one jitted program (contract: the base class)."""
-        return np.asarray(self._evaluate(state.params, keys), np.float64)
+        return np.asarray(self._evaluate(state.params, keys, self.member_params), np.float64)
 
     # --- jitted internals -------------------------------------------------------------
 
-    def _train_impl(self, state: MemberState, iterations: int) -> MemberState:
-        def member(s: MemberState) -> MemberState:
-            return jax.lax.fori_loop(0, iterations, lambda _, x: self._iteration(x), s)
+    def _per_member(self, fn: Any, member_params: Any, *args: Any) -> Any:
+        """``vmap(fn)(*args, params)``: the params constant, or one per member ``[P]``."""
+        if member_params is None:
+            return jax.vmap(lambda *a: fn(*a, self.env_params))(*args)
+        return jax.vmap(fn)(*args, member_params)
 
-        return jax.vmap(member)(state)
+    def _train_impl(self, state: MemberState, member_params: Any, iterations: int) -> MemberState:
+        def member(s: MemberState, env_params: Any) -> MemberState:
+            step = lambda _, x: self._iteration(x, env_params)  # noqa: E731
+            return jax.lax.fori_loop(0, iterations, step, s)
 
-    def _iteration(self, state: MemberState) -> MemberState:
-        return self.update(*self._rollout(state))
+        return self._per_member(member, member_params, state)
 
-    def _rollout(self, state: MemberState) -> tuple[MemberState, Transition, jax.Array]:
+    def _iteration(self, state: MemberState, env_params: Any) -> MemberState:
+        return self.update(*self._rollout(state, env_params))
+
+    def _rollout(
+        self, state: MemberState, env_params: Any
+    ) -> tuple[MemberState, Transition, jax.Array]:
         """``rollout_len`` steps of one member's ``E`` environments: ``traj [T, E]``."""
         step_env = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))
 
@@ -95,7 +118,7 @@ class PopulationTrainer(BasePopulationTrainer):
                 jax.random.split(k_env, self.config.num_envs),
                 env_state,
                 action,
-                self.env_params,
+                env_params,
             )
             # Truncation is treated as termination (no bootstrap), as most JAX PPO does.
             done = jnp.logical_or(term, trunc)
@@ -110,12 +133,12 @@ class PopulationTrainer(BasePopulationTrainer):
             state = state.replace(params=update_obs_stats(state.params, traj.obs))
         return state, traj, last_value
 
-    def _evaluate_impl(self, params: Any, keys: jax.Array) -> jax.Array:
-        def member(p: Any, key: jax.Array) -> jax.Array:
+    def _evaluate_impl(self, params: Any, keys: jax.Array, member_params: Any) -> jax.Array:
+        def member(p: Any, key: jax.Array, env_params: Any) -> jax.Array:
             n = self.config.eval_episodes
             k_reset, k_run = jax.random.split(key)
             obs, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(
-                jax.random.split(k_reset, n), self.env_params
+                jax.random.split(k_reset, n), env_params
             )
             step_env = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))
 
@@ -127,7 +150,7 @@ class PopulationTrainer(BasePopulationTrainer):
                     jax.random.split(k_env, n),
                     env_state,
                     dist.sample(seed=k_act),
-                    self.env_params,
+                    env_params,
                 )
                 ret = ret + reward * alive
                 alive = alive * (1.0 - jnp.logical_or(term, trunc))
@@ -138,4 +161,17 @@ class PopulationTrainer(BasePopulationTrainer):
             finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(p)]))
             return jnp.where(finite, ret.mean(), jnp.nan)
 
-        return jax.vmap(member)(params, keys)
+        return self._per_member(member, member_params, params, keys)
+
+
+def _per_member(
+    env_id: str,
+    context: str | Mapping[str, float] | Sequence[str | Mapping[str, float]] | None,
+    size: int,
+) -> list[dict[str, float]]:
+    """Every member's resolved context (one context given: the same for all)."""
+    if isinstance(context, Sequence) and not isinstance(context, str):
+        if len(context) != size:
+            raise ConfigError(f"{size} members need {size} contexts, got {len(context)}")
+        return [dict(envs.resolve_context(env_id, c)) for c in context]
+    return [dict(envs.resolve_context(env_id, context))] * size

@@ -57,6 +57,9 @@ class BraxEnvSpec:
     """
 
     trainer: ClassVar[str] = "jax"
+    mixes_contexts: ClassVar[bool] = (
+        False  # gravity lives in the physics system, set before compiling
+    )
 
     id: str
     brax_name: str

@@ -31,6 +31,7 @@ class EnvSpec:
     """
 
     trainer: ClassVar[str] = "jax"
+    mixes_contexts: ClassVar[bool] = True  # a context is gymnax params: traced per member
 
     id: str
     gymnax_id: str

@@ -62,6 +62,7 @@ class HostEnvSpec:
     """
 
     trainer: ClassVar[str] = "host"
+    mixes_contexts: ClassVar[bool] = False  # the leg geometry is built into each host environment
 
     id: str
     gymnasium_id: str

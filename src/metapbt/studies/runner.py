@@ -119,7 +119,9 @@ def auto_batch(population: int, backend: str | None = None) -> int:
     return max(1, MAX_MEMBERS.get(backend, MAX_MEMBERS["gpu"]) // population)
 
 
-def plan_batches(study: Study, cells: Sequence[Cell], batch: int | None = None) -> list[list[Cell]]:
+def plan_batches(
+    study: Study, cells: Sequence[Cell], batch: int | None = None, mix_contexts: bool = False
+) -> list[list[Cell]]:
     """Cells grouped into batches that can train together, in grid order.
 
     A group shares :func:`~metapbt.engine.batch.batch_key` and the number of finished rounds
@@ -131,7 +133,7 @@ def plan_batches(study: Study, cells: Sequence[Cell], batch: int | None = None) 
         config = cell.run_config()
         # an unreadable checkpoint (-1) is set aside and its cell starts again: 0 rounds
         rounds = max(0, Checkpoint.finished_rounds(cell_dir(study, cell) / CHECKPOINT))
-        key = (*batch_key(config), rounds)
+        key = (*batch_key(config, mix_contexts), rounds)
         groups.setdefault(key, []).append(cell)
     batches = []
     for group in groups.values():
@@ -152,6 +154,7 @@ def run_study(
     on_round: Callable[[str, RoundReport], None] | None = None,
     on_batches: Callable[[list[list[Cell]]], None] | None = None,
     watchdog: Watchdog | None = None,
+    mix_contexts: bool = False,
 ) -> list[CellResult]:
     """Run every cell that is not done (nor skipped, nor claimed); returns this run's results.
 
@@ -172,6 +175,8 @@ def run_study(
         on_batches: Called once with the planned batches, before any runs.
         watchdog: Run each batch in a watched child process (``None``: with ``workers == 1``,
             in this process, unwatched).
+        mix_contexts: Let the contexts of one classic-control env share a batch (each member
+            gets its context as a traced value; README, "Stalls").
 
     Raises:
         ConfigError: If some cells are ``stale`` (results of other settings are never
@@ -195,7 +200,7 @@ def run_study(
     ensure_writable(study.results_dir)
     directory = compile_cache.current() or compile_cache.default_dir()
     cache = None if directory is None else str(directory)
-    batches = plan_batches(study, todo, batch)
+    batches = plan_batches(study, todo, batch, mix_contexts)
     if on_batches is not None:
         on_batches(batches)
     jobs = [
