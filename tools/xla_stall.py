@@ -58,34 +58,19 @@ def child(rounds: int, stacks: str | None, trigger: str) -> None:
         _batch(start)
         return
     import jax
-    import jax.numpy as jnp
 
-    from metapbt import envs
     from metapbt.engine import presets
     from metapbt.engine.trainer import PopulationTrainer
 
     ppo = presets.make("classic", env="cart_pole")
-    trainer = PopulationTrainer("cart_pole", CONTEXTS[0], ppo, MEMBERS)
-    per_member = [
-        envs.make("cart_pole", CONTEXTS[i * len(CONTEXTS) // MEMBERS])[1] for i in range(MEMBERS)
-    ]
-    params = jax.tree.map(lambda *leaves: jnp.stack(leaves), *per_member)
-
-    def train(state, env_params, iterations):
-        def member(s, p):
-            # The trainer's rollout reads self.env_params: a traced, per-member value here.
-            trainer.env_params = p
-            return jax.lax.fori_loop(0, iterations, lambda _, x: trainer._iteration(x), s)
-
-        return jax.vmap(member)(state, env_params)
-
-    program = jax.jit(train, static_argnames="iterations")
+    contexts = [CONTEXTS[i * len(CONTEXTS) // MEMBERS] for i in range(MEMBERS)]
+    trainer = PopulationTrainer("cart_pole", contexts, ppo, MEMBERS)  # traced, per member
     configs = [{"lr": 3e-4, "lambda": 0.95, "clip": 0.2}] * MEMBERS
     state = trainer.init(jax.random.PRNGKey(0), configs)
     times = []
     for _ in range(rounds):
         tick = time.perf_counter()
-        state = program(state, params, iterations=4)
+        state = trainer.train(state, 4 * ppo.batch_size)
         jax.block_until_ready(state)
         times.append(time.perf_counter() - tick)
     print(
