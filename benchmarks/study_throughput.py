@@ -3,9 +3,10 @@
     python benchmarks/study_throughput.py [--preset fast] [--seeds 2] [--modes 1,auto]
     python benchmarks/study_throughput.py --modes auto,mixed,auto-unwatched --label mixed
 
-Modes: a ``--batch`` value (``1``, ``auto``, a number); ``mixed`` (automatic batches that mix
-an env's contexts: ``--mix-contexts``); ``auto-unwatched`` (automatic batches in the runner's
-own process: ``--no-watchdog``, the cost of the watchdog's child processes).
+Modes: a ``--batch`` value (``1``, ``auto``: automatic batches of one context each,
+``--one-context``, or a number); ``mixed`` (automatic batches that mix an env's contexts:
+``--mix-contexts``, the default); ``auto-unwatched`` (``auto`` in the runner's own process:
+``--no-watchdog``, the cost of the watchdog's child processes).
 
 The grid: 3 methods (random, pbt, pb2-star) x 3 envs (cart_pole, acrobot, pendulum) x 2
 contexts (earth, neptune) x ``--seeds`` seeds (2: 36 cells), population 4, 600k steps per
@@ -70,9 +71,11 @@ def run_mode(file: Path, batch: str, root: Path) -> float:
     own.write_text(file.read_text().replace('"throughput"', f'"throughput-{batch}"', 1))
     env = {**os.environ, "METAPBT_COMPILE_CACHE": str(root / f"cache-{batch}")}
     command = [sys.executable, "-m", "metapbt", "study", "run", str(own)]
-    command += {"auto": [], "mixed": ["--mix-contexts"], "auto-unwatched": ["--no-watchdog"]}.get(
-        batch, ["--batch", batch]
-    )
+    command += {
+        "auto": ["--one-context"],
+        "mixed": ["--mix-contexts"],
+        "auto-unwatched": ["--one-context", "--no-watchdog"],
+    }.get(batch, ["--batch", batch])
     start = time.perf_counter()
     subprocess.run(command, check=True, env=env)
     return time.perf_counter() - start

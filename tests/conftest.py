@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import tempfile
 
-from metapbt import runtime
-
 
 def pytest_configure(config) -> None:
     """Share a throwaway compilation cache across the session, out of the user's cache directory.
@@ -17,9 +15,8 @@ def pytest_configure(config) -> None:
     command line turns on in production, does (``tests/engine/test_batch.py`` and
     ``test_resume_methods.py``: 212 s without it, 138 s with it, on the idle 2-core machine).
     """
-    runtime.configure_xla()  # as the command line does (before JAX starts)
     if "METAPBT_COMPILE_CACHE" not in os.environ:
         os.environ["METAPBT_COMPILE_CACHE"] = tempfile.mkdtemp(prefix="metapbt-test-jax-")
-    from metapbt import compile_cache  # imports JAX: after configure_xla
+    from metapbt import compile_cache
 
     compile_cache.enable()

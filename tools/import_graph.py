@@ -46,7 +46,6 @@ LAYERS: dict[str, int] = {
     "_atomic": 0,
     "_registry": 0,
     "compile_cache": 0,
-    "runtime": 0,
 }
 
 

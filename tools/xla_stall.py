@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -73,23 +72,12 @@ def child(rounds: int, stacks: str | None, trigger: str) -> None:
         state = trainer.train(state, 4 * ppo.batch_size)
         jax.block_until_ready(state)
         times.append(time.perf_counter() - tick)
-    print(
-        json.dumps(
-            {
-                "rounds": times,
-                "total": time.perf_counter() - start,
-                "jax": jax.__version__,
-                "jaxlib": _jaxlib_version(),
-            }
-        )
-    )
+    _print_result(times, start)
 
 
 def _batch(start: float) -> None:
     """The ``batch`` trigger: what ``study run --mix-contexts`` runs, 8 runs x 4 members."""
     import tempfile
-
-    import jax
 
     from metapbt.engine.batch import RunJob, run_batch
     from metapbt.engine.config import RunConfig
@@ -113,22 +101,17 @@ def _batch(start: float) -> None:
     failed = [r for r in results if isinstance(r, BaseException)]
     if failed:
         raise failed[0]
-    print(
-        json.dumps(
-            {
-                "rounds": times,
-                "total": time.perf_counter() - start,
-                "jax": jax.__version__,
-                "jaxlib": _jaxlib_version(),
-            }
-        )
-    )
+    _print_result(times, start)
 
 
-def _jaxlib_version() -> str:
+def _print_result(times: list[float], start: float) -> None:
+    """The trial's one JSON line: round times, total seconds, versions."""
+    import jax
     import jaxlib
 
-    return jaxlib.__version__
+    total = time.perf_counter() - start
+    result = {"rounds": times, "total": total, "jax": jax.__version__, "jaxlib": jaxlib.__version__}
+    print(json.dumps(result))
 
 
 def trial(
@@ -180,16 +163,9 @@ def trial(
 
 def _dump_native(pid: int, path: Path) -> None:
     """Every native thread's stack of ``pid`` (gdb), where gdb exists and may attach."""
-    if shutil.which("gdb") is None:
-        return
-    result = subprocess.run(
-        ["gdb", "-batch", "-p", str(pid), "-ex", "thread apply all bt"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    path.write_text(result.stdout + result.stderr)
+    from metapbt.studies.watchdog import native_stacks
+
+    path.write_text(native_stacks(pid))
 
 
 def run(args: argparse.Namespace) -> None:

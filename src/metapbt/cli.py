@@ -24,7 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from metapbt import compile_cache, runtime
+from metapbt import compile_cache
 from metapbt._atomic import ensure_writable, write_text_atomic
 from metapbt.engine import presets
 from metapbt.engine.config import RunConfig
@@ -67,7 +67,6 @@ def _configure(
         format="%(message)s",
         handlers=[RichHandler(console=console, show_path=False)],
     )
-    runtime.configure_xla()  # before the first JAX computation of this process
     if cache:
         compile_cache.enable()
     else:  # also for the processes this command starts (study cells)
@@ -192,7 +191,7 @@ MixContexts = Annotated[
     typer.Option(
         "--mix-contexts/--one-context",
         help="Let the contexts of one classic-control env train in one batch (each member's "
-        "context a traced value; identical results).",
+        "context a traced value; identical results, 1.18x cells/h on 2 CPU cores).",
     ),
 ]
 
@@ -415,7 +414,7 @@ def metadata_build(
     ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Local worker processes.")] = 1,
     watchdog: WatchdogOption = True,
-    mix_contexts: MixContexts = False,
+    mix_contexts: MixContexts = True,
 ) -> None:
     """Run METHOD on every context x seed and store the runs (finished ones are skipped)."""
     from metapbt.metadata.store import MetaStore
@@ -604,7 +603,9 @@ def study_list(file: StudyFile) -> None:
     for cell in study.cells:
         state = current[cell.id]
         holder = claims.holder(cell_dir(study, cell))
-        held = "" if holder is None else f"  [cyan]running on {holder.describe()}[/]"
+        held = "" if holder is None else f"  [cyan]claimed by {holder.describe()}[/]"
+        if holder is not None and claims.is_stale(cell_dir(study, cell)):
+            held += " [red](stale: the next runner takes it over)[/]"
         console.print(f"[{colour.get(state, 'dim')}]{state:8}[/] {cell.id}{held}")
     counts = {s: list(current.values()).count(s) for s in dict.fromkeys(current.values())}
     console.print(
@@ -629,7 +630,7 @@ def study_run(
         typer.Option(min=1, help="Most runs trained together (default: sized to the device)."),
     ] = None,
     watchdog: WatchdogOption = True,
-    mix_contexts: MixContexts = False,
+    mix_contexts: MixContexts = True,
 ) -> None:
     """Run every cell that is not done yet (failed cells are retried), in batches.
 

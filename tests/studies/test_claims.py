@@ -7,6 +7,7 @@ import sys
 import time
 
 import pandas as pd
+import pytest
 
 from metapbt.engine import batch as engine_batch
 from metapbt.studies import claims, runner
@@ -94,6 +95,7 @@ def _histories(study):
     return out
 
 
+@pytest.mark.slow  # two study processes and a reference run: ~1 min (python -m pytest -m slow)
 def test_two_runners_on_one_study_run_every_cell_once_with_one_runners_results(tmp_path):
     for name in ("one", "two"):
         (tmp_path / name).mkdir()

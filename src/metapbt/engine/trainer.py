@@ -6,8 +6,8 @@ program, and so does evaluation. Under one context the environment parameters ar
 constants of those programs (as a lone run has always used them). Given a context per member
 (``mixed``: a batch of runs under several contexts of one environment), the parameters are
 stacked ``[P]`` and passed into the programs as traced, vmapped values: one program for every
-context. Such programs made XLA's CPU runtime hang now and then in early tests (README,
-"Stalls"); whether batches mix contexts is the study runner's choice.
+context (``study run --mix-contexts``). Such programs made XLA's CPU runtime hang now and then
+in early tests; 164 fresh processes of them no longer did (``docs/stall-report.md``).
 """
 
 from __future__ import annotations

@@ -176,7 +176,7 @@ def run_study(
         watchdog: Run each batch in a watched child process (``None``: with ``workers == 1``,
             in this process, unwatched).
         mix_contexts: Let the contexts of one classic-control env share a batch (each member
-            gets its context as a traced value; README, "Stalls").
+            gets its context as a traced value; results identical to one-context batches).
 
     Raises:
         ConfigError: If some cells are ``stale`` (results of other settings are never

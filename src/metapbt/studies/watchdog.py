@@ -1,9 +1,9 @@
 """Run long work in a child process and restart it when it stops making progress.
 
-XLA's CPU runtime has hung now and then on this project's programs (README, "Stalls"): every
-thread parked, 0 % CPU, no error. Nothing inside the process can notice that, so long commands
-run each unit of work (a study batch, a portfolio task) in a child process and watch it from
-outside:
+XLA's CPU runtime once hung this project's programs now and then (``docs/stall-report.md``):
+every thread parked, 0 % CPU, no error. Nothing inside the process can notice that, so long
+commands run each unit of work (a study batch, a portfolio task) in a child process and watch
+it from outside:
 
 * the child reports progress (``progress("start")`` when it begins a program, which may
   compile; ``progress("round", number, payload)`` after each finished round);
@@ -277,7 +277,7 @@ def _dump_and_kill(child: Any, stacks: Path, dumps: Sequence[Path], native: bool
     if hasattr(signal, "SIGUSR1") and child.pid is not None:
         os.kill(child.pid, signal.SIGUSR1)
         time.sleep(1.0)
-        native = _native_stacks(child.pid) if native else ""
+        native = native_stacks(child.pid) if native else ""
         if native:
             with stacks.open("a") as f:
                 f.write("\n--- native stacks (gdb) ---\n" + native)
@@ -288,7 +288,7 @@ def _dump_and_kill(child: Any, stacks: Path, dumps: Sequence[Path], native: bool
         shutil.copyfile(stacks, Path(folder) / stacks.name)
 
 
-def _native_stacks(pid: int) -> str:
+def native_stacks(pid: int) -> str:
     """Every native thread's stack of ``pid`` from gdb, or ``""`` without gdb."""
     if shutil.which("gdb") is None:
         return ""
