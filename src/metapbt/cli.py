@@ -294,7 +294,6 @@ def _run_many(
     watchdog: bool,
 ) -> None:
     """``metapbt run --seeds/--contexts``: every (context, seed); a context's seeds as a batch."""
-    from metapbt.errors import MetaPBTError as Failure
     from metapbt.studies.runner import runs_work
     from metapbt.studies.watchdog import Watchdog, supervise
 
@@ -343,7 +342,7 @@ def _run_many(
                     on_progress=lambda _, p: show(*p),
                     label=f"the runs of {context}",
                 )
-            except Failure as err:
+            except MetaPBTError as err:  # the watchdog gave up
                 results += [str(err)] * len(chosen)
         flush(config.rounds + 1)
     table = Table(title=f"{config.method} on {config.env}: final best reward")
@@ -601,10 +600,10 @@ def study_list(file: StudyFile) -> None:
         current = states(study)
     colour = {"done": "green", "failed": "red", "stale": "red", "partial": "yellow"}
     for cell in study.cells:
-        state = current[cell.id]
-        holder = claims.holder(cell_dir(study, cell))
+        state, folder = current[cell.id], cell_dir(study, cell)
+        holder = claims.holder(folder)
         held = "" if holder is None else f"  [cyan]claimed by {holder.describe()}[/]"
-        if holder is not None and claims.is_stale(cell_dir(study, cell)):
+        if holder is not None and claims.is_stale(folder):
             held += " [red](stale: the next runner takes it over)[/]"
         console.print(f"[{colour.get(state, 'dim')}]{state:8}[/] {cell.id}{held}")
     counts = {s: list(current.values()).count(s) for s in dict.fromkeys(current.values())}

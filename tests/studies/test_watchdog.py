@@ -11,7 +11,7 @@ import pytest
 
 from metapbt.studies import runner
 from metapbt.studies.config import load_study
-from metapbt.studies.watchdog import StallClock, StallError, Watchdog, supervise
+from metapbt.studies.watchdog import StallClock, StallError, Watchdog, supervise, watched_pool
 
 from .stall_targets import cells_hang, die, fail, hang_after_first_round, hang_always, steady
 
@@ -180,3 +180,13 @@ def test_a_batch_that_keeps_stalling_is_recorded_as_failed_and_the_study_goes_on
         assert "StallError" in error["error"] and "2 attempts" in error["error"]
         assert (folder / "stall-2.txt").exists()
     assert set(runner.states(study).values()) == {"failed"}
+
+
+def test_a_failing_caller_stops_the_pools_children_and_later_work_is_watched_as_usual(tmp_path):
+    patient = replace(FAST, floor_seconds=600.0)
+    with pytest.raises(RuntimeError, match="caller failed"), watched_pool(1) as pool:
+        running = pool.submit(supervise, hang_always, (), patient, [tmp_path / "a"])
+        time.sleep(1.0)
+        raise RuntimeError("caller failed")
+    assert isinstance(running.exception(timeout=0), KeyboardInterrupt)  # it stopped its child
+    assert supervise(steady, (1, 0.1), FAST, dumps=[tmp_path / "b"]) == "finished"

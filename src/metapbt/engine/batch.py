@@ -201,8 +201,7 @@ def run_groups(
     """
     groups: dict[int, list[int]] = {}
     for i, job in enumerate(jobs):
-        set_aside_corrupt(job.out / CHECKPOINT)
-        groups.setdefault(Checkpoint.finished_rounds(job.out / CHECKPOINT), []).append(i)
+        groups.setdefault(set_aside_corrupt(job.out / CHECKPOINT), []).append(i)
     results: dict[int, Result] = {}
     for members in groups.values():
         if on_start is not None:
@@ -217,15 +216,20 @@ def run_groups(
     return [results[i] for i in range(len(jobs))]
 
 
-def set_aside_corrupt(checkpoint: Path) -> None:
-    """Move an unreadable checkpoint aside (``<name>.corrupt``), with a warning."""
-    if Checkpoint.finished_rounds(checkpoint) >= 0:
-        return
+def set_aside_corrupt(checkpoint: Path) -> int:
+    """The checkpoint's finished rounds; an unreadable one is moved aside (``.corrupt``): 0.
+
+    Moving it aside is logged as a warning: its run starts again.
+    """
+    rounds = Checkpoint.finished_rounds(checkpoint)
+    if rounds >= 0:
+        return rounds
     aside = checkpoint.with_name(checkpoint.name + ".corrupt")
     os.replace(checkpoint, aside)
     logger.warning(
         "%s is unreadable (truncated?): moved to %s; the run starts again", checkpoint, aside.name
     )
+    return 0
 
 
 @dataclass

@@ -22,7 +22,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,14 @@ from metapbt.population.portfolio import (
     select,
 )
 from metapbt.population.space import SearchSpace, default_space
-from metapbt.studies.watchdog import UNWATCHED, Progress, StallError, Watchdog, supervise
+from metapbt.studies.watchdog import (
+    UNWATCHED,
+    Progress,
+    StallError,
+    Watchdog,
+    supervise,
+    watched_pool,
+)
 
 logger = logging.getLogger(__name__)
 OnChunk = Callable[[int, int], None] | None
@@ -387,7 +394,7 @@ def _run_tasks(
         supervise(task_work, (root, step, task), watch, [root / step], label=f"{step} {task}")
 
     errors = []
-    with ThreadPoolExecutor(workers) as pool:
+    with watched_pool(workers) as pool:
         futures = {pool.submit(one, t): t for t in todo}
         for future in as_completed(futures):
             try:

@@ -22,7 +22,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -40,8 +40,7 @@ from metapbt.errors import ConfigError, MetaPBTError
 from metapbt.studies import claims
 from metapbt.studies.config import Cell, Study
 from metapbt.studies.states import cell_dir, states
-from metapbt.studies.watchdog import UNWATCHED, Progress, Watchdog, supervise
-from metapbt.studies.watchdog import stop as watchdog_stop
+from metapbt.studies.watchdog import UNWATCHED, Progress, Watchdog, supervise, watched_pool
 
 logger = logging.getLogger(__name__)
 MAX_MEMBERS = {"cpu": 64, "gpu": 1024}
@@ -336,18 +335,13 @@ def _run_local(
         with lock:
             on_round(cell_id, report)  # type: ignore[misc]
 
-    with ThreadPoolExecutor(workers) as pool:
+    with watched_pool(workers) as pool:
         futures = [
             pool.submit(execute, job, on_round=None if on_round is None else locked) for job in jobs
         ]
-        try:
-            for future in as_completed(futures):
-                with lock:
-                    results += _report(future.result(), on_cell)
-        except BaseException:
-            pool.shutdown(cancel_futures=True)
-            watchdog_stop()
-            raise
+        for future in as_completed(futures):
+            with lock:
+                results += _report(future.result(), on_cell)
     return results
 
 

@@ -32,7 +32,9 @@ import subprocess
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -49,12 +51,24 @@ Progress = Callable[..., None]
 _STOP = threading.Event()
 
 
-def stop() -> None:
-    """Make every supervising thread kill its child and raise ``KeyboardInterrupt``.
+@contextmanager
+def watched_pool(workers: int) -> Iterator[ThreadPoolExecutor]:
+    """Threads that each supervise a child; an error or interrupt in the caller stops them all.
 
-    For an interrupted command with several workers (threads, each watching a child).
+    On the way out by an exception, queued work is cancelled and every supervising thread kills
+    its child and raises ``KeyboardInterrupt``; the flag is cleared once they have finished, so
+    later work in this process is watched as usual.
     """
-    _STOP.set()
+    pool = ThreadPoolExecutor(workers)
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        _STOP.set()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        _STOP.clear()
 
 
 class StallError(MetaPBTError, RuntimeError):
