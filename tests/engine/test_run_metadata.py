@@ -43,3 +43,20 @@ def test_a_store_holding_only_the_target_is_refused(tmp_path):
 def test_bundled_meta_data_covers_the_planets_of_each_environment(env):
     tasks = {p.parent.name for p in MetaStore(bundled_metadata(env)).runs()}
     assert tasks == {f"{env}__{p}" for p in ("uranus", "venus", "saturn", "earth", "neptune")}
+
+
+def test_bundled_meta_data_follows_the_feature_a_context_moves(tmp_path):
+    for name in ("cart_pole", "cart_pole@length", "lunar_lander@leg_height"):
+        (tmp_path / name).mkdir()
+    assert bundled_metadata("cart_pole", "length=0.3", tmp_path) == tmp_path / "cart_pole@length"
+    assert bundled_metadata("cart_pole", "earth", tmp_path) == tmp_path / "cart_pole"
+    assert bundled_metadata("cart_pole", "length=0.5", tmp_path) == tmp_path / "cart_pole"
+    assert bundled_metadata("cart_pole", "length=0.3,masspole=0.2", tmp_path) == (
+        tmp_path / "cart_pole"
+    )
+    # the only store of an environment serves every context, its default one included
+    leg = tmp_path / "lunar_lander@leg_height"
+    assert bundled_metadata("lunar_lander", "leg_height=8", tmp_path) == leg
+    assert bundled_metadata("lunar_lander", "leg_height=1.6", tmp_path) == leg
+    with pytest.raises(ConfigError, match=r"no bundled meta-data for 'acrobot' \(shipped: "):
+        bundled_metadata("acrobot", None, tmp_path)

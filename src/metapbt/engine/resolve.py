@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
 
@@ -43,8 +45,13 @@ def method_for(config: RunConfig) -> methods.Method:
     """
     meta = None
     if methods.uses_metadata(config.method):
-        root = Path(config.metadata) if config.metadata else bundled_metadata(config.env)
-        meta = MetaSource(root, target_of(config), protocol=config.protocol, strict=config.strict)
+        target = target_of(config)
+        root = (
+            Path(config.metadata)
+            if config.metadata
+            else bundled_metadata(config.env, target.context)
+        )
+        meta = MetaSource(root, target, protocol=config.protocol, strict=config.strict)
     elif config.metadata is not None:
         raise ConfigError(f"method {config.method!r} does not use meta-data; drop --metadata")
     return methods.make(config.method, config.quantile, metadata=meta)
@@ -100,9 +107,33 @@ def _is_target(task: str, target: TaskRef) -> bool:
     return target.same_as(env, values, task)
 
 
-def bundled_metadata(env: str) -> Path:
-    """The meta-data shipped for ``env``: PB2 runs on its five planets (``metadata build``)."""
-    root = Path(str(files("metapbt") / "data" / "meta" / env))
-    if not root.is_dir():
-        raise ConfigError(f"no bundled meta-data for {env!r}; pass --metadata DIR")
-    return root
+def bundled_metadata(
+    env: str, context: str | Mapping[str, float] | None = None, root: Path | None = None
+) -> Path:
+    """The meta-data shipped for ``env`` (and the run's ``context``).
+
+    Stores are ``data/meta/<env>`` (PB2 runs on the five planets) and
+    ``data/meta/<env>@<feature>`` (PB2 runs on a grid of one feature, e.g.
+    ``cart_pole@length``, ``lunar_lander@leg_height``). A context that differs from the
+    environment's defaults in exactly one feature gets that feature's store when one ships;
+    otherwise the planets' store; an environment that ships only one feature's store gets it.
+
+    ``root`` replaces the package's ``data/meta`` (tests).
+
+    Raises:
+        ConfigError: If nothing ships for ``env``.
+    """
+    root = Path(str(files("metapbt") / "data" / "meta")) if root is None else root
+    grids = {p.name.partition("@")[2]: p for p in sorted(root.glob(f"{env}@*")) if p.is_dir()}
+    if context is not None:
+        values = envs.resolve_context(env, context) if isinstance(context, str) else context
+        features = envs.spec(env).features
+        moved = [k for k, f in features.items() if not math.isclose(values[k], f.default)]
+        if len(moved) == 1 and moved[0] in grids:
+            return grids[moved[0]]
+    if (root / env).is_dir():
+        return root / env
+    if len(grids) == 1:
+        return next(iter(grids.values()))
+    shipped = ", ".join(sorted(p.name for p in root.iterdir() if p.is_dir()))
+    raise ConfigError(f"no bundled meta-data for {env!r} (shipped: {shipped}); pass --metadata DIR")
