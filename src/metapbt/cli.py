@@ -425,10 +425,9 @@ def metadata_build(
     with _user_errors():
         study = mb.metadata_study(env, contexts, method, seeds, out, runs, **protocol)
         ensure_writable(out)
-        todo = len(mb.pending(study))
         results = _run_cells(
             study,
-            todo,
+            mb.pending(study),
             lambda on_cell, on_round, on_batches: mb.build_metadata(
                 study,
                 workers,
@@ -641,10 +640,10 @@ def study_run(
 
     with _user_errors():
         study = load_study(file)
-        todo = sum(state != "done" for state in states(study).values())
+        cell_states = states(study)
         results = _run_cells(
             study,
-            todo,
+            [c for c in study.cells if cell_states[c.id] != "done"],
             lambda on_cell, on_round, on_batches: run_study(
                 study,
                 workers=workers,
@@ -667,8 +666,8 @@ def study_run(
     _exit_on_failures(results, "cells")
 
 
-def _run_cells(study: Any, todo: int, execute: Any) -> list[Any]:
-    """Run a study's cells through ``execute(on_cell, on_round, on_batches)``, with progress.
+def _run_cells(study: Any, pending: list[Any], execute: Any) -> list[Any]:
+    """Run a study's ``pending`` cells through ``execute(on_cell, on_round, on_batches)``.
 
     A bar of cells and a bar of rounds (elapsed, ETA); the rounds bar's label is a compact live
     view of the running batch (its size, round, best rewards); one line per finished cell.
@@ -681,9 +680,11 @@ def _run_cells(study: Any, todo: int, execute: Any) -> list[Any]:
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
+    todo = len(pending)
+    per_cell = {c.id: c.protocol.rounds for c in study.cells}  # a task may set its own
     with Progress(*columns, console=console) as progress:
         cells = progress.add_task(f"{study.name}: cells", total=todo)
-        rounds = progress.add_task("rounds", total=todo * study.protocol.rounds)
+        rounds = progress.add_task("rounds", total=sum(per_cell[c.id] for c in pending))
         live: dict[str, float] = {}
         reported: dict[str, int] = {}
 
@@ -713,7 +714,7 @@ def _run_cells(study: Any, todo: int, execute: Any) -> list[Any]:
             progress.advance(cells)
             live.pop(result.id, None)
             # rounds not reported here: a resumed cell's earlier ones, another process's
-            progress.advance(rounds, study.protocol.rounds - reported.pop(result.id, 0))
+            progress.advance(rounds, per_cell[result.id] - reported.pop(result.id, 0))
 
         return execute(cell_done, round_done, planned)
 
@@ -747,6 +748,7 @@ def study_report(
             out,
             histories=load_histories(study, ids),
             title=f"Study {study.name}",
+            above=study.report.above,
         )
     console.print(f"wrote {path}")
 

@@ -142,3 +142,20 @@ def test_grid_contexts_in_a_study(tmp_path):
     study = load_study(_write(tmp_path, text))
     pendulum = [c for c in study.cells if c.env == "pendulum"]
     assert len(pendulum) == 22 * 2 * 2 and pendulum[0].context == "l=0.1"
+
+
+def test_a_task_may_override_part_of_the_protocol(tmp_path):
+    text = MINIMAL.replace(
+        'env = "pendulum"', 'env = "pendulum"\nprotocol = { budget = 8000, preset = "fast" }'
+    )
+    study = load_study(_write(tmp_path, text))
+    by_env = {c.env: c.protocol for c in study.cells}
+    assert by_env["cart_pole"] == study.protocol
+    assert by_env["pendulum"] == Protocol(population=2, budget=8000, interval=2000, preset="fast")
+    assert study.cells[-1].run_config().budget == 8000
+    bad = MINIMAL.replace('env = "pendulum"', 'env = "pendulum"\nprotocol = { budget = 3000 }')
+    with pytest.raises(ConfigError, match=r"tasks\.pendulum\.protocol"):
+        load_study(_write(tmp_path, bad))
+    unknown = MINIMAL.replace('env = "pendulum"', 'env = "pendulum"\nprotocol = { budgte = 1 }')
+    with pytest.raises(ConfigError, match="budgte"):
+        load_study(_write(tmp_path, unknown))

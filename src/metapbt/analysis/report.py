@@ -18,6 +18,7 @@ import pandas as pd
 
 from metapbt._atomic import write_atomic
 from metapbt.analysis import compare
+from metapbt.analysis.context_maps import context_section
 from metapbt.analysis.interval_report import interval_section
 from metapbt.analysis.render import colours, fmt, md_table, pyplot, save_png
 from metapbt.analysis.run_figure import plot_run
@@ -236,6 +237,7 @@ def build_report(
     histories: Mapping[str, pd.DataFrame] | None = None,
     title: str = "Method comparison",
     alpha: float = 0.05,
+    above: float | None = None,
 ) -> Path:
     """Write the comparison figures and ``report.md`` into ``out_dir``.
 
@@ -253,6 +255,9 @@ def build_report(
             ``step, member, reward, clone_source`` is drawn as a hyperparameter.
         title: The report's heading.
         alpha: Significance level of the critical-difference test.
+        above: The return the contexts section counts contexts above, over time (``None``:
+            heat maps only). The section appears for environments studied on several contexts
+            that differ in one feature (:mod:`metapbt.analysis.context_maps`).
 
     Returns:
         The path of ``report.md``.
@@ -268,6 +273,7 @@ def build_report(
     lines = _overview_markdown(results, avg, ar, title)
     lines += _cd_markdown(avg, out, alpha)
     lines += interval_section(results, out)
+    lines += context_section(avg, list(ar.order), out, above)
     lines += [
         "## Final step",
         "",

@@ -38,7 +38,7 @@ import re
 import tomllib
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -84,10 +84,16 @@ class MethodSpec(_Frozen):
 
 
 class TaskSpec(_Frozen):
-    """One environment and its contexts (``"planets"`` for the five planets)."""
+    """One environment and its contexts (``"planets"`` for the five planets).
+
+    ``protocol`` overrides some of the study's protocol for this environment (e.g. LunarLander
+    under ``box2d`` beside classic control under ``classic``), as an inline table of
+    :class:`~metapbt.engine.config.Protocol` fields.
+    """
 
     env: str
     contexts: tuple[str, ...] | str = ("earth",)
+    protocol: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("env")
     @classmethod
@@ -117,9 +123,16 @@ class TaskSpec(_Frozen):
 
 
 class ReportSpec(_Frozen):
-    """What the report shows beyond the comparison: the schedules of these cells."""
+    """What the report shows beyond the comparison.
+
+    Attributes:
+        schedules: Cell ids whose hyperparameter schedules are drawn.
+        above: The return the contexts section counts contexts above over time (e.g. 0 on
+            LunarLander, where the reference asked when a method "turns positive").
+    """
 
     schedules: tuple[str, ...] = ()
+    above: float | None = None
 
 
 class Cell(_Frozen):
@@ -208,6 +221,21 @@ class Study(_Frozen):
             raise ValueError("seeds must be a count or a non-empty list of distinct seeds")
         return value
 
+    @model_validator(mode="after")
+    def _task_protocols(self) -> Study:
+        for task in self.tasks:
+            try:
+                self.task_protocol(task)
+            except ValidationError as err:
+                raise ValueError(f"tasks.{task.env}.protocol: {describe(err)}") from None
+        return self
+
+    def task_protocol(self, task: TaskSpec) -> Protocol:
+        """The protocol of ``task``'s runs: the study's, with the task's overrides."""
+        if not task.protocol:
+            return self.protocol
+        return Protocol(**{**self.protocol.model_dump(), **task.protocol})
+
     @property
     def seed_list(self) -> tuple[int, ...]:
         """The seeds."""
@@ -232,7 +260,7 @@ class Study(_Frozen):
                 env=t.env,
                 context=c,
                 seed=s,
-                protocol=self.protocol,
+                protocol=self.task_protocol(t),
                 save_meta=self._relative(self.save_meta),
             )
             for t in self.tasks

@@ -1,0 +1,63 @@
+import pandas as pd
+import pytest
+
+from metapbt.analysis.context_maps import context_axes, context_grid, fraction_above
+from metapbt.analysis.report import build_report
+
+LEGS = (1.6, 3.2, 8.0)
+
+
+def lunar_results():
+    """Two methods on three leg heights, two seeds, three steps; 'meta' is 50 above 'pb2'."""
+    rows = []
+    for leg in LEGS:
+        for method, lift in (("pb2", 0.0), ("meta", 50.0)):
+            for seed in (0, 1):
+                for k, step in enumerate((50_000, 100_000, 150_000)):
+                    best = -100.0 + 60.0 * k + 10.0 * leg + lift + seed
+                    rows.append((f"lunar_lander leg_height={leg!r}", method, seed, step, best))
+    return pd.DataFrame(rows, columns=["task", "method", "seed", "step", "best"])
+
+
+def test_the_varying_feature_orders_the_contexts_and_planets_are_left_out():
+    tasks = [f"lunar_lander leg_height={v!r}" for v in (8.0, 1.6)] + [
+        "cart_pole earth",
+        "cart_pole neptune",
+        "acrobot length=1.0,mass=2.0",
+        "acrobot length=2.0,mass=1.0",  # two features move at once: no single axis
+    ]
+    axes = context_axes(tasks)
+    assert axes == {
+        "lunar_lander": (
+            "leg_height",
+            {"lunar_lander leg_height=8.0": 8.0, "lunar_lander leg_height=1.6": 1.6},
+        )
+    }
+
+
+def test_grid_and_fraction_above_match_a_hand_computation():
+    from metapbt.analysis.compare import seed_average
+
+    avg = seed_average(lunar_results())
+    _, values = context_axes(sorted(avg["task"].unique()))["lunar_lander"]
+    grid = context_grid(avg, values, "pb2")
+    assert list(grid.columns) == list(LEGS)
+    # step 50k, leg 1.6: -100 + 16 + mean(seed 0, 1) = -83.5
+    assert grid.loc[50_000, 1.6] == pytest.approx(-83.5)
+    frac = fraction_above(avg, values, 0.0).set_index(["method", "step"])["fraction"]
+    # pb2 at 50k: -83.5, -67.5, -19.5 -> none above 0; at 100k: -23.5, -7.5, 40.5 -> 1 of 3
+    assert frac[("pb2", 50_000)] == 0.0
+    assert frac[("pb2", 100_000)] == pytest.approx(1 / 3)
+    # meta at 50k: -33.5, -17.5, 30.5 -> 1 of 3
+    assert frac[("meta", 50_000)] == pytest.approx(1 / 3)
+
+
+def test_the_report_draws_the_context_section(tmp_path):
+    path = build_report(lunar_results(), tmp_path, above=0.0)
+    text = path.read_text()
+    assert "## Contexts" in text and "above 0" in text
+    assert (tmp_path / "contexts" / "lunar_lander_heatmap.png").stat().st_size > 0
+    assert (tmp_path / "contexts" / "lunar_lander_above.png").stat().st_size > 0
+    plain = build_report(lunar_results(), tmp_path / "plain")
+    assert "## Contexts" in plain.read_text()
+    assert not (tmp_path / "plain" / "contexts" / "lunar_lander_above.png").exists()
