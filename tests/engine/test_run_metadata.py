@@ -50,7 +50,8 @@ def test_bundled_meta_data_follows_the_feature_a_context_moves(tmp_path):
         (tmp_path / name).mkdir()
     assert bundled_metadata("cart_pole", "length=0.3", tmp_path) == tmp_path / "cart_pole@length"
     assert bundled_metadata("cart_pole", "earth", tmp_path) == tmp_path / "cart_pole"
-    assert bundled_metadata("cart_pole", "length=0.5", tmp_path) == tmp_path / "cart_pole"
+    # naming the feature picks its store, at its default value too
+    assert bundled_metadata("cart_pole", "length=0.5", tmp_path) == tmp_path / "cart_pole@length"
     assert bundled_metadata("cart_pole", "length=0.3,masspole=0.2", tmp_path) == (
         tmp_path / "cart_pole"
     )

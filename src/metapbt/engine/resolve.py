@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
 
 from metapbt import envs
 from metapbt.engine.config import RunConfig
-from metapbt.envs.contexts import split_task_id
+from metapbt.envs.contexts import parse_assignments, split_task_id
 from metapbt.errors import ConfigError
 from metapbt.metadata.source import MetaSource, TaskRef
 from metapbt.population import methods
@@ -49,7 +48,7 @@ def method_for(config: RunConfig) -> methods.Method:
         root = (
             Path(config.metadata)
             if config.metadata
-            else bundled_metadata(config.env, target.context)
+            else bundled_metadata(config.env, config.context)
         )
         meta = MetaSource(root, target, protocol=config.protocol, strict=config.strict)
     elif config.metadata is not None:
@@ -107,18 +106,16 @@ def _is_target(task: str, target: TaskRef) -> bool:
     return target.same_as(env, values, task)
 
 
-def bundled_metadata(
-    env: str, context: str | Mapping[str, float] | None = None, root: Path | None = None
-) -> Path:
-    """The meta-data shipped for ``env`` (and the run's ``context``).
+def bundled_metadata(env: str, context: str | None = None, root: Path | None = None) -> Path:
+    """The meta-data shipped for ``env`` (and the run's ``context``, as text).
 
     Stores are ``data/meta/<env>`` (PB2 runs on the five planets) and
     ``data/meta/<env>@<feature>`` (PB2 runs on a grid of one feature, e.g.
-    ``cart_pole@length``, ``lunar_lander@leg_height``). A context that differs from the
-    environment's defaults in exactly one feature gets that feature's store when one ships;
-    otherwise the planets' store; an environment that ships only one feature's store gets it.
-
-    ``root`` replaces the package's ``data/meta`` (tests).
+    ``cart_pole@length``, ``lunar_lander@leg_height``). A context that names, or moves away
+    from its default, exactly one feature with a store of its own gets that store
+    (``length=0.5`` is CartPole's default pole, and still a pole-length task); otherwise the
+    planets' store; an environment that ships only one feature's store gets it. ``root``
+    replaces the package's ``data/meta`` (tests).
 
     Raises:
         ConfigError: If nothing ships for ``env``.
@@ -126,11 +123,13 @@ def bundled_metadata(
     root = Path(str(files("metapbt") / "data" / "meta")) if root is None else root
     grids = {p.name.partition("@")[2]: p for p in sorted(root.glob(f"{env}@*")) if p.is_dir()}
     if context is not None:
-        values = envs.resolve_context(env, context) if isinstance(context, str) else context
+        named = set(parse_assignments(context)) if "=" in context else set()
+        values = envs.resolve_context(env, context)
         features = envs.spec(env).features
-        moved = [k for k, f in features.items() if not math.isclose(values[k], f.default)]
-        if len(moved) == 1 and moved[0] in grids:
-            return grids[moved[0]]
+        moved = {k for k, f in features.items() if not math.isclose(values[k], f.default)}
+        chosen = [k for k in sorted(named | moved) if k in grids]
+        if len(chosen) == 1 and len(named | moved) == 1:
+            return grids[chosen[0]]
     if (root / env).is_dir():
         return root / env
     if len(grids) == 1:
