@@ -53,20 +53,24 @@ os.environ["XLA_FLAGS"] = (
 )
 
 import argparse
+import copy
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 
 from metapbt.metadata.source import MetaSource, TaskRef
 from metapbt.population import methods
 from metapbt.population.decisions import Clone
+from metapbt.population.explorers.training import TrainingSet
 from metapbt.population.meta_io import save_run
 from metapbt.population.population import Population
 from metapbt.population.space import default_space
+from metapbt.surrogates.posterior import posterior_predict
 from metapbt.toy import MovingOptimum, run_toy
 
 from _common import median, write
@@ -86,6 +90,40 @@ def make_method(name: str, store: Path | None, target_task: str, quantile: float
         raise ValueError(f"{name} needs meta-data")
     target = TaskRef(META_ENV, {"shift": 0.0}, target_task)
     return methods.make(name, quantile, metadata=MetaSource(store, target))
+
+
+def _value(text: str) -> Any:
+    """``true``/``false``/``none``, an int, a float, ``64x64`` (a tuple of ints), else text."""
+    low = text.lower()
+    if low in ("true", "false", "none"):
+        return {"true": True, "false": False, "none": None}[low]
+    if "x" in low and all(part.isdigit() for part in low.split("x")):
+        return tuple(int(part) for part in low.split("x"))
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def override_dkl(text: str) -> dict[str, Any]:
+    """Apply ``KEY=VALUE,...`` to the ``DKLSettings`` of ``dkl`` and of ``meta-dkl``.
+
+    Both methods' settings get the same changes (e.g. ``prior_std=0.03,noise_floor=0.01``,
+    ``hidden=64x64``); what ``meta-dkl`` sets differently (100 steps, no weight prior) stays
+    unless an override names it.
+    """
+    changes = {}
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        changes[key] = _value(value)
+    if not changes:
+        return changes
+    for factory in ("dkl_settings", "meta_dkl_settings"):
+        original = getattr(methods, factory)
+        setattr(methods, factory, lambda original=original: replace(original(), **changes))
+    return changes
 
 
 def override_settings(text: str) -> dict[str, Any]:
@@ -119,6 +157,8 @@ SIZE = 4
 QUANTILE = 0.25
 FACE = 1e-3  # a unit coordinate this close to 0 or 1 counts as on a face of the cube
 DEFAULT_SEEDS = 20  # the median of 10 seeds moved by ~0.05 (bootstrap SE): too coarse
+Z90 = 1.6448536269514722  # the central 90 % interval of a normal: mean +- Z90 std
+MIN_CHECK_ROWS = 8  # rows before a sync point's surrogate is checked for calibration
 LATE = 5  # "late" picks: from this sync point on (the surrogates have a few rounds of rows)
 FLAT_FLOOR, FLAT_RADIUS, FLAT_RATE, FLAT_DELAY = -200.0, 0.45, 2.0, 3
 # Two related tasks of one run each: 112 meta rows, which meta-dkl pads to 128 for its
@@ -176,6 +216,63 @@ SCENARIOS = (
 
 
 @dataclass
+class Coverage:
+    """Calibration of a surrogate: held-out rows inside its 90 % predictive interval.
+
+    At every sync point with at least ``MIN_CHECK_ROWS`` rows, a copy of the surrogate (its
+    state just before the round's real fit) is fitted on a random 75 % of the round's training
+    rows and predicts the other 25 % (observation noise included); the run itself is
+    unchanged. Records whether each held-out target lies inside the central 90 % interval and
+    its predictive negative log density.
+    """
+
+    inside: list[bool] = field(default_factory=list)
+    nll: list[float] = field(default_factory=list)
+
+    def watch(self, explorer: Any, seed: int) -> None:
+        """Check ``explorer``'s surrogate at every fit (no-op without a surrogate)."""
+        surrogate = getattr(explorer, "surrogate", None)
+        if surrogate is None:
+            return
+        real = surrogate.fit
+        rng = np.random.default_rng([seed, 3])
+
+        def fit(context: Any, train: TrainingSet, fit_rng: np.random.Generator) -> Any:
+            if len(train.y) >= MIN_CHECK_ROWS:
+                twin = copy.deepcopy(surrogate)
+                del twin.__dict__["fit"]  # the copy's own fit, not this wrapper
+                self.check(twin, context, train, rng)
+            return real(context, train, fit_rng)
+
+        surrogate.fit = fit
+
+    def check(self, twin: Any, context: Any, train: TrainingSet, rng: Any) -> None:
+        n = len(train.y)
+        order = rng.permutation(n)
+        held, kept = np.sort(order[: n // 4]), np.sort(order[n // 4 :])
+
+        def rows(index: np.ndarray) -> TrainingSet:
+            return replace(
+                train,
+                x=train.x[index],
+                y=train.y[index],
+                members=train.members[index],
+                raw_context=train.raw_context[index],
+            )
+
+        model = twin.fit(context, rows(kept), np.random.default_rng(rng.integers(2**31)))
+        if model is None:
+            return
+        tr = np.array([model.train.context(*raw) for raw in train.raw_context[held]])
+        x = np.column_stack([np.tile(model.prefix, (len(held), 1)), tr, train.x[held, 2:]])
+        mean, var = posterior_predict(model.posterior, jnp.asarray(x, jnp.float32))
+        var = np.asarray(var, np.float64) + model.posterior.noise()
+        err = train.y[held] - np.asarray(mean, np.float64)
+        self.inside.extend(bool(v) for v in np.abs(err) <= Z90 * np.sqrt(var))
+        self.nll.extend(float(v) for v in 0.5 * (np.log(2 * np.pi * var) + err**2 / var))
+
+
+@dataclass
 class Picks:
     """One run's clone decisions and its best final true score.
 
@@ -192,6 +289,8 @@ class Picks:
     donor: list[float] = field(default_factory=list)
     face: list[bool] = field(default_factory=list)
     final: float = float("nan")
+    coverage: Coverage = field(default_factory=Coverage)
+    fits: list[dict[str, Any]] = field(default_factory=list)
 
     def mean(self, which: str, first: int = 1) -> float:
         values = [d for r, d in zip(self.rounds, getattr(self, which), strict=True) if r >= first]
@@ -204,8 +303,12 @@ class Picks:
         self.face.append(bool(np.any((pick < FACE) | (pick > 1 - FACE))))
 
 
-def drive(scenario: Scenario, method: Any, seed: int) -> tuple[Picks, Population]:
+def drive(
+    scenario: Scenario, method: Any, seed: int, calibrate: bool = False
+) -> tuple[Picks, Population]:
     """Run one population on ``scenario`` through ask/tell, recording every clone's pick.
+
+    With ``calibrate``, also the surrogate's :class:`Coverage` (the picks are unchanged).
 
     On the ``moving`` scenario this is :func:`metapbt.toy.run_toy` step for step (same seeds,
     same noise draws), plus the recording.
@@ -215,6 +318,8 @@ def drive(scenario: Scenario, method: Any, seed: int) -> tuple[Picks, Population
     noise = np.random.default_rng([seed, 1])
     scores = np.zeros(SIZE)
     picks = Picks()
+    if calibrate:
+        picks.coverage.watch(method.explorer, seed)
     previous = 0
     for k, step in enumerate(scenario.sync_points, start=1):
         configs = pop.ask()
@@ -228,6 +333,7 @@ def drive(scenario: Scenario, method: Any, seed: int) -> tuple[Picks, Population
                 unit = space.to_unit(decision.config, log_space=True)
                 picks.add(k, unit, space.to_unit(configs[decision.source]), target)
                 scores[decision.member] = scores[decision.source]
+    picks.fits = list(getattr(method.explorer, "fits", []))
     return picks, pop
 
 
@@ -267,7 +373,7 @@ def build_store(root: Path, scenario: Scenario) -> None:
 
 
 def scenario_rows(
-    scenario: Scenario, names: list[str], seeds: int, tmp: Path
+    scenario: Scenario, names: list[str], seeds: int, tmp: Path, calibrate: bool = True
 ) -> dict[str, dict[str, Any]]:
     """Part 1 for one scenario: per method, per-seed picks summarised (and final scores)."""
     store = tmp / scenario.name
@@ -279,7 +385,8 @@ def scenario_rows(
         start = time.perf_counter()
         runs = []
         for seed in range(seeds):
-            picks, _ = drive(scenario, make_method(name, store, target, QUANTILE), seed)
+            method = make_method(name, store, target, QUANTILE)
+            picks, _ = drive(scenario, method, seed, calibrate=calibrate)
             if name == "random":  # no clones: fresh draws stand in for its picks
                 picks = replace(random_picks(scenario, seed), final=picks.final)
             runs.append(picks)
@@ -298,7 +405,18 @@ def _summary(runs: list[Picks], seconds: float) -> dict[str, Any]:
         for r, d in zip(picks.rounds, picks.pick, strict=True):
             per_round.setdefault(r, []).append(d)
     finals = [p.final for p in runs]
+    deep = [f for p in runs for f in p.fits if f["model"] in ("dkl", "meta-dkl")]
+    inside = [v for p in runs for v in p.coverage.inside]
+    nll = [v for p in runs for v in p.coverage.nll]
     return {
+        "coverage90": float(np.mean(inside)) if inside else None,
+        "heldout_nll": float(np.median(nll)) if nll else None,
+        "coverage_rows": len(inside),
+        # deep kernels: how often training kept its start (PB2*'s fit, for the default dkl)
+        # and how long the fitted feature lengthscale is (100: the features barely count)
+        "deep_fits": len(deep),
+        "deep_kept_start": float(np.mean([f["best_step"] == 0 for f in deep])) if deep else None,
+        "deep_feature_lengthscale": median([f["lengthscale"] for f in deep]) if deep else None,
         "pick": median([p.mean("pick") for p in runs]),
         "pick_se": _median_se([p.mean("pick") for p in runs]),
         "pick_late": median([p.mean("pick", LATE) for p in runs]),
@@ -325,16 +443,21 @@ def _median_se(values: list[float], resamples: int = 2000) -> float:
 
 def quality_table(rows: dict[str, Any], uniform: dict[str, float]) -> str:
     lines = [
-        "| method | pick d (all) | ± SE | pick d (late) | donor d | picks on a face |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| method | pick d (all) | ± SE | pick d (late) | donor d | picks on a face "
+        "| in 90 % interval | held-out NLL |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in rows.items():
+        cover = r.get("coverage90")
         lines.append(
             f"| {name} | {r['pick']:.3f} | {r['pick_se']:.3f} | {r['pick_late']:.3f} "
             f"| {_fmt(r['donor'])} "
-            f"| {r['face']:.0%} |"
+            f"| {r['face']:.0%} | {'-' if cover is None else f'{cover:.2f}'} "
+            f"| {_fmt(r.get('heldout_nll') or float('nan'))} |"
         )
-    lines.append(f"| *uniform draw, E[d]* | {uniform['all']:.3f} | | {uniform['late']:.3f} | | |")
+    lines.append(
+        f"| *uniform draw, E[d]* | {uniform['all']:.3f} | | {uniform['late']:.3f} | | | | |"
+    )
     return "\n".join(lines)
 
 
@@ -356,9 +479,11 @@ def report(quality: dict[str, Any], uniform: dict[str, Any], seeds: int) -> None
         f"\nExplore picks: median over {seeds} seeds of each run's mean distance to u* (unit "
         f"cube, log lr); late = sync points >= {LATE}; donor d = copying the donor's config"
     )
-    for s in SCENARIOS:
-        print(f"\n{s.name}\n")
-        print(quality_table(quality[s.name], uniform[s.name]))
+    for name in quality:
+        print(f"\n{name}\n")
+        print(quality_table(quality[name], uniform[name]))
+    if "moving" not in quality:
+        return
     print(f"\nMoving-optimum toy (the moving runs): best final true score over {seeds} seeds\n")
     print(toy_table(quality["moving"]))
     checks = {n: r["same_as_run_toy"] for n, r in quality["moving"].items()}
@@ -373,17 +498,29 @@ def main() -> None:
     parser.add_argument(
         "--settings", default="", help="PB2Settings overrides, e.g. query=donor_now"
     )
+    parser.add_argument(
+        "--dkl", default="", help="DKLSettings overrides of dkl and meta-dkl, e.g. prior_std=0.3"
+    )
+    parser.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS))
+    parser.add_argument(
+        "--no-calibration", action="store_true", help="skip the held-out coverage check"
+    )
     args = parser.parse_args()
     settings = override_settings(args.settings)
+    dkl = override_dkl(args.dkl)
+    chosen = [s for s in SCENARIOS if s.name in args.scenarios.split(",")]
     names = [n.strip() for n in args.methods.split(",") if n.strip()]
     unknown = [n for n in names if n not in ALL_METHODS]
     if unknown:
         parser.error(f"unknown methods {unknown}; known: {', '.join(ALL_METHODS)}")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        quality = {s.name: scenario_rows(s, names, args.seeds, Path(tmp)) for s in SCENARIOS}
+        quality = {
+            s.name: scenario_rows(s, names, args.seeds, Path(tmp), not args.no_calibration)
+            for s in chosen
+        }
     uniform = {
-        s.name: {"all": uniform_distance(s), "late": uniform_distance(s, LATE)} for s in SCENARIOS
+        s.name: {"all": uniform_distance(s), "late": uniform_distance(s, LATE)} for s in chosen
     }
     seconds = time.perf_counter() - start
     report(quality, uniform, args.seeds)
@@ -393,12 +530,13 @@ def main() -> None:
         {
             "label": args.label,
             "settings": settings,
+            "dkl": dkl,
             "seeds": args.seeds,
             "methods": names,
             "size": SIZE,
             "quantile": QUANTILE,
             "late_from": LATE,
-            "scenarios": {s.name: s.__dict__ for s in SCENARIOS},
+            "scenarios": {s.name: s.__dict__ for s in chosen},
             "flat": {
                 "floor": FLAT_FLOOR,
                 "radius": FLAT_RADIUS,

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache, partial
-from typing import Any
+from typing import Any, Literal
 
 import flax.linen as nn
 import jax
@@ -49,6 +49,9 @@ from metapbt.surrogates.kernels import Kernel, TimeVaryingSE
 from metapbt.surrogates.params import Bounded, Real, Transform, constrain, unconstrain
 
 _BAD = 1e10
+RAW_LENGTHSCALE = Bounded(1e-5, 1.0)  # PB2*'s box for the raw-input factor
+RAW_START = 0.5
+FEATURES_OFF = 100.0  # a feature lengthscale at which phi in [-1, 1]^k changes k by < 8 %
 
 
 class FeatureMap(nn.Module):
@@ -83,6 +86,10 @@ class DeepKernel(Kernel):
         features: Output features of the network.
         base: Kernel on ``(t, features)``; its lengthscale box suits features in [-1, 1].
         seed: Seed of the network's initial weights.
+        raw_factor: Multiply by PB2*'s squared-exponential factor on the raw inputs
+            ``exp(-|u - u'|^2 / raw_lengthscale)`` (its own lengthscale, PB2*'s box and start),
+            so the deep kernel contains PB2*'s kernel: with a long feature lengthscale it *is*
+            PB2*'s, and the network can only add structure the data supports.
     """
 
     inputs: int
@@ -94,6 +101,7 @@ class DeepKernel(Kernel):
         )
     )
     seed: int = 0
+    raw_factor: bool = False
 
     def __post_init__(self) -> None:
         if self.inputs < 1 or self.features < 1 or any(w < 1 for w in self.hidden):
@@ -109,14 +117,16 @@ class DeepKernel(Kernel):
 
     @property
     def specs(self) -> Mapping[str, Transform]:  # noqa: D102
-        return {**self.base.specs, "net": Real()}
+        raw = {"raw_lengthscale": RAW_LENGTHSCALE} if self.raw_factor else {}
+        return {**self.base.specs, "net": Real(), **raw}
 
     @property
     def inits(self) -> tuple[Mapping[str, Any], ...]:  # noqa: D102
         module, _, _ = _network(self.inputs, self.hidden, self.features)
         weights = module.init(jax.random.key(self.seed), jnp.zeros((1, self.inputs)))
         flat = np.asarray(ravel_pytree(weights)[0])
-        return tuple({**init, "net": flat} for init in self.base.inits)
+        raw = {"raw_lengthscale": RAW_START} if self.raw_factor else {}
+        return tuple({**init, "net": flat, **raw} for init in self.base.inits)
 
     def features_of(self, net: jax.Array, u: jax.Array) -> jax.Array:
         """``phi(u) [n, features]`` under the flat weights ``net``."""
@@ -127,11 +137,16 @@ class DeepKernel(Kernel):
         """Covariance ``[n, m]`` between ``x1 [n, 1 + inputs]`` and ``x2 [m, 1 + inputs]``."""
         z1 = self.features_of(params["net"], x1[:, 1:])
         z2 = self.features_of(params["net"], x2[:, 1:])
-        return self.base(
+        k = self.base(
             params,
             jnp.concatenate([x1[:, :1], z1], axis=1),
             jnp.concatenate([x2[:, :1], z2], axis=1),
         )
+        if not self.raw_factor:
+            return k
+        u1, u2 = x1[:, 1:], x2[:, 1:]
+        sq = jnp.sum(u1**2, axis=1)[:, None] + jnp.sum(u2**2, axis=1)[None, :] - 2.0 * u1 @ u2.T
+        return k * jnp.exp(-jnp.maximum(sq, 0.0) / params["raw_lengthscale"])
 
 
 @dataclass(frozen=True)
@@ -147,6 +162,19 @@ class DKLSettings:
         patience: Stop after this many steps without a better validation loss.
         val_fraction: Share of rows held out for early stopping (none below ``min_val_rows``).
         min_val_rows: Fewest held-out rows worth validating on.
+        noise_floor: Lower bound of the noise variance (of standardised targets).
+        prior_std: Standard deviation of a Gaussian prior on the network weights, centred on
+            the weights a fit is anchored to (the initial weights, or the pre-trained ones
+            when fine-tuning); ``None``: no prior (maximum likelihood).
+        warm_network: Start each round's fit from the previous round's (``dkl``); otherwise
+            from the anchor.
+        raw_factor: See :class:`DeepKernel` (the feature lengthscale then starts at 100,
+            where features in [-1, 1] barely move the kernel: the fit starts from PB2*'s).
+        variance: ``"joint"``: the deep-kernel GP supplies UCB's variance; ``"plain"``: a
+            PB2* GP on the raw inputs does (the reference's choice), the deep kernel the mean.
+        start_from_gp: Start each fit's time, raw-input and noise terms from a PB2* GP
+            fitted (by L-BFGS) on the same rows (needs ``raw_factor``); the network and the
+            feature lengthscale start where they would otherwise.
     """
 
     hidden: tuple[int, ...] = (32, 32)
@@ -157,6 +185,12 @@ class DKLSettings:
     patience: int = 50
     val_fraction: float = 0.2
     min_val_rows: int = 4
+    noise_floor: float = 1e-4
+    prior_std: float | None = 0.03
+    warm_network: bool = True
+    raw_factor: bool = True
+    variance: Literal["joint", "plain"] = "joint"
+    start_from_gp: bool = True
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.patience < 1:
@@ -165,10 +199,24 @@ class DKLSettings:
             raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.lr_net <= 0 or self.lr_gp <= 0:
             raise ConfigError("learning rates must be positive")
+        if not 0.0 < self.noise_floor < 1.0:
+            raise ConfigError(f"noise_floor must be in (0, 1), got {self.noise_floor}")
+        if self.prior_std is not None and not self.prior_std > 0:
+            raise ConfigError(f"prior_std must be positive or None, got {self.prior_std}")
+        if self.variance not in ("joint", "plain"):
+            raise ConfigError(f"variance must be 'joint' or 'plain', got {self.variance!r}")
+        if self.start_from_gp and not self.raw_factor:
+            raise ConfigError("start_from_gp needs raw_factor (the PB2* terms it starts from)")
 
     def model(self, inputs: int, seed: int = 0) -> ExactGP:
         """The exact GP with a deep kernel over ``inputs`` columns after time."""
-        return ExactGP(DeepKernel(inputs, tuple(self.hidden), self.features, seed=seed))
+        kernel = DeepKernel(inputs, tuple(self.hidden), self.features, seed=seed)
+        if self.raw_factor:
+            base = TimeVaryingSE(
+                lengthscale=Bounded(1e-3, 1000.0), starts=((1.0, FEATURES_OFF, 0.1),)
+            )
+            kernel = replace(kernel, base=base, raw_factor=True)
+        return ExactGP(kernel, noise=Bounded(self.noise_floor, 10.0))
 
 
 @dataclass(frozen=True)
@@ -202,6 +250,7 @@ def fit_dkl(
     rng: np.random.Generator,
     start: Mapping[str, Any] | None = None,
     reserve: int = 0,
+    anchor: np.ndarray | None = None,
 ) -> DKLFit:
     """Train network and kernel jointly on ``(x, y)``; keep the best iterate.
 
@@ -214,6 +263,8 @@ def fit_dkl(
         start: Constrained parameters to start from (a previous fit, a pre-trained state);
             the kernel's initial values otherwise.
         reserve: Padded rows kept free for pending points.
+        anchor: Centre of the weights' prior (``settings.prior_std``): the network weights of
+            ``start`` by default, the kernel's initial weights without a start.
 
     Raises:
         SurrogateError: On empty or mis-shaped data, or when training diverges from the start.
@@ -235,8 +286,9 @@ def fit_dkl(
     init = dict(start) if start is not None else dict(model.kernel.inits[0])
     init.setdefault("noise", model.noise_starts[0])
     raw0 = unconstrain(model.specs, model._inside(init))
+    centre = np.asarray(init["net"] if anchor is None else anchor, np.float32)
     best_raw, train_loss, val_loss, best_step = _train(
-        model, settings, raw0, xp, yp, train_mask, val_mask
+        model, settings, raw0, xp, yp, train_mask, val_mask, jnp.asarray(centre)
     )
     train_loss, val_loss = np.asarray(train_loss), np.asarray(val_loss)
     best_step = int(best_step)
@@ -273,8 +325,13 @@ def _train(
     y: jax.Array,
     train_mask: jax.Array,
     val_mask: jax.Array,
+    anchor: jax.Array,
 ) -> tuple[Params, jax.Array, jax.Array, jax.Array]:
     """Adam until ``settings.steps`` or early stopping, whichever comes first.
+
+    The loss is the training rows' mean negative log marginal likelihood, plus, with
+    ``settings.prior_std``, the Gaussian prior's ``|net - anchor|^2 / (2 prior_std^2)`` over
+    the same rows (a maximum a-posteriori fit).
 
     A ``while_loop``, so a fit that stops early also stops computing (pre-training on a few
     hundred rows typically stops after 200-350 of its 600 steps). Each step factorises the
@@ -290,7 +347,10 @@ def _train(
     def train_loss(raw: Params) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
         params = constrain(model.specs, raw)
         chol, alpha = _factor_impl(model, params, x, y, train_mask)
-        nll = nll_from_factor(y, train_mask, chol, alpha) / n
+        nll = nll_from_factor(y, train_mask, chol, alpha)
+        if settings.prior_std is not None:
+            nll = nll + 0.5 * jnp.sum((raw["net"] - anchor) ** 2) / settings.prior_std**2
+        nll = nll / n
         return jnp.where(jnp.isfinite(nll), nll, _BAD), (chol, alpha)
 
     def running(carry) -> jax.Array:

@@ -20,7 +20,7 @@ from metapbt.surrogates.transfer import MetaTerms, prior_mean
 
 @partial(
     jax.tree_util.register_dataclass,
-    data_fields=["gp", "pending_gp", "scale", "offset", "prior"],
+    data_fields=["gp", "pending_gp", "scale", "offset", "prior", "variance_gp"],
     meta_fields=[],
 )
 @dataclass(frozen=True)
@@ -36,6 +36,9 @@ class Posterior:
         scale: Factor of the GP's mean and standard deviation (1 for a plain GP).
         offset: Added to the mean (0 for a plain GP).
         prior: A weighted meta-task prior mean (MetaPrior-PB2), or ``None``.
+        variance_gp: The GP whose variance is used, before pending points (``gp`` itself
+            unless another model supplies the variance, as a plain GP does for a deep
+            kernel's mean in the metaPBT reference).
     """
 
     gp: FittedGP
@@ -43,6 +46,7 @@ class Posterior:
     scale: jax.Array
     offset: jax.Array
     prior: MetaTerms | None = None
+    variance_gp: FittedGP | None = None
 
     @classmethod
     def of(
@@ -51,14 +55,22 @@ class Posterior:
         scale: float = 1.0,
         offset: float = 0.0,
         prior: MetaTerms | None = None,
+        variance_gp: FittedGP | None = None,
     ) -> Posterior:
-        """The posterior of ``gp`` without pending points."""
+        """The posterior of ``gp`` (its variance from ``variance_gp`` if given), no pending."""
         f32 = partial(jnp.asarray, dtype=jnp.float32)
-        return cls(gp, gp, f32(scale), f32(offset), prior)
+        variance_gp = gp if variance_gp is None else variance_gp
+        return cls(gp, variance_gp, f32(scale), f32(offset), prior, variance_gp)
 
     def with_pending(self, pending_x: np.ndarray) -> Posterior:
         """The same posterior whose variance also conditions on ``pending_x [p, D]``."""
-        return replace(self, pending_gp=self.gp.with_pending(pending_x))
+        source = self.gp if self.variance_gp is None else self.variance_gp
+        return replace(self, pending_gp=source.with_pending(pending_x))
+
+    def noise(self) -> float:
+        """Observation noise variance on the posterior's scale (of the variance's GP)."""
+        source = self.gp if self.variance_gp is None else self.variance_gp
+        return float(source.params["noise"]) * float(self.scale) ** 2
 
 
 def posterior_predict(post: Posterior, x: jax.Array) -> tuple[jax.Array, jax.Array]:

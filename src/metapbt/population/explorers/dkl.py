@@ -23,6 +23,7 @@ every explore step on meta and target rows pooled together, which swamped the ta
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ from metapbt.metadata.source import MetaSource
 from metapbt.population.explorers.base import RoundContext
 from metapbt.population.explorers.models import RoundModel, Surrogate
 from metapbt.population.explorers.training import TrainingSet
-from metapbt.surrogates import ExactGP
+from metapbt.surrogates import ExactGP, FittedGP, TimeVaryingSE
 from metapbt.surrogates.dkl import DKLSettings, fit_dkl, pooled_rows
 from metapbt.surrogates.posterior import Posterior
 
@@ -45,7 +46,9 @@ class DeepKernelSurrogate(Surrogate):
     Args:
         dkl: Network size and training budget of every round's fit.
         source: Meta-data to pre-train on (``None``: plain DKL).
-        pretrain: Training budget of the one pre-training fit.
+        pretrain: Training budget of the one pre-training fit (default: ``dkl``'s network,
+            600 steps, patience 100, 10 % held out, no prior on the weights: hundreds of rows
+            need none).
         pretrain_rows: Most meta rows pre-trained on (a uniform subsample of the pool). Exact
             GP training is cubic in the rows; with 256 the one-off pre-training costs under a
             second on 2 CPU cores (``benchmarks/dkl_explore.py``), against a 15 s run.
@@ -65,7 +68,9 @@ class DeepKernelSurrogate(Surrogate):
     ) -> None:
         super().__init__()
         self.dkl = dkl or DKLSettings()
-        self.pretrain = pretrain or DKLSettings(steps=600, patience=100, val_fraction=0.1)
+        self.pretrain = pretrain or replace(
+            self.dkl, steps=600, patience=100, val_fraction=0.1, prior_std=None
+        )
         if (self.dkl.hidden, self.dkl.features) != (self.pretrain.hidden, self.pretrain.features):
             raise ConfigError("pre-training and fine-tuning need the same network size")
         self.source = source
@@ -73,6 +78,7 @@ class DeepKernelSurrogate(Surrogate):
         self.log_space = log_space
         self.pretrained_on: list[str] = []
         self._models: dict[int, ExactGP] = {}
+        self._plain = ExactGP(TimeVaryingSE())  # PB2*'s GP, for variance="plain"
         self._pretrained: dict[str, Any] | None = None
         self._meta_ranges: tuple[tuple[float, float], tuple[float, float]] | None = None
 
@@ -94,13 +100,32 @@ class DeepKernelSurrogate(Surrogate):
     ) -> RoundModel | None:
         model = self._model(train.x.shape[1] - 1)
         if self.source is not None:
-            start = self._pretrained_state(context, model)
+            start: dict[str, Any] | None = dict(self._pretrained_state(context, model))
+            anchor = np.asarray(start["net"])
             assert self._meta_ranges is not None
             train = train.rescaled(*self._meta_ranges)
         else:
-            start = self.warm.get(self.name)
+            start = self.warm.get(self.name) if self.dkl.warm_network else None
+            anchor = np.asarray(model.kernel.inits[0]["net"])
+        plain = None
+        if self.dkl.variance == "plain" or self.dkl.start_from_gp:
+            plain = self.fit_gp(self._plain, train.x, train.y, context, "plain")
+            if plain is None:
+                return None
+        if self.dkl.start_from_gp:
+            assert plain is not None
+            start = {**(start or model.kernel.inits[0]), **_base_of(plain)}
         try:
-            fit = fit_dkl(model, train.x, train.y, self.dkl, rng, start=start, reserve=context.size)
+            fit = fit_dkl(
+                model,
+                train.x,
+                train.y,
+                self.dkl,
+                rng,
+                start=start,
+                reserve=context.size,
+                anchor=anchor,
+            )
         except SurrogateError as err:
             logger.warning("step %d: %s; this round's explores draw at random", context.step, err)
             return None
@@ -108,7 +133,8 @@ class DeepKernelSurrogate(Surrogate):
             self.warm[self.name] = {k: np.asarray(v).tolist() for k, v in fit.params.items()}
         base = {k: float(v) for k, v in fit.params.items() if k != "net"}
         self.log_fit(context, len(train.y), self.name, {"best_step": float(fit.best_step), **base})
-        return RoundModel(Posterior.of(fit.gp), train, len(train.y))
+        variance_gp = plain if self.dkl.variance == "plain" else None
+        return RoundModel(Posterior.of(fit.gp, variance_gp=variance_gp), train, len(train.y))
 
     def _pretrained_state(self, context: RoundContext, model: ExactGP) -> dict[str, Any]:
         """Pre-train on the meta-data once per run (cached)."""
@@ -135,3 +161,14 @@ class DeepKernelSurrogate(Surrogate):
             fit.best_step,
         )
         return self._pretrained
+
+
+def _base_of(plain: FittedGP) -> dict[str, float]:
+    """A PB2* fit's hyperparameters as the deep kernel's time, raw-input and noise terms."""
+    p = plain.hyperparameters()
+    return {
+        "variance": p["variance"],
+        "epsilon": p["epsilon"],
+        "noise": p["noise"],
+        "raw_lengthscale": p["lengthscale"],
+    }
