@@ -9,7 +9,6 @@ from metapbt.surrogates import ExactGP, TimeVaryingSE
 from metapbt.surrogates.dkl import DeepKernel, DKLSettings, fit_dkl, heldout_nll
 from metapbt.surrogates.gp import bucket_size, pad_rows, predict
 
-
 # The deep kernel alone, fitted by maximum likelihood (no raw-input factor, no weight prior):
 # what the network can learn, apart from the defaults that keep it near PB2*'s kernel.
 FREE = DKLSettings(raw_factor=False, start_from_gp=False, prior_std=None)
