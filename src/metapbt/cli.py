@@ -736,6 +736,7 @@ def study_report(
 ) -> None:
     """Normalised scores, ranks, critical differences and curves, as PNGs and report.md."""
     from metapbt.analysis.report import build_report
+    from metapbt.envs.contexts import task_features
     from metapbt.studies.config import load_study
     from metapbt.studies.results import default_schedules, load_histories, load_results
 
@@ -748,6 +749,7 @@ def study_report(
             out,
             histories=load_histories(study, ids),
             title=f"Study {study.name}",
+            features={t: task_features(t) for t in results["task"].unique()},
             above=study.report.above,
         )
     console.print(f"wrote {path}")

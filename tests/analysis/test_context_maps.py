@@ -3,6 +3,7 @@ import pytest
 
 from metapbt.analysis.context_maps import context_axes, context_grid, fraction_above
 from metapbt.analysis.report import build_report
+from metapbt.envs.contexts import task_features
 
 LEGS = (1.6, 3.2, 8.0)
 
@@ -19,6 +20,10 @@ def lunar_results():
     return pd.DataFrame(rows, columns=["task", "method", "seed", "step", "best"])
 
 
+def features(tasks):
+    return {t: task_features(t) for t in tasks}
+
+
 def test_the_varying_feature_orders_the_contexts_and_planets_are_left_out():
     tasks = [f"lunar_lander leg_height={v!r}" for v in (8.0, 1.6)] + [
         "cart_pole earth",
@@ -26,7 +31,7 @@ def test_the_varying_feature_orders_the_contexts_and_planets_are_left_out():
         "acrobot length=1.0,mass=2.0",
         "acrobot length=2.0,mass=1.0",  # two features move at once: no single axis
     ]
-    axes = context_axes(tasks)
+    axes = context_axes(features(tasks))
     assert axes == {
         "lunar_lander": (
             "leg_height",
@@ -39,7 +44,7 @@ def test_grid_and_fraction_above_match_a_hand_computation():
     from metapbt.analysis.compare import seed_average
 
     avg = seed_average(lunar_results())
-    _, values = context_axes(sorted(avg["task"].unique()))["lunar_lander"]
+    _, values = context_axes(features(avg["task"].unique()))["lunar_lander"]
     grid = context_grid(avg, values, "pb2")
     assert list(grid.columns) == list(LEGS)
     # step 50k, leg 1.6: -100 + 16 + mean(seed 0, 1) = -83.5
@@ -53,11 +58,13 @@ def test_grid_and_fraction_above_match_a_hand_computation():
 
 
 def test_the_report_draws_the_context_section(tmp_path):
-    path = build_report(lunar_results(), tmp_path, above=0.0)
+    results = lunar_results()
+    path = build_report(results, tmp_path, features=features(results["task"]), above=0.0)
     text = path.read_text()
     assert "## Contexts" in text and "above 0" in text
     assert (tmp_path / "contexts" / "lunar_lander_heatmap.png").stat().st_size > 0
     assert (tmp_path / "contexts" / "lunar_lander_above.png").stat().st_size > 0
-    plain = build_report(lunar_results(), tmp_path / "plain")
+    plain = build_report(results, tmp_path / "plain", features=features(results["task"]))
     assert "## Contexts" in plain.read_text()
     assert not (tmp_path / "plain" / "contexts" / "lunar_lander_above.png").exists()
+    assert "## Contexts" not in build_report(results, tmp_path / "none").read_text()

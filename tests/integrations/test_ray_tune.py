@@ -149,8 +149,13 @@ def _check_against_ray(scheduler, reports):
         frame = frames[members[row.member]]
         # A cloned trial reports its donor's iterations again: its reward at a step is its
         # latest report of that iteration.
-        reported = frame[frame["training_iteration"] == row.step]["score"].iloc[-1]
-        assert row.reward == pytest.approx(reported)
+        at_step = frame[frame["training_iteration"] == row.step]["score"]
+        assert not at_step.empty, (
+            f"member {row.member} (trial {members[row.member]}) was told a reward at step "
+            f"{row.step} but reported iterations {frame['training_iteration'].tolist()}; "
+            f"history:\n{history.to_string()}"
+        )
+        assert row.reward == pytest.approx(at_step.iloc[-1])
     clones = history[(history["clone_source"] >= 0) & (history["step"] < ITERATIONS)]
     for row in clones.itertuples():
         donor = members[row.clone_source]

@@ -9,31 +9,32 @@ whose seed-averaged best return is above a level (0 for LunarLander: "turns posi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from metapbt.analysis.render import colours, pyplot, save_png
-from metapbt.envs.contexts import parse_assignments, split_task_id
 
 _STEP_LABEL = "environment steps per member"
 
 
-def context_axes(tasks: Sequence[str]) -> dict[str, tuple[str, dict[str, float]]]:
+Features = Mapping[str, tuple[str, Mapping[str, float]]]
+"""Per task id: its environment and its context's ``name=value`` features (empty for a
+named context such as a planet); :func:`metapbt.envs.contexts.task_features` parses them."""
+
+
+def context_axes(features: Features) -> dict[str, tuple[str, dict[str, float]]]:
     """Per environment with at least two tasks: its varying feature and each task's value.
 
-    Tasks are ``"<env> name=value,..."`` ids. The feature is the one whose value differs
-    between the env's tasks; an env whose tasks differ in no single feature (planets, or
-    several features at once) is left out.
+    The feature is the one whose value differs between the env's tasks; an env whose tasks
+    differ in no single feature (planets, or several features at once) is left out.
     """
-    by_env: dict[str, dict[str, dict[str, float]]] = {}
-    for task in tasks:
-        env, context = split_task_id(task)
-        if "=" not in context:
-            continue
-        by_env.setdefault(env, {})[task] = parse_assignments(context)
+    by_env: dict[str, dict[str, Mapping[str, float]]] = {}
+    for task, (env, values) in features.items():
+        if values:
+            by_env.setdefault(env, {})[task] = values
     axes = {}
     for env, contexts in by_env.items():
         if len(contexts) < 2:
@@ -123,7 +124,7 @@ def plot_fraction_above(
 
 
 def context_section(
-    avg: pd.DataFrame, order: list[str], out: Path, level: float | None
+    avg: pd.DataFrame, order: list[str], out: Path, features: Features, level: float | None
 ) -> list[str]:
     """The report's Markdown and figures for every environment studied over a context grid.
 
@@ -131,9 +132,11 @@ def context_section(
         avg: :func:`metapbt.analysis.compare.seed_average` output.
         order: Methods in legend order.
         out: Report folder (figures go to ``contexts/``).
+        features: Each task's environment and context features (:data:`Features`).
         level: The return the fraction curve counts contexts above (``None``: no curve).
     """
-    axes = context_axes(sorted(avg["task"].unique()))
+    tasks = set(avg["task"].unique())
+    axes = context_axes({t: f for t, f in features.items() if t in tasks})
     if not axes:
         return []
     (out / "contexts").mkdir(parents=True, exist_ok=True)

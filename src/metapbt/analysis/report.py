@@ -18,7 +18,7 @@ import pandas as pd
 
 from metapbt._atomic import write_atomic
 from metapbt.analysis import compare
-from metapbt.analysis.context_maps import context_section
+from metapbt.analysis.context_maps import Features, context_section
 from metapbt.analysis.interval_report import interval_section
 from metapbt.analysis.render import colours, fmt, md_table, pyplot, save_png
 from metapbt.analysis.run_figure import plot_run
@@ -237,6 +237,7 @@ def build_report(
     histories: Mapping[str, pd.DataFrame] | None = None,
     title: str = "Method comparison",
     alpha: float = 0.05,
+    features: Features | None = None,
     above: float | None = None,
 ) -> Path:
     """Write the comparison figures and ``report.md`` into ``out_dir``.
@@ -255,9 +256,12 @@ def build_report(
             ``step, member, reward, clone_source`` is drawn as a hyperparameter.
         title: The report's heading.
         alpha: Significance level of the critical-difference test.
+        features: Each task's environment and context features
+            (:func:`metapbt.envs.contexts.task_features`); with them, the contexts section
+            appears for environments studied on several contexts that differ in one feature
+            (:mod:`metapbt.analysis.context_maps`). ``None``: no contexts section.
         above: The return the contexts section counts contexts above, over time (``None``:
-            heat maps only). The section appears for environments studied on several contexts
-            that differ in one feature (:mod:`metapbt.analysis.context_maps`).
+            heat maps only).
 
     Returns:
         The path of ``report.md``.
@@ -273,7 +277,8 @@ def build_report(
     lines = _overview_markdown(results, avg, ar, title)
     lines += _cd_markdown(avg, out, alpha)
     lines += interval_section(results, out)
-    lines += context_section(avg, list(ar.order), out, above)
+    if features:
+        lines += context_section(avg, list(ar.order), out, features, above)
     lines += [
         "## Final step",
         "",

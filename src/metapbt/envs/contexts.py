@@ -116,3 +116,15 @@ def split_task_id(task: str) -> tuple[str, str]:
     """``"<env> <context>"`` back into ``(env, context)``."""
     env, _, context = task.partition(" ")
     return env, context
+
+
+def task_features(task: str) -> tuple[str, dict[str, float]]:
+    """A task id's environment and its context's features (``{}`` for a named context).
+
+    >>> task_features("lunar_lander leg_height=1.6")
+    ('lunar_lander', {'leg_height': 1.6})
+    >>> task_features("cart_pole earth")
+    ('cart_pole', {})
+    """
+    env, context = split_task_id(task)
+    return env, parse_assignments(context) if "=" in context else {}
