@@ -67,6 +67,7 @@ from metapbt.metadata.source import MetaSource, TaskRef
 from metapbt.population import methods
 from metapbt.population.decisions import Clone
 from metapbt.population.explorers.training import TrainingSet
+from metapbt.population.initializers import given
 from metapbt.population.meta_io import save_run
 from metapbt.population.population import Population
 from metapbt.population.space import default_space
@@ -126,6 +127,18 @@ def override_dkl(text: str) -> dict[str, Any]:
     return changes
 
 
+def override_trust_region(text: str) -> dict[str, Any]:
+    """Apply ``KEY=VALUE,...`` to the ``TrustRegionSettings`` of every ``-tr`` method."""
+    changes = {}
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        changes[key] = _value(value)
+    if changes:
+        original = methods.trust_region_settings
+        methods.trust_region_settings = lambda: replace(original(), **changes)
+    return changes
+
+
 def override_settings(text: str) -> dict[str, Any]:
     """Apply ``KEY=VALUE,...`` to the ``PB2Settings`` of every PB2-family method.
 
@@ -152,6 +165,8 @@ ALL_METHODS = (
     "multitask",
     "taf",
     "meta-dkl",
+    "pb2-star-tr",
+    "meta-prior-tr",
 )
 SIZE = 4
 QUANTILE = 0.25
@@ -175,6 +190,7 @@ class Scenario:
     start: tuple[float, ...]
     end: tuple[float, ...]
     flat: bool = False
+    near: float | None = None  # a good start: members begin within +-near of u* per axis
 
     @property
     def toy(self) -> MovingOptimum:
@@ -212,6 +228,7 @@ SCENARIOS = (
     Scenario("rising", (0.8, 0.3, 0.6), (0.8, 0.3, 0.6)),
     Scenario("flat", (0.8, 0.3, 0.6), (0.8, 0.3, 0.6), flat=True),
     Scenario("moving", MovingOptimum().start, MovingOptimum().end),
+    Scenario("good", (0.8, 0.3, 0.6), (0.8, 0.3, 0.6), near=0.1),
 )
 
 
@@ -314,7 +331,14 @@ def drive(
     same noise draws), plus the recording.
     """
     space = default_space()
-    pop = Population(space, size=SIZE, method=method, seed=seed, quantile=QUANTILE)
+    initializer = None
+    if scenario.near is not None:  # a warm start near u*, as from a good portfolio
+        jitter = np.random.default_rng([seed, 4]).uniform(-1, 1, (SIZE, space.dim))
+        units = np.clip(scenario.optimum(0) + scenario.near * jitter, 0.0, 1.0)
+        initializer = given([space.from_unit(u) for u in units])
+    pop = Population(
+        space, size=SIZE, method=method, seed=seed, quantile=QUANTILE, initializer=initializer
+    )
     noise = np.random.default_rng([seed, 1])
     scores = np.zeros(SIZE)
     picks = Picks()
@@ -501,6 +525,9 @@ def main() -> None:
     parser.add_argument(
         "--dkl", default="", help="DKLSettings overrides of dkl and meta-dkl, e.g. prior_std=0.3"
     )
+    parser.add_argument(
+        "--trust-region", default="", help="TrustRegionSettings overrides, e.g. init_length=0.2"
+    )
     parser.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS))
     parser.add_argument(
         "--no-calibration", action="store_true", help="skip the held-out coverage check"
@@ -508,6 +535,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = override_settings(args.settings)
     dkl = override_dkl(args.dkl)
+    trust_region = override_trust_region(args.trust_region)
     chosen = [s for s in SCENARIOS if s.name in args.scenarios.split(",")]
     names = [n.strip() for n in args.methods.split(",") if n.strip()]
     unknown = [n for n in names if n not in ALL_METHODS]
@@ -531,6 +559,7 @@ def main() -> None:
             "label": args.label,
             "settings": settings,
             "dkl": dkl,
+            "trust_region": trust_region,
             "seeds": args.seeds,
             "methods": names,
             "size": SIZE,

@@ -229,6 +229,22 @@ def run_command(
         bool | None,
         _option("strict", "Refuse meta-data recorded under another protocol (else warn)."),
     ] = None,
+    seeding: Annotated[
+        str | None,
+        _option(
+            "seeding",
+            "task: the initial population and network keys derive from (seed, task); "
+            "shared: from the seed alone (every task starts alike, as older runs did).",
+        ),
+    ] = None,
+    init_ranges: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--init-range",
+            help="Draw the initial population of NAME from LOW:HIGH only (repeat it), e.g. "
+            "lr=6.31e-4:1e-3; explore steps keep the whole space.",
+        ),
+    ] = None,
     seeds: Annotated[
         str | None,
         typer.Option(help="Seeds trained together, e.g. 0,1,2 (runs in OUT/<context>__seed<k>)."),
@@ -245,6 +261,8 @@ def run_command(
     # Every RunConfig field is an option of the same name (tests/test_cli.py checks).
     given = _given(**{k: v for k, v in locals().items() if k in RunConfig.model_fields})
     with _user_errors():
+        if init_ranges:
+            given["init_ranges"] = _ranges(init_ranges)
         config = RunConfig(**given)
         if seeds is not None or contexts:
             _run_many(config, out, resume, _seed_list(seeds), _context_list(contexts), watchdog)
@@ -257,6 +275,19 @@ def run_command(
         f"final best reward {summary['final_best']:.2f} in {summary['wall_seconds']:.1f}s; "
         f"wrote {out}/history.parquet, summary.json, run.png"
     )
+
+
+def _ranges(items: list[str]) -> dict[str, tuple[float, float]]:
+    """``["lr=6.31e-4:1e-3"]`` -> ``{"lr": (6.31e-4, 1e-3)}``."""
+    out = {}
+    for item in items:
+        name, _, bounds = item.partition("=")
+        low, _, high = bounds.partition(":")
+        try:
+            out[name.strip()] = (float(low), float(high))
+        except ValueError:
+            raise MetaPBTError(f"--init-range takes NAME=LOW:HIGH, got {item!r}") from None
+    return out
 
 
 def _seed_list(text: str | None) -> list[int]:

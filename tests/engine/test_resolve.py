@@ -1,23 +1,11 @@
 """Resolving a run's warm start: the target is recognised by its context values."""
 
-import numpy as np
 import pytest
 
 from metapbt.engine.config import RunConfig
 from metapbt.engine.resolve import initializer_for, target_of
-from metapbt.population.portfolio import Candidate, Portfolio, ScoreMatrix
 from metapbt.population.space import default_space
-
-
-def portfolio_file(tmp_path, tasks, preset="fast"):
-    space = default_space()
-    candidates = tuple(
-        Candidate({"lr": 1e-4 * (i + 1), "lambda": 0.95, "clip": 0.2}, task)
-        for i, task in enumerate(tasks)
-    )
-    matrix = ScoreMatrix(candidates, tuple(tasks), np.eye(len(tasks)))
-    provenance = {"env": "cart_pole", "preset": preset, "steps": 4000, "seeds": 1, "configs": 2}
-    return Portfolio(space, candidates, matrix, None, provenance).save(tmp_path / "p.json")
+from tests.engine.helpers import portfolio_file
 
 
 @pytest.mark.parametrize(("context", "seen"), [("gravity=9.8", True), ("neptune", False)])

@@ -41,7 +41,11 @@ def drive(method, seed, rounds=4, size=8, source=None):
     return configs_per_round, pop
 
 
-@pytest.mark.parametrize("method", methods.names())
+# The -tr variants share their base method's explorer: two of them stand for all seven.
+CONTRACT = [m for m in methods.names() if not m.endswith("-tr")] + ["pb2-star-tr", "meta-prior-tr"]
+
+
+@pytest.mark.parametrize("method", CONTRACT)
 def test_configs_stay_inside_bounds_with_int_types(method, source):
     rounds, _ = drive(method, seed=0, source=source)
     for configs in rounds:
@@ -50,7 +54,7 @@ def test_configs_stay_inside_bounds_with_int_types(method, source):
             assert isinstance(c["epochs"], int)
 
 
-@pytest.mark.parametrize("method", methods.names())
+@pytest.mark.parametrize("method", CONTRACT)
 def test_deterministic_under_a_seed(method, source):
     # Three rounds: the GP methods explore from round 2, MultiTask's multi-task GP in round 3.
     first = drive(method, seed=3, rounds=3, source=source)[0]

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,36 @@ def test_a_task_may_override_part_of_the_protocol(tmp_path):
     unknown = MINIMAL.replace('env = "pendulum"', 'env = "pendulum"\nprotocol = { budgte = 1 }')
     with pytest.raises(ConfigError, match="budgte"):
         load_study(_write(tmp_path, unknown))
+
+
+ABLATIONS = MINIMAL.replace(
+    'methods = ["random", {label = "warm"',
+    'methods = [{label = "high-lr", method = "pb2-star", init_ranges = {lr = [6.31e-4, 1e-3]}},'
+    ' {label = "random-warm", method = "random", portfolio = "pf/{env}.json"},'
+    ' {label = "warm"',
+)
+
+
+def test_any_method_composes_with_a_warm_start_or_an_initial_range(tmp_path):
+    study = load_study(_write(tmp_path, ABLATIONS))
+    by_label = {c.method.label: c.run_config() for c in study.cells if c.seed == 3}
+    assert by_label["high-lr"].init_ranges == {"lr": (6.31e-4, 1e-3)}
+    assert by_label["high-lr"].method == "pb2-star" and by_label["high-lr"].portfolio is None
+    assert by_label["random-warm"].portfolio.endswith(f"pf/{by_label['random-warm'].env}.json")
+    bad = ABLATIONS.replace("6.31e-4, 1e-3", "6.31e-4, 1e-2")
+    with pytest.raises(ConfigError, match=r"methods\.0\.init_ranges: .*<= 0\.001"):
+        load_study(_write(tmp_path, bad))
+
+
+@pytest.mark.parametrize(("seeding", "state"), [("shared", "done"), ("task", "stale")])
+def test_a_summary_without_seeding_is_a_shared_seeding_run(tmp_path, seeding, state):
+    from metapbt.studies.states import cell_dir, cell_state
+
+    text = MINIMAL.replace("[protocol]", f'[protocol]\nseeding = "{seeding}"')
+    study = load_study(_write(tmp_path, text))
+    cell = study.cells[0]
+    recorded = cell.run_config().model_dump(mode="json")
+    recorded.pop("seeding")
+    cell_dir(study, cell).mkdir(parents=True)
+    (cell_dir(study, cell) / "summary.json").write_text(json.dumps(recorded))
+    assert cell_state(study, cell) == state

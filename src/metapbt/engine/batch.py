@@ -268,7 +268,7 @@ def _start(
     """Every run's first checkpoint (fresh, or its saved one), and the batch's state."""
     run_keys, member_keys, configs = [], [], []
     for run in runs:
-        key, k_init = jax.random.split(jax.random.PRNGKey(run.job.config.seed))
+        key, k_init = jax.random.split(jax.random.PRNGKey(run.job.config.random_seed))
         run.configs = run.pop.ask()
         run_keys.append(key)
         member_keys.append(jax.random.split(k_init, size))
@@ -277,7 +277,7 @@ def _start(
     # A lone run keeps the state as the trainer made it (host episodes included).
     states = [fresh] if len(runs) == 1 else [_slice(fresh, i, size) for i in range(len(runs))]
     for i, run in enumerate(runs):
-        config = run.job.config.model_dump()
+        config = run.job.config.model_dump(mode="json")
         run.ckpt = Checkpoint(config, state=states[i], key=run_keys[i], population={})
         try:
             states[i] = _resume(run, states[i])

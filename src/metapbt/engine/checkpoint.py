@@ -18,6 +18,7 @@ import numpy as np
 from flax import serialization
 
 from metapbt._atomic import write_atomic
+from metapbt.engine.config import with_legacy
 from metapbt.engine.ppo import MemberState
 from metapbt.errors import ConfigError, MetaPBTError
 
@@ -27,7 +28,9 @@ class Checkpoint:
     """A run after ``len(records)`` finished rounds.
 
     Attributes:
-        config: The run's config (``RunConfig.model_dump()``): a resume must match it.
+        config: The run's config (``RunConfig.model_dump(mode="json")``): a resume must match
+            it (a setting an older checkpoint lacks counts as its
+            :data:`~metapbt.engine.config.LEGACY` value).
         state: The trainer state ``[P]``.
         key: The run's PRNG key (evaluation keys are split from it).
         population: ``Population.state_dict()``.
@@ -101,7 +104,7 @@ class Checkpoint:
         Raises:
             ConfigError: If ``config`` differs from the checkpoint's.
         """
-        if self.config != config:
+        if with_legacy(self.config) != config:
             raise ConfigError(
                 f"{where} was started with {self.config}, not {config}; resume with the same "
                 "settings"

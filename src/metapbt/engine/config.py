@@ -9,7 +9,8 @@ its errors name the key (``protocol.population``); :class:`RunConfig` raises
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import hashlib
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -19,13 +20,49 @@ from metapbt.envs.contexts import task_id
 from metapbt.errors import ConfigError
 from metapbt.metadata.source import PROTOCOL_KEYS
 from metapbt.population import methods
+from metapbt.population.space import default_space
+
+POOLED = "pooled"
+"""``metadata = "pooled"``: every environment's bundled planets store at once (the target left
+out: 19 tasks around a classic-control target), as the Meta-PB2 paper pooled its meta-data."""
+
+SEEDINGS = ("task", "shared")
+"""How a run's random streams derive from its seed (:attr:`Protocol.seeding`)."""
+
+LEGACY: dict[str, Any] = {"seeding": "shared", "init_ranges": None}
+"""The value of each setting that older runs did not record: what they ran with.
+
+A summary or checkpoint written before a setting existed lacks its key; it counts as this
+value (runs before ``seeding`` existed derived everything from the seed alone).
+"""
+
+
+def with_legacy(recorded: dict[str, Any]) -> dict[str, Any]:
+    """A recorded run configuration with :data:`LEGACY` values for the keys it lacks."""
+    return {**LEGACY, **recorded}
+
+
+def derived_seed(seed: int, task: str) -> int:
+    """A 31-bit seed from ``(seed, task)``: independent streams per task, equal across methods.
+
+    >>> derived_seed(0, "cart_pole earth") == derived_seed(0, "cart_pole earth")
+    True
+    >>> derived_seed(0, "cart_pole earth") != derived_seed(0, "cart_pole mars")
+    True
+    """
+    digest = hashlib.sha256(f"{seed}|{task}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFF_FFFF
 
 
 def describe(err: ValidationError) -> str:
     """Every problem of a pydantic error as ``"key: message"`` (the key of a field), by ``"; "``."""
     problems = []
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"])
+        if e["type"] == "string_type" and isinstance(e["input"], dict):
+            continue  # a table checked against the ``str`` branch of a union: not meant so
+        # Union branches ("function-after[_meta(), MethodSpec]", "str") are not keys.
+        loc = [p for p in e["loc"] if not (isinstance(p, str) and ("[" in p or p == "str"))]
+        key = ".".join(str(p) for p in loc)
         message = e["msg"].removeprefix("Value error, ")
         problems.append(f"{key}: {message}" if key else message)
     return "; ".join(problems)
@@ -42,6 +79,12 @@ class Protocol(BaseModel):
         quantile: Truncation-selection quantile, in (0, 0.5].
         strict: Refuse meta-data recorded under another protocol (preset, population,
             budget, interval) or none, instead of warning.
+        seeding: ``"task"``: a run's initial population, network weights and environment keys
+            derive from (seed, task) (:func:`derived_seed`), so seed ``k`` draws a different
+            initial population on every task while every method of one (seed, task) starts
+            from the same one (common random numbers). ``"shared"``: from the seed alone, the
+            same initial population on every task (how every run before this setting was
+            seeded, e.g. the committed classic-control reproduction).
 
     Raises:
         pydantic.ValidationError: On invalid settings (a ``ValueError``; the study loader and
@@ -56,6 +99,7 @@ class Protocol(BaseModel):
     interval: Annotated[int, Field(ge=1)] = 40_000
     quantile: Annotated[float, Field(gt=0, le=0.5)] = 0.25
     strict: bool = False
+    seeding: Literal["task", "shared"] = "task"
 
     @field_validator("preset")
     @classmethod
@@ -92,10 +136,15 @@ class RunConfig(Protocol):
         context: Planet name or ``"name=value,..."``.
         method: Method name.
         seed: Seed of everything (population, networks, environments).
-        metadata: Meta-data directory for the meta methods (``None``: the bundled set).
+        metadata: Meta-data directory for the meta methods (``None``: the bundled store of
+            the run's env and context; :data:`POOLED`: every env's bundled planets store).
         save_meta: Append the finished run to this meta-data directory.
         portfolio: Portfolio file (``metapbt portfolio select``) to warm-start from: member
             ``i`` starts from entry ``i``, members beyond the portfolio from random draws.
+        init_ranges: Initial draws from part of the search space, ``name -> (low, high)``
+            inside the parameter's bounds (e.g. ``{"lr": (6.31e-4, 1e-3)}``, the top decile of
+            the log-scaled ``lr`` range); explore steps keep the whole space. With a
+            portfolio, only members beyond its entries draw from the ranges.
 
     Raises:
         ConfigError: On invalid settings, naming each bad field (an interval that is not a
@@ -109,6 +158,7 @@ class RunConfig(Protocol):
     metadata: str | None = None
     save_meta: str | None = None
     portfolio: str | None = None
+    init_ranges: dict[str, tuple[float, float]] | None = None
 
     def __init__(self, **data: Any) -> None:
         # Not on Protocol: pydantic would route a study's nested [protocol] table through it
@@ -136,10 +186,34 @@ class RunConfig(Protocol):
             raise ValueError(str(err)) from None
         return self
 
+    @field_validator("init_ranges")
+    @classmethod
+    def _init_ranges(
+        cls, value: dict[str, tuple[float, float]] | None
+    ) -> dict[str, tuple[float, float]] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("give at least one NAME = [low, high], or leave it out")
+        try:
+            default_space().narrowed(value)
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
+        return value
+
     @property
     def task(self) -> str:
         """The task id, ``"<env> <context>"`` (how meta-data names tasks)."""
         return task_id(self.env, self.context)
+
+    @property
+    def random_seed(self) -> int:
+        """The seed of the run's random streams (population, networks, environments).
+
+        ``seed`` itself under ``seeding="shared"``; :func:`derived_seed` of (seed, task) under
+        ``"task"``.
+        """
+        return self.seed if self.seeding == "shared" else derived_seed(self.seed, self.task)
 
     @property
     def protocol(self) -> dict[str, int | str]:

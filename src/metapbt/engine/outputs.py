@@ -89,7 +89,7 @@ def summary(
     """
     return {
         "schema": SUMMARY_SCHEMA,
-        **config.model_dump(),
+        **config.model_dump(mode="json"),
         "context_values": dict(context),
         "preset_values": dataclasses.asdict(ppo),
         "best_per_round": list(checkpoint.records),

@@ -11,12 +11,12 @@ from importlib.resources import files
 from pathlib import Path
 
 from metapbt import envs
-from metapbt.engine.config import RunConfig
+from metapbt.engine.config import POOLED, RunConfig
 from metapbt.envs.contexts import parse_assignments, split_task_id
 from metapbt.errors import ConfigError
 from metapbt.metadata.source import MetaSource, TaskRef
 from metapbt.population import methods
-from metapbt.population.initializers import Initializer
+from metapbt.population.initializers import Initializer, within
 from metapbt.population.population import Population
 from metapbt.population.portfolio import Portfolio
 from metapbt.population.space import SearchSpace, default_space
@@ -31,7 +31,7 @@ def make_population(config: RunConfig) -> Population:
         space,
         config.population,
         method_for(config),
-        config.seed,
+        config.random_seed,
         initializer=initializer_for(config, space),
     )
 
@@ -45,11 +45,12 @@ def method_for(config: RunConfig) -> methods.Method:
     meta = None
     if methods.uses_metadata(config.method):
         target = target_of(config)
-        root = (
-            Path(config.metadata)
-            if config.metadata
-            else bundled_metadata(config.env, config.context)
-        )
+        if config.metadata == POOLED:
+            root: Path | tuple[Path, ...] = pooled_metadata()
+        elif config.metadata:
+            root = Path(config.metadata)
+        else:
+            root = bundled_metadata(config.env, config.context)
         meta = MetaSource(root, target, protocol=config.protocol, strict=config.strict)
     elif config.metadata is not None:
         raise ConfigError(f"method {config.method!r} does not use meta-data; drop --metadata")
@@ -57,9 +58,14 @@ def method_for(config: RunConfig) -> methods.Method:
 
 
 def initializer_for(config: RunConfig, space: SearchSpace) -> Initializer | None:
-    """The portfolio warm start, if the config names a portfolio (``None``: random draws)."""
+    """The run's start: a portfolio's entries, draws from ``init_ranges``, or both.
+
+    With both, the portfolio's entries come first and ``init_ranges`` draws the members beyond
+    them; with neither, ``None`` (random draws from the whole space).
+    """
+    fill = within(config.init_ranges) if config.init_ranges else None
     if config.portfolio is None:
-        return None
+        return fill
     portfolio = Portfolio.load(config.portfolio)
     portfolio.check_space(space)
     target = target_of(config)
@@ -87,7 +93,7 @@ def initializer_for(config: RunConfig, space: SearchSpace) -> Initializer | None
             len(portfolio.entries),
             config.population,
         )
-    return portfolio.initializer()
+    return portfolio.initializer(fill)
 
 
 def target_of(config: RunConfig) -> TaskRef:
@@ -106,6 +112,25 @@ def _is_target(task: str, target: TaskRef) -> bool:
     return target.same_as(env, values, task)
 
 
+def _bundled_root() -> Path:
+    return Path(str(files("metapbt") / "data" / "meta"))
+
+
+def pooled_metadata(root: Path | None = None) -> tuple[Path, ...]:
+    """Every bundled planets store (``data/meta/<env>``, not the ``<env>@<feature>`` grids).
+
+    ``root`` replaces the package's ``data/meta`` (tests).
+
+    Raises:
+        ConfigError: If nothing ships.
+    """
+    root = _bundled_root() if root is None else root
+    stores = tuple(p for p in sorted(root.iterdir()) if p.is_dir() and "@" not in p.name)
+    if not stores:
+        raise ConfigError(f"no bundled meta-data to pool under {root}")
+    return stores
+
+
 def bundled_metadata(env: str, context: str | None = None, root: Path | None = None) -> Path:
     """The meta-data shipped for ``env`` (and the run's ``context``, as text).
 
@@ -120,7 +145,7 @@ def bundled_metadata(env: str, context: str | None = None, root: Path | None = N
     Raises:
         ConfigError: If nothing ships for ``env``.
     """
-    root = Path(str(files("metapbt") / "data" / "meta")) if root is None else root
+    root = _bundled_root() if root is None else root
     grids = {p.name.partition("@")[2]: p for p in sorted(root.glob(f"{env}@*")) if p.is_dir()}
     if context is not None:
         named = set(parse_assignments(context)) if "=" in context else set()

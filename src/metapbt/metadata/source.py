@@ -80,21 +80,39 @@ class MetaSource:
     """A meta-data store, the target task (left out of it) and the run's protocol.
 
     Args:
-        store: A meta-data directory (:class:`~metapbt.metadata.store.MetaStore`).
+        store: A meta-data directory (:class:`~metapbt.metadata.store.MetaStore`), or several
+            whose tasks are pooled (e.g. every environment's planets: 19 tasks around one
+            target, as the Meta-PB2 paper pooled them; the RGPE weights decide what transfers).
         target: The task being tuned; its own runs are never used.
         protocol: The run's protocol (``preset``, ``population``, ``budget``, ``interval``);
             stored runs recorded under another protocol (or none) are reported.
         strict: Refuse (instead of warn about) meta-data of another or an unknown protocol.
     """
 
-    store: Path
+    store: Path | tuple[Path, ...]
     target: TaskRef
     protocol: Mapping[str, Any] | None = None
     strict: bool = False
     _cache: dict[str, list[NormalisedTask]] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "store", Path(os.fspath(self.store)))
+        if isinstance(self.store, str | os.PathLike):
+            store: Path | tuple[Path, ...] = Path(os.fspath(self.store))
+        else:
+            store = tuple(Path(os.fspath(s)) for s in self.store)
+            if not store:
+                raise MetaDataError("a pooled meta-data source needs at least one store")
+        object.__setattr__(self, "store", store)
+
+    @property
+    def stores(self) -> tuple[Path, ...]:
+        """The directories read (one, or the pooled ones)."""
+        return self.store if isinstance(self.store, tuple) else (self.store,)
+
+    @property
+    def where(self) -> str:
+        """The store(s), for messages."""
+        return " + ".join(str(s) for s in self.stores)
 
     def load(self, space: Mapping[str, Any]) -> list[NormalisedTask]:
         """The other tasks' pooled rows and normalisers (read once, then cached).
@@ -108,12 +126,15 @@ class MetaSource:
         """
         key = repr(sorted(dict(space).items()))
         if key not in self._cache:
-            store = MetaStore(self.store)
-            tasks = store.tasks(space, exclude=self.target.same_as)
+            tasks = [
+                task
+                for root in self.stores
+                for task in MetaStore(root).tasks(space, exclude=self.target.same_as)
+            ]
             self._check_protocols({p: pr for t in tasks for p, pr in t.protocols.items()})
             if not tasks:
                 raise MetaDataError(
-                    f"{self.store} holds no task other than the target {self.target.name!r}; "
+                    f"{self.where} holds no task other than the target {self.target.name!r}; "
                     "add runs of related tasks (`metapbt metadata build`)"
                 )
             normalised = [
@@ -132,7 +153,7 @@ class MetaSource:
             return
         path, found = next(iter(odd.items()))
         message = (
-            f"{len(odd)} of {len(protocols)} meta-data runs in {self.store} were recorded under "
+            f"{len(odd)} of {len(protocols)} meta-data runs in {self.where} were recorded under "
             f"another protocol than this run's {wanted}: e.g. {path.name} has "
             f"{found if found is not None else 'no recorded protocol'}"
         )

@@ -29,22 +29,52 @@ class RandomInitializer(Initializer):
 
 
 @dataclass(frozen=True)
+class RangeInitializer(Initializer):
+    """Independent draws from part of the space: some parameters' bounds narrowed.
+
+    The explorers keep the full space; only the start is narrowed (for example a population
+    that starts in the top decile of the ``lr`` range: "start high", without meta-data).
+
+    Args:
+        ranges: ``name -> (low, high)``, inside the parameter's bounds, on its own scale (a
+            log-scaled parameter is drawn log-uniformly from the narrowed range).
+    """
+
+    ranges: tuple[tuple[str, tuple[float, float]], ...]
+
+    def initial(  # noqa: D102
+        self, space: SearchSpace, size: int, rng: np.random.Generator
+    ) -> list[Config]:
+        narrowed = space.narrowed(dict(self.ranges))
+        return [narrowed.sample(rng) for _ in range(size)]
+
+
+def within(ranges: Mapping[str, tuple[float, float]]) -> RangeInitializer:
+    """Shorthand for :class:`RangeInitializer`."""
+    return RangeInitializer(tuple((name, tuple(b)) for name, b in ranges.items()))
+
+
+@dataclass(frozen=True)
 class GivenInitializer(Initializer):
-    """Given configurations first, in order; random draws fill up a larger population.
+    """Given configurations first, in order; ``fill`` draws the rest of a larger population.
 
     Args:
         configs: Configurations to start from (validated against the space when used).
+        fill: How members beyond ``configs`` start (random draws from the whole space).
     """
 
     configs: tuple[Mapping[str, float], ...]
+    fill: Initializer = RandomInitializer()
 
     def initial(  # noqa: D102
         self, space: SearchSpace, size: int, rng: np.random.Generator
     ) -> list[Config]:
         given = [space.validate(c) for c in self.configs[:size]]
-        return given + [space.sample(rng) for _ in range(size - len(given))]
+        return given + self.fill.initial(space, size - len(given), rng)
 
 
-def given(configs: Sequence[Mapping[str, float]]) -> GivenInitializer:
+def given(
+    configs: Sequence[Mapping[str, float]], fill: Initializer | None = None
+) -> GivenInitializer:
     """Shorthand for :class:`GivenInitializer`."""
-    return GivenInitializer(tuple(configs))
+    return GivenInitializer(tuple(configs), fill or RandomInitializer())

@@ -21,6 +21,10 @@ dkl        no          deep-kernel GP                   UCB (std)
 meta-dkl   yes         deep-kernel GP pre-trained on    UCB (std)
                        the meta-data
 ========== =========== ================================ =======================================
+
+Every PB2-family method ``m`` has a variant ``m-tr`` (``pb2-star-tr``, ``meta-prior-tr``, ...):
+the same surrogate and acquisition, maximised inside an adaptive box around the donor
+(:mod:`~metapbt.population.explorers.trust_region`).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from metapbt.population.explorers.models import (
     MetaPriorSurrogate,
     MultiTaskSurrogate,
 )
+from metapbt.population.explorers.trust_region import TrustRegion, TrustRegionSettings
 from metapbt.surrogates import stock_pb2_kernel
 from metapbt.surrogates.dkl import DKLSettings
 
@@ -167,6 +172,30 @@ def _meta_dkl(quantile: float, source: MetaSource) -> Method:
     surrogate = DeepKernelSurrogate(meta_dkl_settings(), source, log_space=settings.log_space)
     explorer = PB2Explorer(settings, surrogate, UCBRule())
     return Method("meta-dkl", TruncationSelection(quantile), explorer)
+
+
+PB2_FAMILY = ("pb2", "pb2-star", "meta-prior", "multitask", "taf", "dkl", "meta-dkl")
+"""The methods whose explorer is a :class:`PB2Explorer` (each has a ``-tr`` variant)."""
+
+
+def trust_region_settings() -> TrustRegionSettings:
+    """The ``-tr`` variants' box (README: "Trust regions")."""
+    return TrustRegionSettings()
+
+
+def _with_trust_region(base: str) -> Callable[[float, MetaSource | None], Method]:
+    def build(quantile: float, source: MetaSource | None) -> Method:
+        method = METHODS.make(base).build(quantile, source)
+        explorer = replace(method.explorer, trust_region=TrustRegion(trust_region_settings()))
+        return Method(f"{base}-tr", method.exploit, explorer)
+
+    return build
+
+
+for _base in PB2_FAMILY:
+    _register(f"{_base}-tr", uses_metadata=METHODS.make(_base).uses_metadata)(
+        _with_trust_region(_base)
+    )
 
 
 def spec(name: str) -> MethodSpec:

@@ -28,7 +28,7 @@ import numpy as np
 
 from metapbt._atomic import write_text_atomic
 from metapbt.errors import ConfigError
-from metapbt.population.initializers import GivenInitializer
+from metapbt.population.initializers import GivenInitializer, Initializer, given
 from metapbt.population.space import Config, SearchSpace
 
 PORTFOLIO_SCHEMA = "metapbt.portfolio/1"
@@ -146,9 +146,9 @@ class Portfolio:
         """The chosen configurations, in selection order."""
         return [dict(c.config) for c in self.entries]
 
-    def initializer(self) -> GivenInitializer:
-        """Members take the entries in order; a larger population is filled with random draws."""
-        return GivenInitializer(tuple(self.configs))
+    def initializer(self, fill: Initializer | None = None) -> GivenInitializer:
+        """Members take the entries in order; ``fill`` (random draws) starts the rest."""
+        return given(self.configs, fill)
 
     def check_space(self, space: SearchSpace) -> None:
         """Raise :class:`ConfigError` unless the portfolio was built over ``space``."""

@@ -205,6 +205,35 @@ class SearchSpace:
             out[name] = param.cast(value)
         return out
 
+    def narrowed(self, ranges: Mapping[str, tuple[float, float]]) -> SearchSpace:
+        """This space with some parameters' bounds narrowed to ``ranges`` (same scales, order).
+
+        Used for initial draws from part of the space (e.g. a high-``lr`` start); the
+        explorers keep the full space.
+
+        Raises:
+            ConfigError: On an unknown name, or a range not strictly inside its parameter's
+                bounds (``low < high``, both within ``[param.low, param.high]``).
+        """
+        params = dict(self._params)
+        for name, bounds in ranges.items():
+            if name not in params:
+                raise ConfigError(f"cannot narrow {name!r}: not a parameter of {self.names}")
+            param = params[name]
+            try:
+                low, high = bounds
+            except (TypeError, ValueError):
+                raise ConfigError(
+                    f"the range of {name!r} must be [low, high], got {bounds!r}"
+                ) from None
+            if not (param.low <= low < high <= param.high):
+                raise ConfigError(
+                    f"the range of {name!r} must satisfy {param.low!r} <= low < high <= "
+                    f"{param.high!r}, got [{low!r}, {high!r}]"
+                )
+            params[name] = type(param)(low, high, param.log)
+        return SearchSpace(params)
+
     def sample(self, rng: np.random.Generator) -> Config:
         """Draw one config (uniform, or log-uniform for log-scaled parameters)."""
         return {name: p.cast(p.sample(rng)) for name, p in self._params.items()}

@@ -22,11 +22,20 @@ A method table names a variant of a registered method::
     label = "pb2-star-warm"            # the name in results and figures
     method = "pb2-star"
     portfolio = "portfolios/{env}/{env}__{context}.json"   # {env}, {context}, {task}
-    metadata = "meta/{env}"                                 # meta methods only
+    metadata = "meta/{env}"                                 # meta methods only; "pooled":
+                                                            # every env's bundled planets
+
+    [[methods]]
+    label = "high-lr"                  # PB2* started in the top decile of the lr range
+    method = "pb2-star"
+    init_ranges = { lr = [6.31e-4, 1e-3] }
 
 ``save_meta = "meta/{env}"`` at the top level appends every finished run to a meta-data store
 (``metapbt metadata build`` is such a study). The ``[protocol]`` table is the engine's
-:class:`~metapbt.engine.config.Protocol`, with its defaults and checks.
+:class:`~metapbt.engine.config.Protocol`, with its defaults and checks; its ``seeding``
+(``"task"`` by default) decides whether seed ``k`` starts every task from its own initial
+population or all tasks from one (``"shared"``: how the committed classic-control
+reproduction ran).
 
 Paths in the file are relative to the file. Unknown keys and impossible values are errors that
 name the key (pydantic validation; ``extra="forbid"`` everywhere).
@@ -43,11 +52,12 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from metapbt import envs
-from metapbt.engine.config import Protocol, RunConfig, describe
+from metapbt.engine.config import POOLED, Protocol, RunConfig, describe
 from metapbt.envs.contexts import task_id
 from metapbt.envs.grids import expand_contexts
 from metapbt.errors import ConfigError
 from metapbt.population import methods
+from metapbt.population.space import default_space
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -57,12 +67,19 @@ class _Frozen(BaseModel):
 
 
 class MethodSpec(_Frozen):
-    """A method of the study: a registered method, optionally warm-started or with meta-data."""
+    """A method of the study: a registered method, optionally warm-started or with meta-data.
+
+    Any method composes with a warm start (``portfolio``) and with initial draws from part of
+    the space (``init_ranges``, e.g. ``{ lr = [6.31e-4, 1e-3] }``): ablations are study-file
+    tables, not new methods (``random`` + a portfolio: the portfolio alone; ``pb2-star`` +
+    a high ``lr`` range: "start high" without meta-data).
+    """
 
     label: str
     method: str
     portfolio: str | None = None
     metadata: str | None = None
+    init_ranges: dict[str, tuple[float, float]] | None = None
 
     @field_validator("label")
     @classmethod
@@ -75,6 +92,18 @@ class MethodSpec(_Frozen):
     @classmethod
     def _method(cls, value: str) -> str:
         return methods.METHODS.check(value)
+
+    @field_validator("init_ranges")
+    @classmethod
+    def _init_ranges(
+        cls, value: dict[str, tuple[float, float]] | None
+    ) -> dict[str, tuple[float, float]] | None:
+        if value is not None:
+            try:
+                default_space().narrowed(value)
+            except ConfigError as err:
+                raise ValueError(str(err)) from None
+        return value
 
     @model_validator(mode="after")
     def _meta(self) -> MethodSpec:
@@ -167,6 +196,7 @@ class Cell(_Frozen):
             seed=self.seed,
             metadata=_fill(self.method.metadata, fill),
             portfolio=_fill(self.method.portfolio, fill),
+            init_ranges=self.method.init_ranges,
             save_meta=_fill(self.save_meta, fill),
         )
 
@@ -271,11 +301,9 @@ class Study(_Frozen):
 
     def _resolved(self, spec: MethodSpec) -> MethodSpec:
         """Paths relative to the study file."""
+        metadata = spec.metadata if spec.metadata == POOLED else self._relative(spec.metadata)
         return spec.model_copy(
-            update={
-                k: self._relative(v)
-                for k, v in (("portfolio", spec.portfolio), ("metadata", spec.metadata))
-            }
+            update={"portfolio": self._relative(spec.portfolio), "metadata": metadata}
         )
 
     def _relative(self, path: str | None) -> str | None:

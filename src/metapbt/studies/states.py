@@ -1,7 +1,8 @@
 """A study cell's state, read from the files in its directory (the study keeps no state).
 
 * ``done``: ``summary.json`` exists and records the cell's settings (file paths compared as the
-  study file names them, so a study reads the same from any working directory or clone);
+  study file names them, so a study reads the same from any working directory or clone; a
+  setting an older summary lacks counts as its :data:`~metapbt.engine.config.LEGACY` value);
 * ``stale``: ``summary.json`` records other settings (the study file changed): never overwritten;
 * ``failed``: ``error.json`` holds the error and traceback of the last attempt;
 * ``partial``: a checkpoint but no summary (killed midway): resumed from the checkpoint;
@@ -17,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from metapbt.engine.config import with_legacy
 from metapbt.engine.outputs import CHECKPOINT
 from metapbt.studies.config import Cell, Study
 
@@ -37,7 +39,8 @@ def cell_state(study: Study, cell: Cell) -> str:
             recorded = json.loads(summary.read_text())
         except json.JSONDecodeError:
             return "failed"
-        expected = cell.run_config().model_dump()
+        expected = cell.run_config().model_dump(mode="json")
+        recorded = with_legacy(recorded)
         same = all(_same_setting(k, recorded.get(k), v, study.base) for k, v in expected.items())
         return "done" if same else "stale"
     if (out / "error.json").exists():

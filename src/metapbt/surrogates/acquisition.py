@@ -137,3 +137,14 @@ def acquisition_objective(
     acquisition, post, fixed = args
     x = jnp.concatenate([fixed, u])[None, :]
     return acquisition(post, x)[0]
+
+
+def boxed_objective(
+    args: tuple[tuple[Acquisition, Posterior, jax.Array], jax.Array, jax.Array], v: jax.Array
+) -> jax.Array:
+    """:func:`acquisition_objective` on the box ``[low, high]``, in unit coordinates ``v``.
+
+    ``u = low + v (high - low)``: a trust region's picks; ``args = (inner, low, high)``.
+    """
+    inner, low, high = args
+    return acquisition_objective(inner, low + v * (high - low))

@@ -154,7 +154,7 @@ class DeepKernelSurrogate(Surrogate):
         try:
             fit = fit_dkl(model, x, y, self.pretrain, rng)
         except SurrogateError as err:
-            raise ConfigError(f"pre-training on {self.source.store} failed: {err}") from None
+            raise ConfigError(f"pre-training on {self.source.where} failed: {err}") from None
         self._pretrained = {k: np.asarray(v) for k, v in fit.params.items()}
         self.pretrained_on = [t.task.task for t in tasks]
         logger.info(

@@ -2,11 +2,15 @@
 
 Meta-task GPs are fitted once per run, on first use, never per round; the rows come from the
 one loader, :meth:`metapbt.metadata.source.MetaSource.load` (target left out, provenance checked).
+A fit is deterministic given its rows, so the runs of one process that read the same stores for
+the same target (the methods and seeds of a study batch) share one set of fits
+(:func:`fitted_tasks`, keyed by the stores' files and modification times too).
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -15,12 +19,65 @@ from metapbt.errors import ConfigError, SurrogateError
 from metapbt.metadata.rgpe import rgpe_weights
 from metapbt.metadata.scaling import TaskScaling, window_scaling
 from metapbt.metadata.source import MetaSource, NormalisedTask
+from metapbt.metadata.store import MetaStore
 from metapbt.population.explorers.base import RoundContext
 from metapbt.population.explorers.training import TrainingSet
+from metapbt.population.space import SearchSpace
 from metapbt.surrogates import ExactGP, FittedGP, TimeVaryingSE
 from metapbt.surrogates.transfer import MetaTerms, padded_meta_means
 
 logger = logging.getLogger(__name__)
+
+_FITS: OrderedDict[tuple, tuple[list[NormalisedTask], list[FittedGP]]] = OrderedDict()
+_FITS_KEPT = 4
+
+
+def _fits_key(source: MetaSource, space: SearchSpace, log_space: bool) -> tuple:
+    files = tuple(
+        (str(f), f.stat().st_mtime_ns) for root in source.stores for f in MetaStore(root).runs()
+    )
+    target = source.target
+    return (
+        files,
+        target.env,
+        tuple(sorted(target.context.items())),
+        target.name,
+        repr(sorted(space.to_dict().items())),
+        log_space,
+        repr(source.protocol),
+        source.strict,
+    )
+
+
+def fitted_tasks(
+    source: MetaSource, space: SearchSpace, log_space: bool
+) -> tuple[list[NormalisedTask], list[FittedGP]]:
+    """The meta tasks that could be fitted and their GPs (shared by the runs of a process).
+
+    Raises:
+        ConfigError: If no meta task's GP could be fitted.
+    """
+    key = _fits_key(source, space, log_space)
+    if key in _FITS:
+        _FITS.move_to_end(key)
+        return _FITS[key]
+    model = ExactGP(TimeVaryingSE())
+    kept, gps = [], []
+    for task in source.load(space.to_dict()):
+        try:
+            gp = model.fit(*task.rows(space, log_space))
+        except SurrogateError as err:
+            logger.warning("meta task %r left out: %s", task.task.task, err)
+            continue
+        kept.append(task)
+        gps.append(gp)
+    if not gps:
+        raise ConfigError(f"no meta-task GP of {source.where} could be fitted")
+    logger.info("fitted %d meta-task GPs from %s", len(gps), source.where)
+    _FITS[key] = (kept, gps)
+    while len(_FITS) > _FITS_KEPT:
+        _FITS.popitem(last=False)
+    return kept, gps
 
 
 class MetaModels:
@@ -48,20 +105,8 @@ class MetaModels:
         """Load the meta tasks and fit one GP per task, once per run."""
         if self.gps:
             return
-        model = ExactGP(TimeVaryingSE())
-        kept, gps = [], []
-        for task in self.source.load(context.space.to_dict()):
-            try:
-                gp = model.fit(*task.rows(context.space, self.log_space))
-            except SurrogateError as err:
-                logger.warning("meta task %r left out: %s", task.task.task, err)
-                continue
-            kept.append(task)
-            gps.append(gp)
-        if not gps:
-            raise ConfigError(f"no meta-task GP of {self.source.store} could be fitted")
-        self.tasks, self.gps = kept, gps
-        logger.info("fitted %d meta-task GPs from %s", len(gps), self.source.store)
+        kept, gps = fitted_tasks(self.source, context.space, self.log_space)
+        self.tasks, self.gps = list(kept), list(gps)
 
     def scalings(self, train: TrainingSet) -> list[TaskScaling]:
         """Scaling of every task to the target's current window."""

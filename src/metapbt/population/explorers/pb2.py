@@ -40,8 +40,9 @@ from metapbt.population.explorers.base import Explorer, ExploreRequest, RoundCon
 from metapbt.population.explorers.meta_models import MetaModels
 from metapbt.population.explorers.models import RoundModel, Surrogate
 from metapbt.population.explorers.training import training_set
+from metapbt.population.explorers.trust_region import TrustRegion
 from metapbt.population.space import Config
-from metapbt.surrogates.acquisition import acquisition_objective
+from metapbt.surrogates.acquisition import acquisition_objective, boxed_objective
 from metapbt.surrogates.optimize import maximize_unit_box
 
 
@@ -107,12 +108,15 @@ class PB2Explorer(Explorer):
         acquisition: Builds the function maximised over the unit cube.
         meta: The meta tasks the surrogate or the acquisition uses (``None``: no meta-data);
             their per-round RGPE weights are part of the explorer's state.
+        trust_region: Keep every pick in an adaptive box around the donor's configuration
+            (:mod:`~metapbt.population.explorers.trust_region`); ``None``: the whole space.
     """
 
     settings: PB2Settings
     surrogate: Surrogate
     acquisition: AcquisitionRule
     meta: MetaModels | None = None
+    trust_region: TrustRegion | None = None
     _round: RoundModel | None = field(default=None, init=False, repr=False)
 
     @property
@@ -126,21 +130,30 @@ class PB2Explorer(Explorer):
         return [] if self.meta is None else self.meta.weights
 
     def state_dict(self) -> dict[str, Any]:  # noqa: D102
-        return {
+        state = {
             "surrogate": self.surrogate.state_dict(),
             "acquisition": self.acquisition.state_dict(),
             "meta": None if self.meta is None else self.meta.state_dict(),
         }
+        if self.trust_region is not None:
+            state["trust_region"] = self.trust_region.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: D102
         self.surrogate.load_state_dict(state["surrogate"])
         self.acquisition.load_state_dict(state["acquisition"])
         if self.meta is not None:
             self.meta.load_state_dict(state["meta"])
+        if self.trust_region is not None:
+            if "trust_region" not in state:
+                raise ConfigError("this checkpoint's explorer had no trust region")
+            self.trust_region.load_state_dict(state["trust_region"])
 
     def begin_round(self, context: RoundContext, rng: np.random.Generator) -> None:  # noqa: D102
         self._round = None
         s = self.settings
+        if self.trust_region is not None:
+            self.trust_region.observe(context.history)
         data = context.history.surrogate_data(s.max_rows, s.bridge_without_data)
         if len(data) == 0:
             return
@@ -155,8 +168,17 @@ class PB2Explorer(Explorer):
     ) -> Config:
         space, s = context.space, self.settings
         model = self._round
+        region = None
+        if self.trust_region is not None:
+            donor_u = np.clip(space.to_unit(request.donor_config, s.log_space), 0.0, 1.0)
+            region = self.trust_region.bounds(donor_u)
         if model is None or request.donor not in model.train.members:
-            return dict(request.donor_config) if s.no_data == "copy" else space.sample(rng)
+            if s.no_data == "copy":
+                return dict(request.donor_config)
+            if region is None:
+                return space.sample(rng)
+            low, high = region
+            return space.from_unit(rng.uniform(low, high), s.log_space)
         fixed = model.query(context.step, request.donor, request.donor_reward, s.query)
         pending = space.to_unit(list(request.pending), s.log_space)
         if s.clip:
@@ -165,13 +187,21 @@ class PB2Explorer(Explorer):
         acquisition = self.acquisition.build(model, pending_x)
         posterior = model.posterior.with_pending(pending_x)
         key = jax.random.key(int(rng.integers(2**31)))
+        args = (acquisition, posterior, np.asarray(fixed, np.float32))
+        objective = acquisition_objective
+        if region is not None:
+            objective = boxed_objective
+            args = (args, region[0].astype(np.float32), region[1].astype(np.float32))
         u, _ = maximize_unit_box(
-            acquisition_objective,
-            (acquisition, posterior, np.asarray(fixed, np.float32)),
+            objective,
+            args,
             key,
             dim=space.dim,
             restarts=s.restarts,
             steps=s.ascent_steps,
             candidates=s.candidates,
         )
-        return space.from_unit(np.asarray(u, np.float64), s.log_space)
+        u = np.asarray(u, np.float64)
+        if region is not None:
+            u = np.clip(region[0] + u * (region[1] - region[0]), region[0], region[1])
+        return space.from_unit(u, s.log_space)
