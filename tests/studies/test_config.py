@@ -193,3 +193,17 @@ def test_a_summary_without_seeding_is_a_shared_seeding_run(tmp_path, seeding, st
     cell_dir(study, cell).mkdir(parents=True)
     (cell_dir(study, cell) / "summary.json").write_text(json.dumps(recorded))
     assert cell_state(study, cell) == state
+
+
+def test_the_attribution_study_composes_its_ablations():
+    study = load_study(STUDIES / "warm_attribution.toml")
+    assert len(study.cells) == 16 * 20 * 10 and study.protocol.seeding == "task"
+    by_label = {c.method.label: c.run_config() for c in study.cells if c.seed == 0}
+    assert by_label["high-lr"].init_ranges == {"lr": (6.31e-4, 1e-3)}
+    assert by_label["random-warm"].method == "random" and by_label["random-warm"].portfolio
+    assert by_label["pb2-star-tr-warm"].method == "pb2-star-tr"
+    assert {by_label[f"{m}-pooled"].metadata for m in ("meta-prior", "multitask", "taf")} == {
+        "pooled"
+    }
+    repro = load_study(STUDIES / "classic_control_repro.toml")
+    assert repro.protocol.seeding == "shared"
