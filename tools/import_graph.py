@@ -45,6 +45,7 @@ LAYERS: dict[str, int] = {
     "errors": 0,
     "_atomic": 0,
     "_registry": 0,
+    "_slug": 0,
     "compile_cache": 0,
 }
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +25,7 @@ from rich.table import Table
 
 from metapbt import compile_cache
 from metapbt._atomic import ensure_writable, write_text_atomic
+from metapbt._slug import slug
 from metapbt.engine import presets
 from metapbt.engine.config import RunConfig
 from metapbt.engine.outputs import CHECKPOINT
@@ -337,7 +337,7 @@ def _run_many(
     if not resume:
         out = _announce_free(out)
     ensure_writable(out)
-    names = [f"{_slug(c.context)}__seed{c.seed}" for c in configs]
+    names = [f"{slug(c.context)}__seed{c.seed}" for c in configs]
     pending: dict[int, list[Any]] = {}
 
     def flush(before: int) -> None:
@@ -405,10 +405,6 @@ def _forward(show: Any) -> Any:
             show(*payload)
 
     return progress
-
-
-def _slug(context: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "+", context)
 
 
 @app.command("envs")
@@ -479,7 +475,9 @@ def calibrate_command(
         list[str] | None, typer.Option(help="Environment(s) (repeat; default: classic control).")
     ] = None,
     preset: Annotated[list[str] | None, typer.Option(help="Preset(s) (repeat).")] = None,
-    budget: Annotated[int, typer.Option(min=1, help="Steps per configuration.")] = 600_000,
+    budget: Annotated[
+        int, typer.Option(min=1, help="Steps per configuration (default: a run's budget).")
+    ] = RunConfig.model_fields["budget"].default,
     configs: Annotated[int, typer.Option(min=2, help="Random configurations per task.")] = 30,
     context: Annotated[str, typer.Option(help="The task's context.")] = "earth",
     seed: Annotated[int, typer.Option(help="Seed of the configurations and the training.")] = 0,
@@ -504,13 +502,8 @@ def calibrate_command(
         pairs = [(e, p) for e in env_ids for p in names]
         bar = progress.add_task("calibrating", total=len(pairs))
         for e, p in pairs:
-            path = out / f"{e}__{p}__{context}__{budget}__seed{seed}.json"
             progress.update(bar, description=f"calibrating {e} with {p}")
-            if path.exists():
-                rows.append(cal.load(path, expected_configs=configs))
-            else:
-                rows.append(cal.calibrate(e, p, budget, configs, context, seed))
-                cal.save(rows[-1], path)
+            rows.append(cal.calibrate_or_load(out, e, p, budget, configs, context, seed))
             progress.update(bar, advance=1)
     text = cal.table(rows)
     write_text_atomic(out / "calibration.md", text + "\n")

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from metapbt._atomic import write_atomic
+from metapbt._slug import task_slug
 from metapbt.errors import ConfigError, MetaDataError
 
 SCHEMA = "metapbt.metadata/1"
@@ -135,8 +136,15 @@ class MetaStore:
         )
 
     def path_for(self, task: str, method: str, seed: int) -> Path:
-        """Where the run ``(task, method, seed)`` is (or would be) stored."""
-        return self.root / task.replace(" ", "__") / f"{method}-seed{int(seed)}.parquet"
+        """Where the run ``(task, method, seed)`` is (or would be) stored.
+
+        ``<task_slug>/<method>-seed<k>.parquet``; a run stored before the slug replaced commas
+        (``cart_pole__gravity=12.0,length=0.4/``) is found where it is.
+        """
+        name = f"{method}-seed{int(seed)}.parquet"
+        path = self.root / task_slug(task) / name
+        legacy = self.root / task.replace(" ", "__") / name
+        return legacy if legacy != path and legacy.exists() and not path.exists() else path
 
     def read(self, path: Path) -> tuple[MetaRun, dict[str, Any]]:
         """Read one file; raises :class:`MetaDataError` naming the file if it is broken."""

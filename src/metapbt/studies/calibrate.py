@@ -21,6 +21,7 @@ import numpy as np
 
 from metapbt import envs
 from metapbt._atomic import write_text_atomic
+from metapbt._slug import slug
 from metapbt.engine.fixed import score_configs
 from metapbt.errors import ConfigError
 from metapbt.population.space import SearchSpace, default_space
@@ -120,6 +121,40 @@ def calibrate(
     return Calibration(
         env, context, preset, budget, drawn, tuple(float(x) for x in scores), spec.solved, seconds
     )
+
+
+def result_path(out: Path, env: str, preset: str, context: str, budget: int, seed: int) -> Path:
+    """Where :func:`calibrate_or_load` keeps one (env, preset, context, budget, seed) result.
+
+    ``<env>__<preset>__<context slug>__<budget>__seed<seed>.json``; a file written before the
+    context was slugged (commas kept) is found where it is.
+    """
+    path = out / f"{env}__{preset}__{slug(context)}__{budget}__seed{seed}.json"
+    legacy = out / f"{env}__{preset}__{context}__{budget}__seed{seed}.json"
+    return legacy if legacy != path and legacy.exists() and not path.exists() else path
+
+
+def calibrate_or_load(
+    out: Path,
+    env: str,
+    preset: str,
+    budget: int,
+    configs: int = 30,
+    context: str = "earth",
+    seed: int = 0,
+) -> Calibration:
+    """:func:`calibrate`, resumable: a result already in ``out`` is read, a new one saved there.
+
+    Raises:
+        ConfigError: As :func:`calibrate`, or if a saved result holds another number of
+            configurations.
+    """
+    path = result_path(out, env, preset, context, budget, seed)
+    if path.exists():
+        return load(path, expected_configs=configs)
+    result = calibrate(env, preset, budget, configs, context, seed)
+    save(result, path)
+    return result
 
 
 def save(calibration: Calibration, path: Path | str) -> Path:

@@ -52,6 +52,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from metapbt import envs
+from metapbt._slug import slug
 from metapbt.engine.config import POOLED, Protocol, RunConfig, describe
 from metapbt.envs.contexts import task_id
 from metapbt.envs.grids import expand_contexts
@@ -182,8 +183,7 @@ class Cell(_Frozen):
     @property
     def id(self) -> str:
         """Stable id (and results sub-directory): ``<label>__<env>__<context>__seed<seed>``."""
-        context = re.sub(r"[^A-Za-z0-9_.=-]+", "+", self.context)
-        return f"{self.method.label}__{self.env}__{context}__seed{self.seed}"
+        return f"{self.method.label}__{self.env}__{slug(self.context)}__seed{self.seed}"
 
     def run_config(self) -> RunConfig:
         """The run's settings."""

@@ -31,6 +31,7 @@ import numpy as np
 
 from metapbt import envs
 from metapbt._atomic import ensure_writable, write_atomic, write_text_atomic
+from metapbt._slug import task_slug
 from metapbt.analysis.portfolio_figure import plot_portfolio
 from metapbt.engine import presets
 from metapbt.engine.fixed import score_configs
@@ -420,7 +421,7 @@ def _finish(root: Path, step: str, task: str, on_chunk: OnChunk = None) -> None:
 
 
 def _task_path(root: Path, step: str, task: str) -> Path:
-    return root / step / (task.replace(" ", "__").replace(",", "+").replace("/", "_") + ".json")
+    return root / step / f"{task_slug(task)}.json"
 
 
 def _require(root: Path, step: str, tasks: Sequence[str], command: str) -> None:
