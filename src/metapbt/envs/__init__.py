@@ -10,26 +10,52 @@ Known ids: ``cart_pole``, ``mountain_car``, ``pendulum``, ``acrobot`` (gymnax: :
 A context is given as a planet name (``"earth"``, ``"neptune"``...: the gravity factor over 9.81
 scales the features the reference scaled), as ``"name=value,..."`` text, or as a mapping;
 unspecified features keep their defaults.
+
+The three spec kinds (:class:`~metapbt.envs.classic_control.EnvSpec`,
+:class:`~metapbt.envs.brax_envs.BraxEnvSpec`, :class:`~metapbt.envs.lunar_lander.HostEnvSpec`)
+implement
+one protocol, :class:`EnvFamily`: each makes its own environments (``make`` for the ones that
+step inside JAX, ``make_host`` for the host ones; the other one raises a clear error).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from metapbt._registry import Registry
-from metapbt.envs.brax_envs import BRAX, BraxEnvSpec, make_brax
-from metapbt.envs.classic_control import CLASSIC_CONTROL, EnvSpec
+from metapbt.envs.brax_envs import BRAX
+from metapbt.envs.classic_control import CLASSIC_CONTROL
 from metapbt.envs.contexts import PLANETS, Context, parse_assignments, planet_factor
-from metapbt.envs.lunar_lander import LUNAR_LANDER, HostEnvSpec
+from metapbt.envs.lunar_lander import LUNAR_LANDER
 from metapbt.errors import ConfigError
 
-ENVS: Registry[EnvSpec | HostEnvSpec | BraxEnvSpec] = Registry("environment")
+
+class EnvFamily(Protocol):
+    """What every environment spec provides (the registry holds these)."""
+
+    trainer: ClassVar[str]
+    mixes_contexts: ClassVar[bool]
+    id: str
+    features: Mapping[str, Any]
+    gravity_features: tuple[str, ...]
+    solved: float | None
+
+    def make(self, context: Mapping[str, float]) -> tuple[Any, Any]:
+        """A JAX-stepping environment and its params under a full context."""
+        ...
+
+    def make_host(self, context: Mapping[str, float]) -> Any:
+        """A host-stepping environment under a full context."""
+        ...
+
+
+ENVS: Registry[EnvFamily] = Registry("environment")
 for _spec in (*CLASSIC_CONTROL, *BRAX, LUNAR_LANDER):
     ENVS.register(_spec.id)(lambda _s=_spec: _s)
 
 
-def spec(env_id: str) -> EnvSpec | HostEnvSpec | BraxEnvSpec:
+def spec(env_id: str) -> EnvFamily:
     """The spec of ``env_id`` (unknown ids list the known ones)."""
     return ENVS.make(env_id)
 
@@ -71,18 +97,7 @@ def make(env_id: str, context: str | Mapping[str, float] | None = None) -> tuple
     Raises:
         ConfigError: If ``env_id`` steps on the host (use :func:`make_host`).
     """
-    env_spec = spec(env_id)
-    if isinstance(env_spec, BraxEnvSpec):
-        return make_brax(env_spec, resolve_context(env_id, context))
-    import gymnax
-
-    if isinstance(env_spec, HostEnvSpec):
-        raise ConfigError(
-            f"{env_id} steps on the host (Box2D), not inside JAX: create it with "
-            "envs.make_host(), train it with engine.factory.make_trainer()"
-        )
-    env, params = gymnax.make(env_spec.gymnax_id)
-    return env, env_spec.apply(params, resolve_context(env_id, context))
+    return spec(env_id).make(resolve_context(env_id, context))
 
 
 def make_host(env_id: str, context: str | Mapping[str, float] | None = None) -> Any:
@@ -91,10 +106,7 @@ def make_host(env_id: str, context: str | Mapping[str, float] | None = None) -> 
     Raises:
         ConfigError: If ``env_id`` is a gymnax environment (use :func:`make`).
     """
-    env_spec = spec(env_id)
-    if not isinstance(env_spec, HostEnvSpec):
-        raise ConfigError(f"{env_id} is a gymnax environment that steps in JAX: use envs.make()")
-    return env_spec.factory(resolve_context(env_id, context))
+    return spec(env_id).make_host(resolve_context(env_id, context))
 
 
 def names() -> list[str]:

@@ -71,9 +71,16 @@ class BraxEnvSpec:
     backend: str = BACKEND
     solved: float | None = None
 
-    def apply(self, env: Any, context: Mapping[str, float]) -> Any:
-        """``env`` with the context's gravity in its physics (before any tracing)."""
-        return with_gravity(env, context["gravity"])
+    def make(self, context: Mapping[str, float]) -> tuple[BraxGymnax, BraxParams]:
+        """The environment under a full context, behind the gymnax interface.
+
+        Its gravity is set in the physics before anything is traced.
+        """
+        return make_brax(self, context)
+
+    def make_host(self, context: Mapping[str, float]) -> Any:
+        """Not a host environment: raises :class:`~metapbt.errors.ConfigError`."""
+        raise ConfigError(f"{self.id} is a Brax environment that steps in JAX: use envs.make()")
 
 
 BRAX: tuple[BraxEnvSpec, ...] = tuple(
@@ -120,7 +127,7 @@ def with_gravity(env: Any, gravity: float) -> Any:
 def make_brax(spec: BraxEnvSpec, context: Mapping[str, float]) -> tuple[BraxGymnax, BraxParams]:
     """The environment of ``spec`` under a full context, behind the gymnax interface."""
     env = brax_envs().get_environment(spec.brax_name, backend=spec.backend)
-    spec.apply(env, context)
+    with_gravity(env, context["gravity"])
     return BraxGymnax(env), BraxParams(spec.episode_length)
 
 

@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 from metapbt.envs.contexts import Feature
+from metapbt.errors import ConfigError
 
 ParamsUpdate = Callable[[Any, Mapping[str, float]], Any]
 
@@ -40,6 +41,17 @@ class EnvSpec:
     gravity_features: tuple[str, ...]
     apply: ParamsUpdate
     solved: float | None = None
+
+    def make(self, context: Mapping[str, float]) -> tuple[Any, Any]:
+        """The gymnax environment and its params under a full context."""
+        import gymnax
+
+        env, params = gymnax.make(self.gymnax_id)
+        return env, self.apply(params, context)
+
+    def make_host(self, context: Mapping[str, float]) -> Any:
+        """Not a host environment: raises :class:`~metapbt.errors.ConfigError`."""
+        raise ConfigError(f"{self.id} is a gymnax environment that steps in JAX: use envs.make()")
 
 
 def _cart_pole(params: Any, ctx: Mapping[str, float]) -> Any:

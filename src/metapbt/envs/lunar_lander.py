@@ -72,6 +72,17 @@ class HostEnvSpec:
     factory: Callable[[Mapping[str, float]], Any]
     solved: float | None = None
 
+    def make(self, context: Mapping[str, float]) -> tuple[Any, Any]:
+        """Not a JAX environment: raises :class:`~metapbt.errors.ConfigError`."""
+        raise ConfigError(
+            f"{self.id} steps on the host (Box2D), not inside JAX: create it with "
+            "envs.make_host(), train it with engine.factory.make_trainer()"
+        )
+
+    def make_host(self, context: Mapping[str, float]) -> Any:
+        """One gymnasium environment (time limit included) under a full context."""
+        return self.factory(context)
+
 
 @contextmanager
 def _constants(module: ModuleType, values: Mapping[str, float]) -> Iterator[None]:
