@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from metapbt import ConfigError
+from metapbt.engine import batch as batch_module
 from metapbt.engine.batch import RunJob, batch_key, run_batch
 from metapbt.engine.config import RunConfig
 from metapbt.errors import MetaPBTError
@@ -62,7 +63,7 @@ def test_a_failing_run_is_reported_and_the_others_go_on(tmp_path):
         run_batch([RunJob(bad, tmp_path / "bad2")], raise_errors=True)
 
 
-def test_a_killed_batch_resumes_every_run_to_the_same_history(batched, tmp_path):
+def test_a_killed_batch_resumes_every_run_to_the_same_history(batched, tmp_path, monkeypatch):
     root, _ = batched
     jobs = [RunJob(c, tmp_path / f"run{i}") for i, c in enumerate(CONFIGS)]
 
@@ -74,8 +75,12 @@ def test_a_killed_batch_resumes_every_run_to_the_same_history(batched, tmp_path)
         run_batch(jobs, on_round=kill_in_round_two)
     # killed between two runs' round-2 files: runs 0 and 1 have 2 rounds, run 2 has 1
     assert [len(_history(j.out)) // 3 for j in jobs] == [2, 2, 1]
+    built = []
+    monkeypatch.setattr(batch_module, "make_trainer", lambda *a: built.append(a))
     with pytest.raises(ConfigError, match="same number of rounds"):
         run_batch([RunJob(j.config, j.out, resume=True) for j in jobs])
+    assert built == []  # refused before anything was built
+    monkeypatch.undo()
     run_batch([RunJob(j.config, j.out, resume=True) for j in jobs[:2]])
     run_batch([RunJob(jobs[2].config, jobs[2].out, resume=True)])
     for i in range(3):
@@ -112,3 +117,35 @@ def test_which_runs_may_mix_contexts():
     lander = RunConfig(env="lunar_lander", preset="box2d", budget=8000, interval=4000)
     moon = lander.model_copy(update={"context": "neptune"})
     assert batch_key(lander, mix_contexts=True) != batch_key(moon, mix_contexts=True)
+
+
+@pytest.mark.parametrize(
+    ("env", "context", "preset", "interval"),
+    [
+        ("lunar_lander", "leg_height=12", "classic", 2000),
+        pytest.param(
+            "inverted_pendulum", "earth", "brax-fast", 51_200, marks=pytest.mark.slow
+        ),  # a Brax compilation: in the slow job
+    ],
+)
+def test_host_and_brax_runs_give_the_same_history_in_a_batch_as_alone(
+    tmp_path, env, context, preset, interval
+):
+    configs = [
+        RunConfig(
+            env=env,
+            context=context,
+            method=m,
+            seed=s,
+            preset=preset,
+            population=2,
+            budget=2 * interval,
+            interval=interval,
+        )
+        for m, s in (("pbt", 0), ("pb2-star", 1))
+    ]
+    together = run_batch([RunJob(c, tmp_path / f"b{i}") for i, c in enumerate(configs)])
+    for i, config in enumerate(configs):
+        [alone] = run_batch([RunJob(config, tmp_path / f"a{i}")])
+        pd.testing.assert_frame_equal(_history(tmp_path / f"a{i}"), _history(tmp_path / f"b{i}"))
+        assert alone["final_best"] == together[i]["final_best"]

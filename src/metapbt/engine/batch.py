@@ -135,6 +135,13 @@ def run_batch(
             results[i] = err
     if not runs:
         return _complete(results)
+    # Refused before a trainer is built: run_groups splits such runs into groups.
+    saved = {Checkpoint.finished_rounds(run.outputs.checkpoint) for run in runs}
+    saved.discard(-1)  # unreadable: that run's resume fails on its own below
+    if len(saved) > 1:
+        raise ConfigError(
+            f"runs of one batch must have finished the same number of rounds, got {sorted(saved)}"
+        )
     ppo = presets.make(first.preset, env=first.env)
     # One context: constants of the trainer's programs; several: one per member, traced.
     contexts = [run.context for run in runs for _ in range(size)]
@@ -142,10 +149,6 @@ def run_batch(
     trainer = make_trainer(first.env, contexts[0] if same else contexts, ppo, len(contexts))
     state = _start(trainer, runs, size, raise_errors, results)
     done = {len(run.ckpt.records) for run in runs if run.error is None and run.ckpt is not None}
-    if len(done) > 1:
-        raise ConfigError(
-            f"runs of one batch must have finished the same number of rounds, got {sorted(done)}"
-        )
     for r in range(min(done, default=rounds) + 1, rounds + 1):
         start = time.perf_counter()
         step = r * interval
