@@ -9,6 +9,7 @@ portfolio steps, meta-data stores and calibration results.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.=-]+")
 
@@ -20,6 +21,11 @@ def slug(text: str) -> str:
     'gravity=12.0+length=0.4'
     """
     return _UNSAFE.sub("+", text)
+
+
+def found_or_new(new: Path, old: Path) -> Path:
+    """``old`` (a name written before the slug) if only it exists, else ``new``."""
+    return old if old != new and old.exists() and not new.exists() else new
 
 
 def task_slug(task: str) -> str:

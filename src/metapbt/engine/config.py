@@ -26,9 +26,6 @@ POOLED = "pooled"
 """``metadata = "pooled"``: every environment's bundled planets store at once (the target left
 out: 19 tasks around a classic-control target), as the Meta-PB2 paper pooled its meta-data."""
 
-SEEDINGS = ("task", "shared")
-"""How a run's random streams derive from its seed (:attr:`Protocol.seeding`)."""
-
 LEGACY: dict[str, Any] = {"seeding": "shared", "init_ranges": None}
 """The value of each setting that older runs did not record: what they ran with.
 
@@ -40,6 +37,25 @@ value (runs before ``seeding`` existed derived everything from the seed alone).
 def with_legacy(recorded: dict[str, Any]) -> dict[str, Any]:
     """A recorded run configuration with :data:`LEGACY` values for the keys it lacks."""
     return {**LEGACY, **recorded}
+
+
+def check_init_ranges(
+    value: dict[str, tuple[float, float]] | None,
+) -> dict[str, tuple[float, float]] | None:
+    """``init_ranges`` as given, if every range lies inside the default space (a validator).
+
+    Raises:
+        ValueError: On an empty mapping, an unknown name or a range outside its bounds.
+    """
+    if value is None:
+        return None
+    if not value:
+        raise ValueError("give at least one NAME = [low, high], or leave it out")
+    try:
+        default_space().narrowed(value)
+    except ConfigError as err:
+        raise ValueError(str(err)) from None
+    return value
 
 
 def derived_seed(seed: int, task: str) -> int:
@@ -186,20 +202,7 @@ class RunConfig(Protocol):
             raise ValueError(str(err)) from None
         return self
 
-    @field_validator("init_ranges")
-    @classmethod
-    def _init_ranges(
-        cls, value: dict[str, tuple[float, float]] | None
-    ) -> dict[str, tuple[float, float]] | None:
-        if value is None:
-            return None
-        if not value:
-            raise ValueError("give at least one NAME = [low, high], or leave it out")
-        try:
-            default_space().narrowed(value)
-        except ConfigError as err:
-            raise ValueError(str(err)) from None
-        return value
+    _init_ranges = field_validator("init_ranges")(check_init_ranges)
 
     @property
     def task(self) -> str:

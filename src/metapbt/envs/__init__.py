@@ -13,9 +13,8 @@ unspecified features keep their defaults.
 
 The three spec kinds (:class:`~metapbt.envs.classic_control.EnvSpec`,
 :class:`~metapbt.envs.brax_envs.BraxEnvSpec`, :class:`~metapbt.envs.lunar_lander.HostEnvSpec`)
-implement
-one protocol, :class:`EnvFamily`: each makes its own environments (``make`` for the ones that
-step inside JAX, ``make_host`` for the host ones; the other one raises a clear error).
+implement one protocol, :class:`EnvFamily`: each makes its own environments (``make`` for the
+ones that step inside JAX, ``make_host`` for the host ones; the other one raises a clear error).
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from metapbt._atomic import write_atomic
-from metapbt._slug import task_slug
+from metapbt._slug import found_or_new, task_slug
 from metapbt.errors import ConfigError, MetaDataError
 
 SCHEMA = "metapbt.metadata/1"
@@ -142,9 +142,9 @@ class MetaStore:
         (``cart_pole__gravity=12.0,length=0.4/``) is found where it is.
         """
         name = f"{method}-seed{int(seed)}.parquet"
-        path = self.root / task_slug(task) / name
-        legacy = self.root / task.replace(" ", "__") / name
-        return legacy if legacy != path and legacy.exists() and not path.exists() else path
+        return found_or_new(
+            self.root / task_slug(task) / name, self.root / task.replace(" ", "__") / name
+        )
 
     def read(self, path: Path) -> tuple[MetaRun, dict[str, Any]]:
         """Read one file; raises :class:`MetaDataError` naming the file if it is broken."""

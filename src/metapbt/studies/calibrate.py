@@ -21,7 +21,7 @@ import numpy as np
 
 from metapbt import envs
 from metapbt._atomic import write_text_atomic
-from metapbt._slug import slug
+from metapbt._slug import found_or_new, slug
 from metapbt.engine.fixed import score_configs
 from metapbt.errors import ConfigError
 from metapbt.population.space import SearchSpace, default_space
@@ -129,9 +129,10 @@ def result_path(out: Path, env: str, preset: str, context: str, budget: int, see
     ``<env>__<preset>__<context slug>__<budget>__seed<seed>.json``; a file written before the
     context was slugged (commas kept) is found where it is.
     """
-    path = out / f"{env}__{preset}__{slug(context)}__{budget}__seed{seed}.json"
-    legacy = out / f"{env}__{preset}__{context}__{budget}__seed{seed}.json"
-    return legacy if legacy != path and legacy.exists() and not path.exists() else path
+    return found_or_new(
+        out / f"{env}__{preset}__{slug(context)}__{budget}__seed{seed}.json",
+        out / f"{env}__{preset}__{context}__{budget}__seed{seed}.json",
+    )
 
 
 def calibrate_or_load(

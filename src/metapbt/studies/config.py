@@ -53,12 +53,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from metapbt import envs
 from metapbt._slug import slug
-from metapbt.engine.config import POOLED, Protocol, RunConfig, describe
+from metapbt.engine.config import POOLED, Protocol, RunConfig, check_init_ranges, describe
 from metapbt.envs.contexts import task_id
 from metapbt.envs.grids import expand_contexts
 from metapbt.errors import ConfigError
 from metapbt.population import methods
-from metapbt.population.space import default_space
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -94,17 +93,7 @@ class MethodSpec(_Frozen):
     def _method(cls, value: str) -> str:
         return methods.METHODS.check(value)
 
-    @field_validator("init_ranges")
-    @classmethod
-    def _init_ranges(
-        cls, value: dict[str, tuple[float, float]] | None
-    ) -> dict[str, tuple[float, float]] | None:
-        if value is not None:
-            try:
-                default_space().narrowed(value)
-            except ConfigError as err:
-                raise ValueError(str(err)) from None
-        return value
+    _init_ranges = field_validator("init_ranges")(check_init_ranges)
 
     @model_validator(mode="after")
     def _meta(self) -> MethodSpec:

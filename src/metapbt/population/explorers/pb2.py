@@ -170,8 +170,7 @@ class PB2Explorer(Explorer):
         model = self._round
         region = None
         if self.trust_region is not None:
-            donor_u = np.clip(space.to_unit(request.donor_config, s.log_space), 0.0, 1.0)
-            region = self.trust_region.bounds(donor_u)
+            region = self.trust_region.bounds(space.to_unit(request.donor_config, s.log_space))
         if model is None or request.donor not in model.train.members:
             if s.no_data == "copy":
                 return dict(request.donor_config)
