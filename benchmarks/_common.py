@@ -39,10 +39,10 @@ def median(values: list[float]) -> float:
 
 
 def timed_run(config: Any) -> float:
-    """Wall seconds of one ``metapbt.engine.run.run(config)`` into a temporary directory."""
+    """Wall seconds of one ``metapbt.runs.run.run(config)`` into a temporary directory."""
     import tempfile
 
-    from metapbt.engine.run import run
+    from metapbt.runs.run import run
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()

@@ -17,10 +17,10 @@ import time
 
 import numpy as np
 
-from metapbt.engine.run import bundled_metadata
 from metapbt.envs import resolve_context
 from metapbt.metadata.source import MetaSource, TaskRef
 from metapbt.population import methods
+from metapbt.runs.run import bundled_metadata
 
 from _common import median, simulated_rounds, write
 

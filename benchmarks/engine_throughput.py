@@ -27,8 +27,8 @@ from pathlib import Path
 import jax
 
 from metapbt.engine import presets
-from metapbt.engine.run import RunConfig
 from metapbt.engine.trainer import PopulationTrainer
+from metapbt.runs.run import RunConfig
 
 from _common import median, timed_run, training_rate, write
 

@@ -34,12 +34,12 @@ from pathlib import Path
 
 import numpy as np
 
-from metapbt.engine.run import RunConfig
 from metapbt.metadata.source import MetaSource, TaskRef
 from metapbt.population import methods
 from metapbt.population.explorers import ExploreRequest, RoundContext
 from metapbt.population.history import History
 from metapbt.population.meta_io import save_run
+from metapbt.runs.run import RunConfig
 from metapbt.toy import MovingOptimum, run_toy
 
 from _common import median, timed_run, write

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from metapbt.engine.run import RunConfig, run
+from metapbt.runs.run import RunConfig, run
 
 from _common import write
 

@@ -5,7 +5,7 @@ import typer
 from typer.testing import CliRunner
 
 from metapbt.cli import app
-from metapbt.engine.config import RunConfig
+from metapbt.runs.config import RunConfig
 
 runner = CliRunner()
 TINY = ["--budget", "4000", "--interval", "2000", "--population", "2"]

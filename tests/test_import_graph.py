@@ -16,7 +16,8 @@ def graph(package: Path) -> subprocess.CompletedProcess:
 
 def test_the_package_has_no_cycle_and_no_upward_import():
     result = graph(ROOT / "src" / "metapbt")
-    assert "metapbt.engine.run  [engine]" in result.stdout
+    assert "metapbt.runs.run  [runs]" in result.stdout  # the layer above the engine
+    assert "metapbt.engine.trainer  [engine]" in result.stdout
     assert result.returncode == 0, result.stdout
 
 
@@ -38,3 +39,22 @@ def test_cycles_and_upward_imports_are_reported(tmp_path):
     assert "metapbt.engine.a <-> metapbt.engine.b" in result.stdout
     assert "metapbt.population.p [population] -> metapbt.engine.a [engine]" in result.stdout
     assert "metapbt.errors" not in result.stdout.split("# upward imports")[1]
+
+
+def test_the_counting_mode_counts_uses_and_call_sites(tmp_path):
+    package = tmp_path / "metapbt"
+    package.mkdir()
+    (package / "a.py").write_text(
+        "from x import Config, resolve\n"
+        "def f(c: Config) -> 'Config':\n    return resolve(c) or m.resolve(c)\n"
+    )
+    (package / "b.py").write_text("resolve = None\n")
+    result = subprocess.run(
+        [sys.executable, str(TOOL), str(package), "--uses", "Config", "--calls", "resolve"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = result.stdout.splitlines()
+    assert "# uses Config: 1 modules, 3 occurrences" in lines  # import, annotation, quoted
+    assert "# calls resolve: 1 modules, 2 occurrences" in lines  # b.py only names it

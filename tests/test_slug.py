@@ -6,8 +6,8 @@ import numpy as np
 
 import metapbt._slug
 from metapbt._slug import slug, task_slug
-from metapbt.engine.config import Protocol
 from metapbt.metadata.store import MetaStore
+from metapbt.runs.config import Protocol
 from metapbt.studies import calibrate as cal
 from metapbt.studies.config import Cell, MethodSpec
 

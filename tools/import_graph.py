@@ -10,13 +10,24 @@ dependency). Importing ``a.b.c`` is an edge to ``a.b.c`` only, not to the packag
 cycle with its own submodules. ``from a import b`` is an edge to ``a.b`` when ``b`` is a module,
 else to ``a``.
 
-The layer order is DESIGN.md's (an import may point down or sideways, never up)::
+The layer order is DESIGN.md's, with ``runs`` between ``studies`` and ``engine`` (an import may
+point down or sideways, never up)::
 
-    cli > integrations > studies > engine > envs > population > surrogates > metadata > analysis
+    cli > integrations > studies > runs > engine > envs > population > surrogates
+        > metadata > analysis
 
 ``errors``, ``_atomic`` and ``_registry`` are leaf utilities (below everything); ``toy`` is a
 driver over ``Population`` beside the engine; the root ``metapbt/__init__`` re-exports the
 population core and sits just above ``population``.
+
+Counting mode::
+
+    python3 tools/import_graph.py --uses RunConfig --calls resolve_context
+
+``--uses NAME`` lists the modules that mention ``NAME`` (an import, a reference or an
+annotation: where a value of that type is handled by name), ``--calls NAME`` the call sites of a
+function ``NAME`` (``NAME(...)`` or ``x.NAME(...)``) per module. Both may repeat; this mode
+prints only the counts and exits 0.
 
 Exit status: 0 when the graph has no cycle and no upward import, 1 otherwise.
 """
@@ -34,6 +45,7 @@ LAYERS: dict[str, int] = {
     "cli": 90,
     "integrations": 80,
     "studies": 70,
+    "runs": 65,
     "engine": 60,
     "toy": 60,
     "envs": 50,
@@ -166,9 +178,72 @@ def report(root: Path) -> tuple[list[str], bool]:
     return lines, not found and not up
 
 
+def _mentions(tree: ast.AST, name: str) -> int:
+    """How often ``name`` occurs in ``tree``: names, attributes, imported aliases, strings.
+
+    String annotations (``"RunConfig"``) count too, as a quoted type is still a use.
+    """
+    found = 0
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            found += node.id == name
+        elif isinstance(node, ast.Attribute):
+            found += node.attr == name
+        elif isinstance(node, ast.alias):
+            found += name in (node.name.rsplit(".", 1)[-1], node.asname)
+        elif isinstance(node, ast.Constant):
+            found += node.value == name
+    return found
+
+
+def _calls(tree: ast.AST, name: str) -> int:
+    """The call sites of a function ``name`` in ``tree`` (``name(...)``, ``x.name(...)``)."""
+    found = 0
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            found += called == name
+    return found
+
+
+def counts(root: Path, uses: list[str], calls: list[str]) -> list[str]:
+    """The counting mode's lines: modules using each name, call sites of each function."""
+    mods = modules(root)
+    trees = {name: ast.parse(path.read_text(), filename=str(path)) for name, path in mods.items()}
+    lines = []
+    for label, names, count in (("uses", uses, _mentions), ("calls", calls, _calls)):
+        for target in names:
+            per = {m: n for m, t in trees.items() if (n := count(t, target))}
+            total = sum(per.values())
+            lines.append(f"# {label} {target}: {len(per)} modules, {total} occurrences")
+            lines += [f"  {n:3d}  {m}" for m, n in sorted(per.items())]
+    return lines
+
+
+def _take(argv: list[str], flag: str) -> list[str]:
+    """The values of every ``flag VALUE`` pair in ``argv``, removed from it."""
+    values = []
+    while flag in argv:
+        i = argv.index(flag)
+        if i + 1 >= len(argv):
+            raise SystemExit(f"{flag} needs a name")
+        values.append(argv[i + 1])
+        del argv[i : i + 2]
+    return values
+
+
 def main(argv: list[str]) -> int:
-    """Print the report for the package directory in ``argv`` (default: ``src/metapbt``)."""
+    """Print the report (or the counts) for the package directory in ``argv``.
+
+    The default package directory is ``src/metapbt``.
+    """
+    argv = list(argv)
+    uses, calls = _take(argv, "--uses"), _take(argv, "--calls")
     root = Path(argv[0]) if argv else Path(__file__).resolve().parents[1] / "src" / "metapbt"
+    if uses or calls:
+        print("\n".join(counts(root, uses, calls)))
+        return 0
     lines, clean = report(root)
     print("\n".join(lines))
     return 0 if clean else 1

@@ -79,8 +79,8 @@ def _batch(start: float) -> None:
     """The ``batch`` trigger: what ``study run --mix-contexts`` runs, 8 runs x 4 members."""
     import tempfile
 
-    from metapbt.engine.batch import RunJob, run_batch
-    from metapbt.engine.config import RunConfig
+    from metapbt.runs.batch import RunJob, run_batch
+    from metapbt.runs.config import RunConfig
 
     protocol = {"budget": 8000, "interval": 2000, "population": MEMBERS // 8}
     configs = [

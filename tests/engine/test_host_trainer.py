@@ -8,8 +8,8 @@ from metapbt import Clone, ConfigError, History, Keep
 from metapbt.engine import presets
 from metapbt.engine.factory import make_trainer
 from metapbt.engine.host_trainer import Episodes, HostPopulationTrainer
-from metapbt.engine.run import RunConfig, run
 from metapbt.engine.trainer import PopulationTrainer
+from metapbt.runs.run import RunConfig, run
 from tests.engine.helpers import configs, leaves
 
 TINY = presets.make(

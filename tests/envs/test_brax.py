@@ -167,7 +167,7 @@ def test_meta_data_and_a_meta_method_work_for_brax_unchanged(tmp_path):
 def test_a_portfolio_is_built_and_warm_starts_a_brax_run(tmp_path):
     import pandas as pd
 
-    from metapbt.engine.run import RunConfig, run
+    from metapbt.runs.run import RunConfig, run
     from metapbt.studies import portfolio as pf
 
     setup = pf.PortfolioSetup(

@@ -276,8 +276,8 @@ def test_bad_param_space_or_metric_stops_the_experiment_at_start(local_ray, tmp_
 
 
 def test_meta_data_and_portfolio_work_through_the_adapter(local_ray, tmp_path):
-    from metapbt.engine.resolve import bundled_metadata
-    from tests.engine.test_resolve import portfolio_file
+    from metapbt.runs.resolve import bundled_metadata
+    from tests.runs.test_resolve import portfolio_file
 
     space = SearchSpace(
         {"lr": Float(1e-5, 1e-3, log=True), "lambda": Float(0.9, 0.99), "clip": Float(0.1, 0.5)}

@@ -9,7 +9,7 @@ import time
 import pandas as pd
 import pytest
 
-from metapbt.engine import batch as engine_batch
+from metapbt.runs import batch as engine_batch
 from metapbt.studies import claims, runner
 from metapbt.studies.config import load_study
 

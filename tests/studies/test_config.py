@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from metapbt.engine.config import Protocol, RunConfig
 from metapbt.errors import ConfigError
+from metapbt.runs.config import Protocol, RunConfig
 from metapbt.studies.config import load_study
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"

@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import pytest
 
 from metapbt import _atomic
-from metapbt.engine import batch as engine_batch
-from metapbt.engine.checkpoint import Checkpoint
 from metapbt.errors import ConfigError
+from metapbt.runs import batch as engine_batch
+from metapbt.runs.checkpoint import Checkpoint
 from metapbt.studies import runner
 from metapbt.studies.config import load_study
 

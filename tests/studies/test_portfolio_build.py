@@ -8,9 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from metapbt.cli import app
-from metapbt.engine.run import RunConfig, run
 from metapbt.errors import ConfigError
 from metapbt.population.portfolio import Portfolio
+from metapbt.runs.run import RunConfig, run
 from metapbt.studies import portfolio as pf
 
 SETUP = pf.PortfolioSetup(

@@ -145,6 +145,27 @@ class BasePopulationTrainer(abc.ABC):
         )
         return self.set_hparams(state, [d.config for d in decisions])
 
+    def split(self, state: MemberState, parts: int) -> list[MemberState]:
+        """The state of ``parts`` equal runs, in order (one part: ``state`` itself).
+
+        Only the leaves are split: a host trainer's environments in progress stay with
+        ``state`` (each part's handle is empty, and a part trained alone starts fresh episodes
+        from its members' keys, as a resumed run does).
+        """
+        if parts == 1:
+            return [state]
+        size = len(jax.tree.leaves(state)[0]) // parts
+        return [
+            jax.tree.map(lambda leaf, i=i: leaf[i * size : (i + 1) * size], state)
+            for i in range(parts)
+        ]
+
+    def join(self, states: Sequence[MemberState]) -> MemberState:
+        """One state of the runs ``states``, members in order (the inverse of :meth:`split`)."""
+        if len(states) == 1:
+            return states[0]
+        return jax.tree.map(lambda *leaves: jnp.concatenate(leaves), *states)
+
     def train(self, state: MemberState, steps: int) -> MemberState:
         """Train every member for ``steps`` environment steps (a multiple of the batch)."""
         if steps % self.config.batch_size:

@@ -38,11 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from metapbt import envs
 from metapbt._atomic import write_text_atomic
-from metapbt.envs.contexts import split_task_id
 from metapbt.errors import ConfigError
-from metapbt.metadata.source import MetaSource, TaskRef
+from metapbt.metadata.source import MetaSource
 from metapbt.population import methods
 from metapbt.population.decisions import Clone, Decision
 from metapbt.population.initializers import given
@@ -50,6 +48,7 @@ from metapbt.population.meta_io import save_run
 from metapbt.population.population import Population
 from metapbt.population.portfolio import Portfolio
 from metapbt.population.space import Param, SearchSpace, default_space
+from metapbt.runs.resolve import meta_source, task_ref
 
 try:  # the optional ``ray`` extra
     import ray
@@ -420,7 +419,7 @@ class MetaPB2(PopulationBasedTraining):
         """
         if self._population is None:
             raise ConfigError("no sync point yet: nothing to save")
-        ref = _task_ref(task)
+        ref = task_ref(task)
         return save_run(
             store,
             self._population.history,
@@ -453,24 +452,15 @@ def _plain(space: SearchSpace, config: Mapping[str, Any]) -> dict[str, float | i
 
 
 def _meta_source(method: str, metadata: str | Path | None, target: str | None) -> MetaSource | None:
-    if not methods.uses_metadata(method):
-        if metadata is not None:
-            raise ConfigError(f"method {method!r} does not use meta-data; drop metadata=")
-        return None
-    if metadata is None or target is None:
+    """The method's meta-data, resolved as a run's is (:func:`metapbt.runs.resolve.meta_source`)."""
+    if methods.uses_metadata(method) and (metadata is None or target is None):
         raise ConfigError(
             f"method {method!r} learns from previous runs: pass metadata= (a store built by "
             "`metapbt metadata build`) and target= (this task's id, left out of it)"
         )
-    return MetaSource(Path(metadata), _task_ref(target))
-
-
-def _task_ref(target: str) -> TaskRef:
-    """The task ``target`` names: one of our envs (its context checked) or any id."""
-    env, context = split_task_id(target)
-    if env not in envs.ENVS:  # not one of our envs: the id alone identifies it
-        return TaskRef(env, {}, target)
-    return TaskRef(env, dict(envs.resolve_context(env, context)), target)
+    ref = None if target is None else task_ref(target)
+    root = None if metadata is None else Path(metadata)
+    return meta_source(method, root, ref)
 
 
 def _same_config(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:

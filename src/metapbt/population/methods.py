@@ -212,6 +212,28 @@ def uses_metadata(name: str) -> bool:
     return spec(name).uses_metadata
 
 
+def check_metadata(name: str, given: bool) -> None:
+    """Raise unless the method ``name`` is given meta-data exactly when it uses some.
+
+    The one place these two messages are written (the CLI, study files and the Ray adapter
+    reach it through :func:`make` or :func:`metapbt.runs.resolve.meta_source`).
+
+    Raises:
+        UnknownNameError: For an unknown name.
+        ConfigError: If a meta method gets no meta-data, or another method gets some.
+    """
+    if spec(name).uses_metadata and not given:
+        raise ConfigError(
+            f"{name} needs meta-data: a store built by `metapbt metadata build` "
+            "(CLI and study files: metadata, Ray Tune: metadata=)"
+        )
+    if not spec(name).uses_metadata and given:
+        raise ConfigError(
+            f"method {name!r} does not use meta-data; drop it (CLI: --metadata, study files: "
+            "metadata, Ray Tune: metadata=)"
+        )
+
+
 def make(name: str, quantile: float = 0.25, metadata: MetaSource | None = None) -> Method:
     """Build the method ``name`` with a fresh explorer.
 
@@ -219,12 +241,8 @@ def make(name: str, quantile: float = 0.25, metadata: MetaSource | None = None) 
         UnknownNameError: For an unknown name (the message lists the known ones).
         ConfigError: If a meta method gets no meta-data, or another method gets some.
     """
-    method = spec(name)
-    if method.uses_metadata and metadata is None:
-        raise ConfigError(f"{name} needs meta-data: pass a MetaSource (CLI: --metadata)")
-    if not method.uses_metadata and metadata is not None:
-        raise ConfigError(f"method {name!r} does not use meta-data; drop --metadata")
-    return method.build(quantile, metadata)
+    check_metadata(name, given=metadata is not None)
+    return spec(name).build(quantile, metadata)
 
 
 def names() -> list[str]:

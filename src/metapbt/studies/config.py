@@ -32,7 +32,7 @@ A method table names a variant of a registered method::
 
 ``save_meta = "meta/{env}"`` at the top level appends every finished run to a meta-data store
 (``metapbt metadata build`` is such a study). The ``[protocol]`` table is the engine's
-:class:`~metapbt.engine.config.Protocol`, with its defaults and checks; its ``seeding``
+:class:`~metapbt.runs.config.Protocol`, with its defaults and checks; its ``seeding``
 (``"task"`` by default) decides whether seed ``k`` starts every task from its own initial
 population or all tasks from one (``"shared"``: how the committed classic-control
 reproduction ran).
@@ -53,11 +53,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from metapbt import envs
 from metapbt._slug import slug
-from metapbt.engine.config import POOLED, Protocol, RunConfig, check_init_ranges, describe
 from metapbt.envs.contexts import task_id
 from metapbt.envs.grids import expand_contexts
 from metapbt.errors import ConfigError
 from metapbt.population import methods
+from metapbt.runs.config import POOLED, Protocol, RunConfig, check_init_ranges, describe
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -97,8 +97,11 @@ class MethodSpec(_Frozen):
 
     @model_validator(mode="after")
     def _meta(self) -> MethodSpec:
-        if self.metadata is not None and not methods.uses_metadata(self.method):
-            raise ValueError(f"method {self.method!r} does not use metadata")
+        if self.metadata is not None:
+            try:
+                methods.check_metadata(self.method, given=True)
+            except ConfigError as err:
+                raise ValueError(str(err)) from None
         return self
 
 
@@ -107,7 +110,7 @@ class TaskSpec(_Frozen):
 
     ``protocol`` overrides some of the study's protocol for this environment (e.g. LunarLander
     under ``box2d`` beside classic control under ``classic``), as an inline table of
-    :class:`~metapbt.engine.config.Protocol` fields.
+    :class:`~metapbt.runs.config.Protocol` fields.
     """
 
     env: str
@@ -199,7 +202,7 @@ class Study(_Frozen):
         methods: Method names or :class:`MethodSpec` tables (labels must be unique).
         tasks: Environments and contexts.
         seeds: A count (seeds ``0..n-1``) or a list of seeds.
-        protocol: Shared run settings (:class:`~metapbt.engine.config.Protocol`).
+        protocol: Shared run settings (:class:`~metapbt.runs.config.Protocol`).
         save_meta: Meta-data store to append every finished run to (``{env}``, ``{context}``,
             ``{task}`` placeholders).
         report: Report options.

@@ -14,10 +14,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from metapbt.engine.config import describe
 from metapbt.envs.grids import expand_contexts
 from metapbt.errors import ConfigError
 from metapbt.metadata.store import MetaStore
+from metapbt.runs.config import describe
 from metapbt.studies.config import Cell, MethodSpec, Study, TaskSpec
 from metapbt.studies.runner import CellResult, run_study
 from metapbt.studies.states import cell_state
@@ -44,7 +44,7 @@ def metadata_study(
         seeds: Seeds ``0..seeds-1`` per context.
         store: The meta-data directory.
         runs: Where the runs' own files go (default ``<store>/.runs``).
-        **protocol: :class:`~metapbt.engine.config.Protocol` fields (others: its defaults).
+        **protocol: :class:`~metapbt.runs.config.Protocol` fields (others: its defaults).
 
     Raises:
         ConfigError: On an unknown environment, context or method, no seeds, or an invalid

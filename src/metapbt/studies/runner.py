@@ -32,11 +32,12 @@ import jax
 
 from metapbt import compile_cache
 from metapbt._atomic import ensure_writable, write_text_atomic
-from metapbt.engine.batch import RoundReport, RunJob, batch_key, run_groups
-from metapbt.engine.checkpoint import Checkpoint
-from metapbt.engine.config import RunConfig
-from metapbt.engine.outputs import CHECKPOINT
 from metapbt.errors import ConfigError, MetaPBTError
+from metapbt.runs.batch import RoundReport, RunJob, run_groups
+from metapbt.runs.checkpoint import Checkpoint
+from metapbt.runs.config import RunConfig
+from metapbt.runs.outputs import CHECKPOINT
+from metapbt.runs.resolve import batch_key
 from metapbt.studies import claims
 from metapbt.studies.config import Cell, Study
 from metapbt.studies.states import cell_dir, states
@@ -70,8 +71,8 @@ def run_cells(
     """Run (or resume) cells of one batch key; never raises: failures go to ``error.json``.
 
     Module-level and JSON-in so that child processes and Ray can ship it. The cells must share
-    a :func:`~metapbt.engine.batch.batch_key` (:func:`plan_batches` makes them so); how they
-    resume, and what happens to an unreadable checkpoint: :func:`~metapbt.engine.batch.
+    a :func:`~metapbt.runs.batch.batch_key` (:func:`plan_batches` makes them so); how they
+    resume, and what happens to an unreadable checkpoint: :func:`~metapbt.runs.batch.
     run_groups`. ``jax_cache`` turns on JAX's persistent compilation cache there
     (:func:`metapbt.compile_cache.enable`: every program kept; a fresh ``metapbt run`` process
     with a warm cache took 20.1 s keeping only JAX's default >1 s programs, 15.9 s keeping
@@ -123,7 +124,7 @@ def plan_batches(
 ) -> list[list[Cell]]:
     """Cells grouped into batches that can train together, in grid order.
 
-    A group shares :func:`~metapbt.engine.batch.batch_key` and the number of finished rounds
+    A group shares :func:`~metapbt.runs.batch.batch_key` and the number of finished rounds
     (a killed batch's cells resume together); it is cut into the fewest batches of at most
     ``batch`` runs (:func:`auto_batch` when ``None``), of nearly equal size (one compiled size).
     """

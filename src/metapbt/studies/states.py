@@ -2,7 +2,7 @@
 
 * ``done``: ``summary.json`` exists and records the cell's settings (file paths compared as the
   study file names them, so a study reads the same from any working directory or clone; a
-  setting an older summary lacks counts as its :data:`~metapbt.engine.config.LEGACY` value);
+  setting an older summary lacks counts as its :data:`~metapbt.runs.config.LEGACY` value);
 * ``stale``: ``summary.json`` records other settings (the study file changed): never overwritten;
 * ``failed``: ``error.json`` holds the error and traceback of the last attempt;
 * ``partial``: a checkpoint but no summary (killed midway): resumed from the checkpoint;
@@ -18,8 +18,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from metapbt.engine.config import with_legacy
-from metapbt.engine.outputs import CHECKPOINT
+from metapbt.runs.config import with_legacy
+from metapbt.runs.outputs import CHECKPOINT
 from metapbt.studies.config import Cell, Study
 
 STATES = ("done", "partial", "failed", "pending", "stale")

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from metapbt import ConfigError, History
-from metapbt.engine.run import RunConfig, run
+from metapbt.runs.run import RunConfig, run
 
 CONFIG = RunConfig(method="pb2-star", budget=8000, interval=2000, population=3, seed=3)
 

@@ -1,7 +1,7 @@
 import pytest
 
 from metapbt import ConfigError
-from metapbt.engine.config import Protocol, RunConfig
+from metapbt.runs.config import Protocol, RunConfig
 
 
 def test_defaults_are_the_reference_protocol_and_the_config_is_frozen():

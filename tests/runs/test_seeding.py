@@ -5,16 +5,16 @@ import json
 import numpy as np
 import pytest
 
-from metapbt.engine.checkpoint import Checkpoint
-from metapbt.engine.config import LEGACY, RunConfig, derived_seed, with_legacy
-from metapbt.engine.resolve import make_population
 from metapbt.errors import ConfigError
 from metapbt.population.space import default_space
+from metapbt.runs.checkpoint import Checkpoint
+from metapbt.runs.config import LEGACY, RunConfig, derived_seed, with_legacy
+from metapbt.runs.resolve import resolve
 from tests.engine.helpers import portfolio_file
 
 
 def initial(**settings):
-    return make_population(RunConfig(**settings)).ask()
+    return resolve(RunConfig(**settings)).population().ask()
 
 
 def test_task_seeding_draws_per_task_and_equally_across_methods():

@@ -18,9 +18,9 @@ import numpy as np
 from flax import serialization
 
 from metapbt._atomic import write_atomic
-from metapbt.engine.config import with_legacy
 from metapbt.engine.ppo import MemberState
 from metapbt.errors import ConfigError, MetaPBTError
+from metapbt.runs.config import with_legacy
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Checkpoint:
     Attributes:
         config: The run's config (``RunConfig.model_dump(mode="json")``): a resume must match
             it (a setting an older checkpoint lacks counts as its
-            :data:`~metapbt.engine.config.LEGACY` value).
+            :data:`~metapbt.runs.config.LEGACY` value).
         state: The trainer state ``[P]``.
         key: The run's PRNG key (evaluation keys are split from it).
         population: ``Population.state_dict()``.

@@ -3,8 +3,8 @@ import json
 import pytest
 
 from metapbt import ConfigError
-from metapbt.engine.run import RunConfig, bundled_metadata, run
 from metapbt.metadata.store import MetaStore
+from metapbt.runs.run import RunConfig, bundled_metadata, run
 
 TINY = {"budget": 8000, "interval": 2000, "population": 4}
 

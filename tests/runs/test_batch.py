@@ -6,10 +6,11 @@ import pandas as pd
 import pytest
 
 from metapbt import ConfigError
-from metapbt.engine import batch as batch_module
-from metapbt.engine.batch import RunJob, batch_key, run_batch
-from metapbt.engine.config import RunConfig
 from metapbt.errors import MetaPBTError
+from metapbt.runs import batch as batch_module
+from metapbt.runs.batch import RunJob, run_batch
+from metapbt.runs.config import RunConfig
+from metapbt.runs.resolve import batch_key
 
 PROTOCOL = {"budget": 6000, "interval": 2000, "population": 3}
 SETTINGS = [("pb2-star", "neptune", 0), ("pbt", "neptune", 1), ("random", "neptune", 2)]

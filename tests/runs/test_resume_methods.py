@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from metapbt.engine.run import RunConfig, run
+from metapbt.runs.run import RunConfig, run
 
 TINY = {"budget": 8000, "interval": 2000, "population": 4, "seed": 1}
 

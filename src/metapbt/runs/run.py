@@ -1,8 +1,8 @@
-"""One population run end to end: a batch of one (:mod:`metapbt.engine.batch`).
+"""One population run end to end: a batch of one (:mod:`metapbt.runs.batch`).
 
 Each round trains every member for an interval, evaluates them, tells the population the
 rewards and applies its decisions; then the history and the checkpoint are written
-(:mod:`metapbt.engine.outputs`), so a killed run resumes from its last finished round.
+(:mod:`metapbt.runs.outputs`), so a killed run resumes from its last finished round.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from metapbt.engine.batch import RoundReport, RunJob, run_batch
-from metapbt.engine.config import RunConfig
-from metapbt.engine.outputs import CHECKPOINT
-from metapbt.engine.resolve import bundled_metadata
+from metapbt.runs.batch import RoundReport, RunJob, run_batch
+from metapbt.runs.config import RunConfig
+from metapbt.runs.outputs import CHECKPOINT
+from metapbt.runs.resolve import bundled_metadata
 
 __all__ = ["CHECKPOINT", "RoundReport", "RunConfig", "bundled_metadata", "run"]
 

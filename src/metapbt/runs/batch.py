@@ -5,7 +5,7 @@ population) can train as one population of ``runs x members``: each member carri
 hyperparameters and random key inside the program, while each run keeps its own
 :class:`~metapbt.population.population.Population` (ask/tell, explores, meta-data,
 portfolio), checkpoint and output files on the host, between intervals. A run in a batch
-writes exactly what :func:`metapbt.engine.run.run` writes, after every round.
+writes exactly what :func:`metapbt.runs.run.run` writes, after every round.
 
 Every run's random keys are its own (split from its seed as a lone run splits them), so its
 result does not depend on the batch it ran in, up to XLA's arithmetic: see
@@ -30,21 +30,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metapbt import envs
-from metapbt.engine import presets
-from metapbt.engine.checkpoint import Checkpoint
-from metapbt.engine.config import RunConfig
 from metapbt.engine.factory import make_trainer
-from metapbt.engine.outputs import CHECKPOINT, RunOutputs, summary
 from metapbt.engine.ppo import MemberState
-from metapbt.engine.presets import PPOConfig
-from metapbt.engine.resolve import make_population
 from metapbt.engine.trainer_base import BasePopulationTrainer
 from metapbt.errors import ConfigError
 from metapbt.population.decisions import Clone, Decision, Keep
 from metapbt.population.meta_io import save_run
 from metapbt.population.population import Population
 from metapbt.population.space import Config
+from metapbt.runs.checkpoint import Checkpoint
+from metapbt.runs.config import RunConfig
+from metapbt.runs.outputs import CHECKPOINT, RunOutputs, summary
+from metapbt.runs.resolve import ResolvedRun, batch_key, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -73,29 +70,6 @@ class RoundReport:
     seconds: float
 
 
-def batch_key(config: RunConfig, mix_contexts: bool = False) -> tuple[Any, ...]:
-    """Runs with equal keys can train together in one batch.
-
-    Environment, context, preset and protocol (population, budget, interval): methods and
-    seeds may differ. With ``mix_contexts``, the contexts of an environment whose contexts
-    are environment parameters (classic control) may differ too: the trainer then passes
-    them per member (see :mod:`metapbt.engine.trainer`); otherwise a trainer's programs hold
-    one context as constants.
-    """
-    if mix_contexts and envs.spec(config.env).mixes_contexts:
-        context: tuple[Any, ...] = ("mixed",)
-    else:
-        context = tuple(sorted(envs.resolve_context(config.env, config.context).items()))
-    return (
-        config.env,
-        context,
-        config.preset,
-        config.population,
-        config.budget,
-        config.interval,
-    )
-
-
 def run_batch(
     jobs: Sequence[RunJob],
     on_round: Callable[[int, RoundReport], None] | None = None,
@@ -104,55 +78,96 @@ def run_batch(
     """Train ``jobs`` together; return each run's summary, or the error that stopped it.
 
     Args:
-        jobs: Runs with one :func:`batch_key`.
+        jobs: Runs with one :func:`~metapbt.runs.resolve.batch_key`.
         on_round: Called with a run's index and report after each of its finished rounds.
         raise_errors: Re-raise the first error of any run (a lone ``metapbt run``) instead of
             returning it.
 
     Raises:
         ConfigError: If the jobs cannot share a batch (different keys, different numbers of
-            finished rounds), or are empty.
+            finished rounds), or are empty; both before any trainer is built.
     """
-    if not jobs:
-        raise ConfigError("a batch needs at least one run")
-    keys = {batch_key(j.config, mix_contexts=True) for j in jobs}
-    if len(keys) > 1:
-        raise ConfigError(
-            "runs of one batch must share env, context, preset and protocol (the contexts of a "
-            f"classic-control env may differ); got {keys}"
+    batch = Batch(jobs, raise_errors)
+    if batch.runs:
+        batch.train(on_round)
+    return batch.results()
+
+
+class Batch:
+    """The runs of one batch, their trainer, and what each run has returned so far.
+
+    Built from jobs: every run resolved (:func:`~metapbt.runs.resolve.resolve`) and its
+    directory checked; the batch refused before a trainer exists when its runs cannot train
+    together. :meth:`train` then builds the trainer and trains every remaining round.
+
+    Args:
+        jobs: Runs with one batch key.
+        raise_errors: Re-raise a run's error instead of recording it.
+    """
+
+    def __init__(self, jobs: Sequence[RunJob], raise_errors: bool = False) -> None:
+        if not jobs:
+            raise ConfigError("a batch needs at least one run")
+        keys = {batch_key(j.config, mix_contexts=True) for j in jobs}
+        if len(keys) > 1:
+            raise ConfigError(
+                "runs of one batch must share env, context, preset and protocol (the contexts "
+                f"of a classic-control env may differ); got {keys}"
+            )
+        self.raise_errors = raise_errors
+        self._results: list[Result | None] = [None] * len(jobs)
+        self.runs: list[_Run] = []
+        for i, job in enumerate(jobs):
+            try:
+                self.runs.append(_setup(i, job))
+            except Exception as err:
+                self._record(i, job.out, err)
+        # Refused before a trainer is built: run_groups splits such runs into groups.
+        saved = {Checkpoint.finished_rounds(run.outputs.checkpoint) for run in self.runs}
+        saved.discard(-1)  # unreadable: that run's resume fails on its own below
+        if len(saved) > 1:
+            raise ConfigError(
+                "runs of one batch must have finished the same number of rounds, got "
+                f"{sorted(saved)}"
+            )
+        first = jobs[0].config
+        self.size, self.rounds, self.interval = first.population, first.rounds, first.interval
+
+    def results(self) -> list[Result]:
+        """Each run's summary or error, in job order (after :meth:`train`)."""
+        assert all(r is not None for r in self._results)
+        return [r for r in self._results if r is not None]
+
+    def train(self, on_round: Callable[[int, RoundReport], None] | None = None) -> None:
+        """Build the trainer, then train, evaluate, tell and write every remaining round."""
+        runs, size = self.runs, self.size
+        # One context: constants of the trainer's programs; several: one per member, traced.
+        contexts = [dict(run.resolved.context) for run in runs for _ in range(size)]
+        same = all(c == contexts[0] for c in contexts)
+        first = runs[0].resolved
+        trainer = make_trainer(
+            first.config.env, contexts[0] if same else contexts, first.ppo, len(contexts)
         )
-    first = jobs[0].config
-    size, rounds, interval = first.population, first.rounds, first.interval
-    results: list[Result | None] = [None] * len(jobs)
-    runs: list[_Run] = []
-    for i, job in enumerate(jobs):
-        try:
-            runs.append(_setup(i, job))
-        except Exception as err:
-            if raise_errors:
-                raise
-            logger.warning("run %s failed: %s: %s", job.out, type(err).__name__, err)
-            results[i] = err
-    if not runs:
-        return _complete(results)
-    # Refused before a trainer is built: run_groups splits such runs into groups.
-    saved = {Checkpoint.finished_rounds(run.outputs.checkpoint) for run in runs}
-    saved.discard(-1)  # unreadable: that run's resume fails on its own below
-    if len(saved) > 1:
-        raise ConfigError(
-            f"runs of one batch must have finished the same number of rounds, got {sorted(saved)}"
-        )
-    ppo = presets.make(first.preset, env=first.env)
-    # One context: constants of the trainer's programs; several: one per member, traced.
-    contexts = [run.context for run in runs for _ in range(size)]
-    same = all(c == contexts[0] for c in contexts)
-    trainer = make_trainer(first.env, contexts[0] if same else contexts, ppo, len(contexts))
-    state = _start(trainer, runs, size, raise_errors, results)
-    done = {len(run.ckpt.records) for run in runs if run.error is None and run.ckpt is not None}
-    for r in range(min(done, default=rounds) + 1, rounds + 1):
+        state = self._start(trainer)
+        done = {len(r.ckpt.records) for r in runs if r.error is None and r.ckpt is not None}
+        for r in range(min(done, default=self.rounds) + 1, self.rounds + 1):
+            state = self._round(trainer, state, r, on_round)
+        for run in runs:
+            if run.error is None:
+                self._finish(run)
+
+    def _round(
+        self,
+        trainer: BasePopulationTrainer,
+        state: MemberState,
+        r: int,
+        on_round: Callable[[int, RoundReport], None] | None,
+    ) -> MemberState:
+        """Round ``r`` of every run: train, evaluate, tell, apply, write; the new state."""
+        runs, size = self.runs, self.size
         start = time.perf_counter()
-        step = r * interval
-        state = trainer.train(state, interval)
+        step = r * self.interval
+        state = trainer.train(state, self.interval)
         eval_keys = []
         for run in runs:
             key, k_eval = jax.random.split(run.ckpt.key)
@@ -162,32 +177,96 @@ def run_batch(
         shared = (time.perf_counter() - start) / len(runs)
         decisions: list[Decision] = []
         for i, run in enumerate(runs):
-            offset = i * size
-            own = rewards[offset : offset + size]
             tick = time.perf_counter()
-            decisions += _offset(_tell(run, step, own, raise_errors, results), offset)
+            own = rewards[i * size : (i + 1) * size]
+            decisions += _offset(self._tell(run, step, own), i * size)
             run.seconds = shared + time.perf_counter() - tick
-        if r < rounds:
+        if r < self.rounds:
             state = trainer.apply(state, decisions)
+        parts = trainer.split(state, len(runs))
         for i, run in enumerate(runs):
             if run.error is not None:
                 continue
             own = rewards[i * size : (i + 1) * size]
             run.ckpt = replace(
                 run.ckpt,
-                state=_slice(state, i, size),
+                state=parts[i],
                 population=run.pop.state_dict(),
                 records=(*run.ckpt.records, {"step": step, "best": _best(own)}),
                 elapsed=run.ckpt.elapsed + run.seconds,
             )
             run.outputs.write_round(run.pop.history, run.ckpt)
             if on_round is not None:
-                report = RoundReport(r, rounds, step, own.tolist(), run.configs, run.seconds)
+                report = RoundReport(r, self.rounds, step, own.tolist(), run.configs, run.seconds)
                 on_round(run.index, report)
-    for run in runs:
+        return state
+
+    def _start(self, trainer: BasePopulationTrainer) -> MemberState:
+        """Every run's first checkpoint (fresh, or its saved one), and the batch's state."""
+        run_keys, member_keys, configs = [], [], []
+        for run in self.runs:
+            key, k_init = jax.random.split(jax.random.PRNGKey(run.resolved.config.random_seed))
+            run.configs = run.pop.ask()
+            run_keys.append(key)
+            member_keys.append(jax.random.split(k_init, self.size))
+            configs += run.configs
+        fresh = trainer.init_members(jnp.concatenate(member_keys), configs)
+        states = trainer.split(fresh, len(self.runs))
+        for i, run in enumerate(self.runs):
+            config = run.resolved.config.model_dump(mode="json")
+            run.ckpt = Checkpoint(config, state=states[i], key=run_keys[i], population={})
+            try:
+                states[i] = _resume(run, states[i])
+            except Exception as err:
+                self._fail(run, err)
+        return trainer.join(states)
+
+    def _tell(self, run: _Run, step: int, rewards: np.ndarray) -> list[Decision]:
+        """The run's decisions for this round (its members keep their configs once it failed)."""
         if run.error is None:
-            _finish(run, ppo, raise_errors, results)
-    return _complete(results)
+            try:
+                run.configs = run.pop.ask()
+                return run.pop.tell(step, [float(x) for x in rewards])
+            except Exception as err:
+                self._fail(run, err)
+        return [Keep(m, c) for m, c in enumerate(run.configs)]
+
+    def _finish(self, run: _Run) -> None:
+        """Write the finished run's summary and figure (and its meta-data when asked)."""
+        resolved = run.resolved
+        config = resolved.config
+        try:
+            assert run.ckpt is not None
+            context = dict(resolved.context)
+            state = run.pop.method.explorer.state_dict()
+            result = summary(config, context, resolved.ppo, run.ckpt, state)
+            if config.save_meta is not None:
+                path = save_run(
+                    config.save_meta,
+                    run.pop.history,
+                    task=config.task,
+                    seed=config.seed,
+                    method=config.method,
+                    env=config.env,
+                    context=context,
+                    protocol=config.protocol,
+                )
+                logger.info("saved the run as meta-data: %s", path)
+            title = f"{config.method} on {config.env} ({config.context}), seed {config.seed}"
+            run.outputs.write_final(result, run.pop.history, title)
+            self._results[run.index] = result
+        except Exception as err:
+            self._fail(run, err)
+
+    def _fail(self, run: _Run, err: Exception) -> None:
+        run.error = err
+        self._record(run.index, run.outputs.root, err)
+
+    def _record(self, index: int, where: Path, err: Exception) -> None:
+        if self.raise_errors:
+            raise err
+        logger.warning("run %s failed: %s: %s", where, type(err).__name__, err)
+        self._results[index] = err
 
 
 def run_groups(
@@ -240,10 +319,9 @@ class _Run:
     """One run's host-side state inside a batch."""
 
     index: int
-    job: RunJob
+    resolved: ResolvedRun
     outputs: RunOutputs
     pop: Population
-    context: dict[str, float]
     ckpt: Checkpoint | None = None
     configs: list[Config] = field(default_factory=list)
     seconds: float = 0.0
@@ -257,38 +335,8 @@ def _setup(index: int, job: RunJob) -> _Run:
         raise ConfigError(
             f"{outputs.root} already holds a run; pass --resume or choose another --out"
         )
-    context = dict(envs.resolve_context(job.config.env, job.config.context))
-    return _Run(index, job, outputs, make_population(job.config), context)
-
-
-def _start(
-    trainer: BasePopulationTrainer,
-    runs: Sequence[_Run],
-    size: int,
-    raise_errors: bool,
-    results: list[Result | None],
-) -> MemberState:
-    """Every run's first checkpoint (fresh, or its saved one), and the batch's state."""
-    run_keys, member_keys, configs = [], [], []
-    for run in runs:
-        key, k_init = jax.random.split(jax.random.PRNGKey(run.job.config.random_seed))
-        run.configs = run.pop.ask()
-        run_keys.append(key)
-        member_keys.append(jax.random.split(k_init, size))
-        configs += run.configs
-    fresh = trainer.init_members(jnp.concatenate(member_keys), configs)
-    # A lone run keeps the state as the trainer made it (host episodes included).
-    states = [fresh] if len(runs) == 1 else [_slice(fresh, i, size) for i in range(len(runs))]
-    for i, run in enumerate(runs):
-        config = run.job.config.model_dump(mode="json")
-        run.ckpt = Checkpoint(config, state=states[i], key=run_keys[i], population={})
-        try:
-            states[i] = _resume(run, states[i])
-        except Exception as err:
-            _fail(run, err, raise_errors, results)
-    if len(runs) == 1:
-        return states[0]
-    return jax.tree.map(lambda *leaves: jnp.concatenate(leaves), *states)
+    resolved = resolve(job.config)
+    return _Run(index, resolved, outputs, resolved.population())
 
 
 def _resume(run: _Run, fresh: MemberState) -> MemberState:
@@ -305,52 +353,6 @@ def _resume(run: _Run, fresh: MemberState) -> MemberState:
     return saved.state
 
 
-def _tell(
-    run: _Run, step: int, rewards: np.ndarray, raise_errors: bool, results: list[Result | None]
-) -> list[Decision]:
-    """The run's decisions for this round (its members keep their configs once it failed)."""
-    if run.error is None:
-        try:
-            run.configs = run.pop.ask()
-            return run.pop.tell(step, [float(x) for x in rewards])
-        except Exception as err:
-            _fail(run, err, raise_errors, results)
-    return [Keep(m, c) for m, c in enumerate(run.configs)]
-
-
-def _finish(run: _Run, ppo: PPOConfig, raise_errors: bool, results: list[Result | None]) -> None:
-    """Write the finished run's summary and figure (and its meta-data when asked)."""
-    config = run.job.config
-    try:
-        assert run.ckpt is not None
-        result = summary(config, run.context, ppo, run.ckpt, run.pop.method.explorer.state_dict())
-        if config.save_meta is not None:
-            path = save_run(
-                config.save_meta,
-                run.pop.history,
-                task=config.task,
-                seed=config.seed,
-                method=config.method,
-                env=config.env,
-                context=run.context,
-                protocol=config.protocol,
-            )
-            logger.info("saved the run as meta-data: %s", path)
-        title = f"{config.method} on {config.env} ({config.context}), seed {config.seed}"
-        run.outputs.write_final(result, run.pop.history, title)
-        results[run.index] = result
-    except Exception as err:
-        _fail(run, err, raise_errors, results)
-
-
-def _fail(run: _Run, err: Exception, raise_errors: bool, results: list[Result | None]) -> None:
-    if raise_errors:
-        raise err
-    logger.warning("run %s failed: %s: %s", run.outputs.root, type(err).__name__, err)
-    run.error = err
-    results[run.index] = err
-
-
 def _offset(decisions: Sequence[Decision], offset: int) -> list[Decision]:
     """A run's decisions as indices into the batch's members."""
     return [
@@ -361,16 +363,6 @@ def _offset(decisions: Sequence[Decision], offset: int) -> list[Decision]:
     ]
 
 
-def _slice(state: MemberState, i: int, size: int) -> MemberState:
-    """Run ``i``'s members of the batch's state."""
-    return jax.tree.map(lambda leaf: leaf[i * size : (i + 1) * size], state)
-
-
 def _best(rewards: np.ndarray) -> float:
     """The best finite reward of a round (NaN when every member diverged)."""
     return float(np.nanmax(rewards)) if np.isfinite(rewards).any() else float("nan")
-
-
-def _complete(results: list[Result | None]) -> list[Result]:
-    assert all(r is not None for r in results)
-    return [r for r in results if r is not None]

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 
 from metapbt import Population
-from metapbt.engine.config import RunConfig
-from metapbt.engine.resolve import method_for, pooled_metadata
 from metapbt.errors import ConfigError, MetaDataError
 from metapbt.metadata.source import MetaSource, TaskRef
 from metapbt.population import methods
 from metapbt.population.meta_io import save_run
 from metapbt.population.space import default_space
+from metapbt.runs.config import RunConfig
+from metapbt.runs.resolve import pooled_metadata, resolve
 from tests.population.conftest import SPACE, bump_history
 
 
@@ -28,7 +28,7 @@ def test_the_pool_is_every_planets_store_and_no_grid(tmp_path):
 @pytest.mark.parametrize("context", ["venus", "gravity=8.89092762487258"])
 def test_pooled_meta_data_leaves_the_target_out_across_envs(context):
     config = RunConfig(method="meta-prior", metadata="pooled", context=context)
-    source = method_for(config).explorer.meta.source
+    source = resolve(config).method().explorer.meta.source
     tasks = sorted(t.task.task for t in source.load(default_space().to_dict()))
     assert len(tasks) == 19 and "cart_pole venus" not in tasks
     assert {t.split()[0] for t in tasks} == {"acrobot", "cart_pole", "mountain_car", "pendulum"}

@@ -24,10 +24,10 @@ import jax
 from metapbt import __version__
 from metapbt._atomic import write_atomic, write_text_atomic
 from metapbt.analysis.run_figure import plot_run
-from metapbt.engine.checkpoint import Checkpoint
-from metapbt.engine.config import RunConfig
 from metapbt.engine.presets import PPOConfig
 from metapbt.population.history import History
+from metapbt.runs.checkpoint import Checkpoint
+from metapbt.runs.config import RunConfig
 
 SUMMARY_SCHEMA = "metapbt.summary/1"
 CHECKPOINT = "checkpoint.msgpack"

@@ -10,9 +10,19 @@ its errors name the key (``protocol.population``); :class:`RunConfig` raises
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from metapbt import envs
 from metapbt.engine import presets
@@ -175,6 +185,8 @@ class RunConfig(Protocol):
     save_meta: str | None = None
     portfolio: str | None = None
     init_ranges: dict[str, tuple[float, float]] | None = None
+    _values: dict[str, float] = PrivateAttr(default_factory=dict)
+    _values_of: tuple[str, str] | None = PrivateAttr(default=None)
 
     def __init__(self, **data: Any) -> None:
         # Not on Protocol: pydantic would route a study's nested [protocol] table through it
@@ -196,11 +208,28 @@ class RunConfig(Protocol):
 
     @model_validator(mode="after")
     def _context(self) -> RunConfig:
+        # The one place a run's context is resolved: everything downstream reads
+        # ``context_values`` (through :class:`metapbt.runs.resolve.ResolvedRun`).
         try:
-            envs.resolve_context(self.env, self.context)
+            self._resolve()
         except ConfigError as err:
             raise ValueError(str(err)) from None
         return self
+
+    def _resolve(self) -> None:
+        self._values = dict(envs.resolve_context(self.env, self.context))
+        self._values_of = (self.env, self.context)
+
+    @property
+    def context_values(self) -> Mapping[str, float]:
+        """Every context feature's value (resolved on construction; read-only).
+
+        A copy made with ``model_copy(update=...)``, which pydantic does not validate again,
+        resolves its own context on first use.
+        """
+        if self._values_of != (self.env, self.context):
+            self._resolve()
+        return MappingProxyType(self._values)
 
     _init_ranges = field_validator("init_ranges")(check_init_ranges)
 

@@ -1,0 +1,90 @@
+"""Command-line interface (``metapbt``), the only layer that prints: one module per command group.
+
+Each module is a thin layer over library calls (:mod:`metapbt.runs`, :mod:`metapbt.studies`);
+defaults come from the configuration classes. This module assembles the commands into one
+:mod:`typer` application.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Annotated
+
+import typer
+from rich.logging import RichHandler
+
+from metapbt import compile_cache
+from metapbt.cli import calibrate, info, metadata, portfolio, run, study
+from metapbt.cli._common import console
+
+__all__ = ["app", "main"]
+
+
+def _configure(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
+    cache: Annotated[
+        bool,
+        typer.Option(
+            "--compile-cache/--no-compile-cache",
+            help="Keep compiled programs on disk for the next command "
+            "(~/.cache/metapbt/jax, or $METAPBT_COMPILE_CACHE).",
+        ),
+    ] = True,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+    )
+    if cache:
+        compile_cache.enable()
+    else:  # also for the processes this command starts (study cells)
+        os.environ[compile_cache.ENV_VAR] = "off"
+
+
+def _build() -> typer.Typer:
+    """The ``metapbt`` application: every command, grouped as ``metapbt --help`` shows them."""
+    root = typer.Typer(
+        add_completion=False,
+        no_args_is_help=True,
+        help="Population-based hyperparameter optimisation for RL.",
+    )
+    root.callback()(_configure)
+    root.command("methods")(info.list_methods)
+    root.command("toy")(info.toy)
+    root.command("run")(run.run_command)
+    root.command("envs")(info.list_envs)
+    groups = {
+        "metadata": (
+            "Build meta-data: previous runs on related tasks.",
+            {"build": metadata.metadata_build},
+        ),
+        "portfolio": (
+            "Build a warm-start portfolio from related tasks (3 steps).",
+            {
+                "candidates": portfolio.portfolio_candidates,
+                "evaluate": portfolio.portfolio_evaluate,
+                "select": portfolio.portfolio_select,
+            },
+        ),
+        "study": (
+            "Studies: grids of methods x tasks x seeds, run and compared.",
+            {"list": study.study_list, "run": study.study_run, "report": study.study_report},
+        ),
+    }
+    for name, (text, commands) in groups.items():
+        group = typer.Typer(help=text)
+        for command, function in commands.items():
+            group.command(command)(function)
+        root.add_typer(group, name=name)
+    root.command("calibrate")(calibrate.calibrate_command)
+    return root
+
+
+app = _build()
+
+
+def main() -> None:
+    """Entry point of the ``metapbt`` script."""
+    app()

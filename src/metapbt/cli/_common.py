@@ -1,0 +1,171 @@
+"""What every command shares: the console, error handling, options, progress lines."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from metapbt.engine import presets
+from metapbt.errors import MetaPBTError
+from metapbt.runs.config import RunConfig
+
+console = Console()
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the package's errors into a one-line message and exit code 2 (no traceback)."""
+    try:
+        yield
+    except MetaPBTError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
+
+
+def best_reward(rewards: list[float]) -> float:
+    """The best finite reward of a round (NaN when every member diverged)."""
+    return max((r for r in rewards if r == r), default=float("nan"))
+
+
+def show_round(report: Any) -> None:
+    """One finished round on one line of at most 79 characters: best, its config, time."""
+    best = best_reward(report.rewards)
+    line = f"round {report.round:>2}/{report.rounds}  step {report.step:>9,}  best {best:9.2f}"
+    if best == best:
+        config = report.configs[report.rewards.index(best)]
+        line += "  " + " ".join(f"{k}={v:.3g}" for k, v in config.items())
+    console.print(fit(line, f"  {report.seconds:.1f}s"), highlight=False)
+
+
+def fit(line: str, tail: str, width: int = 79) -> str:
+    """``line + tail``, ``line`` cut (with an ellipsis) to fit ``width`` characters."""
+    room = width - len(tail)
+    return (line if len(line) <= room else line[: room - 1] + "…") + tail
+
+
+def option(field: str, text: str) -> Any:
+    """An option that fills the :class:`RunConfig` field ``field``; its default is the config's."""
+    default = RunConfig.model_fields[field].default
+    # Escaped: rich would read "[default: ...]" as markup.
+    return typer.Option(help=f"{text} \\[default: {default}]", show_default=False)
+
+
+def given_options(**options: Any) -> dict[str, Any]:
+    """The options the user gave (``None``: left to the config's default)."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
+Preset = Annotated[
+    str | None, option("preset", f"PPO preset ({', '.join(presets.PRESETS.names())}).")
+]
+PopulationSize = Annotated[int | None, option("population", "Population size.")]
+Budget = Annotated[int | None, option("budget", "Environment steps per member.")]
+Interval = Annotated[
+    int | None, option("interval", "Steps per member between explores (a multiple of the batch).")
+]
+Quantile = Annotated[
+    float | None, option("quantile", "Truncation quantile: bottom share that clones the top.")
+]
+
+
+WatchdogOption = Annotated[
+    bool,
+    typer.Option(
+        "--watchdog/--no-watchdog",
+        help="Run each batch in a watched child process: restarted from its checkpoints when "
+        "no round finishes in 10x the slowest round (30 min for start-up), failed after 2 "
+        "restarts. --no-watchdog runs in this process (--workers 1).",
+    ),
+]
+
+
+MixContexts = Annotated[
+    bool,
+    typer.Option(
+        "--mix-contexts/--one-context",
+        help="Let the contexts of one classic-control env train in one batch (each member's "
+        "context a traced value; identical results, 1.18x cells/h on 2 CPU cores).",
+    ),
+]
+
+
+def watchdog(on: bool) -> Any:
+    from metapbt.studies.watchdog import Watchdog
+
+    return Watchdog() if on else None
+
+
+StudyFile = Annotated[Path, typer.Argument(help="Study file (TOML), e.g. studies/smoke.toml.")]
+Workers = Annotated[int, typer.Option(min=1, help="Tasks computed in parallel processes.")]
+
+
+def run_cells(study: Any, pending: list[Any], execute: Any) -> list[Any]:
+    """Run a study's ``pending`` cells through ``execute(on_cell, on_round, on_batches)``.
+
+    A bar of cells and a bar of rounds (elapsed, ETA); the rounds bar's label is a compact live
+    view of the running batch (its size, round, best rewards); one line per finished cell.
+    """
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=24),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    todo = len(pending)
+    per_cell = {c.id: c.protocol.rounds for c in study.cells}  # a task may set its own
+    with Progress(*columns, console=console) as progress:
+        cells = progress.add_task(f"{study.name}: cells", total=todo)
+        rounds = progress.add_task("rounds", total=sum(per_cell[c.id] for c in pending))
+        live: dict[str, float] = {}
+        reported: dict[str, int] = {}
+
+        def planned(batches: list[list[Any]]) -> None:
+            sizes = sorted({len(b) for b in batches})
+            progress.console.print(
+                f"{todo} cells in {len(batches)} batches of {'/'.join(map(str, sizes))} runs"
+            )
+
+        def round_done(cell_id: str, report: Any) -> None:
+            live[cell_id] = best_reward(report.rewards)
+            reported[cell_id] = reported.get(cell_id, 0) + 1
+            if report.round == report.rounds:
+                live.pop(cell_id, None)
+            bests = sorted(v for v in live.values() if v == v)
+            view = f"round {report.round}/{report.rounds} x{len(live) or 1} runs"
+            if bests:
+                view += f" best {bests[0]:.0f}..{bests[-1]:.0f}"
+            progress.update(rounds, advance=1, description=view)
+
+        def cell_done(result: Any) -> None:
+            done = result.state == "done"
+            note = f"best {result.final_best:.1f}" if done else result.error
+            style = None if done else "cyan" if result.state == "claimed" else "red"
+            line = fit(f"{result.state:6} {result.id}  {note}", "")
+            progress.console.print(line, style=style, markup=False, highlight=False)
+            progress.advance(cells)
+            live.pop(result.id, None)
+            # rounds not reported here: a resumed cell's earlier ones, another process's
+            progress.advance(rounds, per_cell[result.id] - reported.pop(result.id, 0))
+
+        return execute(cell_done, round_done, planned)
+
+
+def exit_on_failures(results: list[Any], what: str) -> None:
+    if any(r.state == "failed" for r in results):
+        console.print(f"[red]some {what} failed[/red]: rerun the same command to retry them")
+        raise typer.Exit(1)

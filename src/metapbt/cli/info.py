@@ -1,0 +1,62 @@
+"""``metapbt methods``, ``metapbt envs`` and ``metapbt toy``: what there is, and a quick look."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from metapbt.cli._common import console, user_errors
+from metapbt.population import methods
+
+
+def list_methods() -> None:
+    """List the registered methods."""
+    for name in methods.names():
+        console.print(name)
+
+
+def toy(
+    method: Annotated[list[str], typer.Option(help="Method(s) to compare.")] = (
+        "random",
+        "pb2-star",
+    ),
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds per method.")] = 3,
+    size: Annotated[int, typer.Option(min=1, help="Population size.")] = 4,
+    out: Annotated[Path | None, typer.Option(help="Write each run's history here.")] = None,
+) -> None:
+    """Run methods on the moving-optimum toy problem (no RL; seconds) and compare them."""
+    from metapbt.toy import run_toy
+
+    table = Table(title="moving-optimum toy: best final score (1.0 = always on the optimum)")
+    for column in ("method", "mean", "min", "max"):
+        table.add_column(column, justify="right" if column != "method" else "left")
+    with user_errors(), Progress(console=console, transient=True) as progress:
+        task = progress.add_task("toy runs", total=len(method) * seeds)
+        for name in method:
+            finals = []
+            for seed in range(seeds):
+                progress.update(task, description=f"{name} seed {seed}")
+                result = run_toy(name, seed, size=size)
+                finals.append(result.final)
+                if out is not None:
+                    out.mkdir(parents=True, exist_ok=True)
+                    result.population.history.to_parquet(out / f"{name}_seed{seed}.parquet")
+                progress.advance(task)
+            table.add_row(
+                name, f"{np.mean(finals):.3f}", f"{min(finals):.3f}", f"{max(finals):.3f}"
+            )
+    console.print(table)
+
+
+def list_envs() -> None:
+    """List the environments and their context features."""
+    from metapbt import envs
+
+    for name in envs.names():
+        features = ", ".join(f"{k}={f.default}" for k, f in envs.spec(name).features.items())
+        console.print(f"{name}: {features}")

@@ -1,0 +1,279 @@
+"""A :class:`RunConfig` resolved once into everything its run needs: :func:`resolve`.
+
+The CLI, a study cell, calibrate and the Ray adapter hand their settings to :func:`resolve`
+(the adapter, which has a task id rather than a run configuration, to the two pieces it is made
+of: :func:`task_ref` and :func:`meta_source`); everything downstream (the batch, the trainer, the
+run's files) takes the :class:`ResolvedRun` and never resolves a context, a method or a store
+again. :func:`meta_source` is the one place that decides which meta-data a method gets.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from metapbt import envs
+from metapbt.engine import presets
+from metapbt.engine.presets import PPOConfig
+from metapbt.envs.contexts import parse_assignments, split_task_id
+from metapbt.errors import ConfigError
+from metapbt.metadata.source import MetaSource, TaskRef
+from metapbt.population import methods
+from metapbt.population.initializers import Initializer, within
+from metapbt.population.population import Population
+from metapbt.population.portfolio import Portfolio
+from metapbt.population.space import SearchSpace, default_space
+from metapbt.runs.config import POOLED, RunConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ResolvedRun:
+    """A run configuration with everything it names looked up, checked and built once.
+
+    Attributes:
+        config: The run's settings, as given.
+        spec: The environment's spec (its family: trainer kind, features).
+        context: Every context feature's value (read-only).
+        target: The run's task (env, context values, task id).
+        ppo: The PPO preset's structural settings for this env.
+        space: The tuned hyperparameters (the default search space).
+        meta: The meta methods' meta-data (``None`` for the others).
+        initializer: The run's start (portfolio entries, ``init_ranges`` draws, or ``None``:
+            random draws from the whole space).
+    """
+
+    config: RunConfig
+    spec: envs.EnvFamily
+    context: Mapping[str, float]
+    target: TaskRef
+    ppo: PPOConfig
+    space: SearchSpace
+    meta: MetaSource | None
+    initializer: Initializer | None
+
+    def method(self) -> methods.Method:
+        """A fresh instance of the run's method (its explorer holds the run's state)."""
+        return methods.make(self.config.method, self.config.quantile, metadata=self.meta)
+
+    def population(self) -> Population:
+        """The run's fresh :class:`Population`, seeded from ``config.random_seed``."""
+        return Population(
+            self.space,
+            self.config.population,
+            self.method(),
+            self.config.random_seed,
+            initializer=self.initializer,
+        )
+
+    def batch_key(self, mix_contexts: bool = False) -> tuple[Any, ...]:
+        """Runs with equal keys can train together in one batch.
+
+        Environment, context, preset and protocol (population, budget, interval): methods and
+        seeds may differ. With ``mix_contexts``, the contexts of an environment whose contexts
+        are environment parameters (classic control) may differ too: the trainer then passes
+        them per member (see :mod:`metapbt.engine.trainer`); otherwise a trainer's programs
+        hold one context as constants.
+        """
+        return batch_key(self.config, mix_contexts)
+
+
+def resolve(config: RunConfig) -> ResolvedRun:
+    """The run ``config`` names, resolved once (context, task, preset, meta-data, start).
+
+    Raises:
+        ConfigError: If a method that uses no meta-data is given some, a meta method finds
+            none (or, with ``strict``, none recorded under its protocol), or a portfolio was
+            selected over another search space.
+    """
+    spec = envs.spec(config.env)
+    target = TaskRef(config.env, config.context_values, config.task)
+    root: Path | tuple[Path, ...] | None = None
+    if methods.uses_metadata(config.method) or config.metadata is not None:
+        methods.check_metadata(config.method, given=True)  # none for a method that takes none
+        if config.metadata == POOLED:
+            root = pooled_metadata()
+        elif config.metadata:
+            root = Path(config.metadata)
+        else:
+            root = bundled_metadata(config.env, config.context, values=config.context_values)
+    meta = meta_source(config.method, root, target, protocol=config.protocol, strict=config.strict)
+    space = default_space()
+    return ResolvedRun(
+        config=config,
+        spec=spec,
+        context=config.context_values,
+        target=target,
+        ppo=presets.make(config.preset, env=config.env),
+        space=space,
+        meta=meta,
+        initializer=_initializer(config, space, target),
+    )
+
+
+def batch_key(config: RunConfig, mix_contexts: bool = False) -> tuple[Any, ...]:
+    """:meth:`ResolvedRun.batch_key` of a configuration not yet resolved (a study's planning).
+
+    Reads only the configuration (its env's family and context values): no meta-data or
+    portfolio is opened, so planning never fails on a cell whose own files are broken.
+    """
+    if mix_contexts and envs.spec(config.env).mixes_contexts:
+        context: tuple[Any, ...] = ("mixed",)
+    else:
+        context = tuple(sorted(config.context_values.items()))
+    return (
+        config.env,
+        context,
+        config.preset,
+        config.population,
+        config.budget,
+        config.interval,
+    )
+
+
+def meta_source(
+    method: str,
+    root: Path | tuple[Path, ...] | None,
+    target: TaskRef | None,
+    protocol: Mapping[str, Any] | None = None,
+    strict: bool = False,
+) -> MetaSource | None:
+    """The meta-data ``method`` learns from: the store(s) at ``root``, ``target`` left out.
+
+    ``None`` for a method that uses none (and was given none).
+
+    Raises:
+        ConfigError: If a method that uses no meta-data is given some, or a meta method none
+            (one message each, from :func:`metapbt.population.methods.check_metadata`), or
+            meta-data without a target task.
+    """
+    methods.check_metadata(method, given=root is not None)
+    if root is None:
+        return None
+    if target is None:
+        raise ConfigError("meta-data needs the run's target task (its runs are left out)")
+    return MetaSource(root, target, protocol=protocol, strict=strict)
+
+
+def task_ref(task: str) -> TaskRef:
+    """The task the id ``task`` names: one of our envs (its context checked) or any id.
+
+    An id whose env is not registered (a Ray Tune user's own task) identifies its task by
+    the id alone.
+    """
+    env, context = split_task_id(task)
+    if env not in envs.ENVS:
+        return TaskRef(env, {}, task)
+    return TaskRef(env, dict(envs.resolve_context(env, context)), task)
+
+
+def _initializer(config: RunConfig, space: SearchSpace, target: TaskRef) -> Initializer | None:
+    """The run's start: a portfolio's entries, draws from ``init_ranges``, or both.
+
+    With both, the portfolio's entries come first and ``init_ranges`` draws the members beyond
+    them; with neither, ``None`` (random draws from the whole space).
+    """
+    fill = within(config.init_ranges) if config.init_ranges else None
+    if config.portfolio is None:
+        return fill
+    portfolio = Portfolio.load(config.portfolio)
+    portfolio.check_space(space)
+    seen = [t for t in portfolio.matrix.tasks if _is_target(t, target)]
+    if seen:
+        logger.warning(
+            "the portfolio %s was selected with %r among its tasks, the run's task %r: the "
+            "warm start has seen the target (select with --exclude %r)",
+            config.portfolio,
+            seen[0],
+            config.task,
+            seen[0],
+        )
+    built = (portfolio.provenance or {}).get("preset")
+    if built is not None and built != config.preset:
+        logger.warning(
+            "the portfolio %s was scored with the %r preset, this run trains with %r",
+            config.portfolio,
+            built,
+            config.preset,
+        )
+    if len(portfolio.entries) < config.population:
+        logger.info(
+            "portfolio has %d entries for %d members: the rest start from random draws",
+            len(portfolio.entries),
+            config.population,
+        )
+    return portfolio.initializer(fill)
+
+
+def _is_target(task: str, target: TaskRef) -> bool:
+    """Whether the task id ``task`` names ``target``'s physical task (or its exact id)."""
+    env, context = split_task_id(task)
+    try:
+        values = dict(envs.resolve_context(env, context))
+    except ConfigError:  # not a task of a registered env: only the id can match
+        return task == target.name
+    return target.same_as(env, values, task)
+
+
+def _bundled_root() -> Path:
+    return Path(str(files("metapbt") / "data" / "meta"))
+
+
+def pooled_metadata(root: Path | None = None) -> tuple[Path, ...]:
+    """Every bundled planets store (``data/meta/<env>``, not the ``<env>@<feature>`` grids).
+
+    ``root`` replaces the package's ``data/meta`` (tests).
+
+    Raises:
+        ConfigError: If nothing ships.
+    """
+    root = _bundled_root() if root is None else root
+    stores = tuple(p for p in sorted(root.iterdir()) if p.is_dir() and "@" not in p.name)
+    if not stores:
+        raise ConfigError(f"no bundled meta-data to pool under {root}")
+    return stores
+
+
+def bundled_metadata(
+    env: str,
+    context: str | None = None,
+    root: Path | None = None,
+    values: Mapping[str, float] | None = None,
+) -> Path:
+    """The meta-data shipped for ``env`` (and the run's ``context``, as text).
+
+    Stores are ``data/meta/<env>`` (PB2 runs on the five planets) and
+    ``data/meta/<env>@<feature>`` (PB2 runs on a grid of one feature, e.g.
+    ``cart_pole@length``, ``lunar_lander@leg_height``). A context that names, or moves away
+    from its default, exactly one feature with a store of its own gets that store
+    (``length=0.5`` is CartPole's default pole, and still a pole-length task); otherwise the
+    planets' store; an environment that ships only one feature's store gets it. ``root``
+    replaces the package's ``data/meta`` (tests); ``values`` are the context's resolved values
+    when the caller has them (else resolved here).
+
+    Raises:
+        ConfigError: If nothing ships for ``env``.
+    """
+    root = _bundled_root() if root is None else root
+    grids = {p.name.partition("@")[2]: p for p in sorted(root.glob(f"{env}@*")) if p.is_dir()}
+    if context is not None:
+        named = set(parse_assignments(context)) if "=" in context else set()
+        if values is None:
+            values = envs.resolve_context(env, context)
+        features = envs.spec(env).features
+        moved = {k for k, f in features.items() if not math.isclose(values[k], f.default)}
+        chosen = [k for k in sorted(named | moved) if k in grids]
+        if len(chosen) == 1 and len(named | moved) == 1:
+            return grids[chosen[0]]
+    if (root / env).is_dir():
+        return root / env
+    if len(grids) == 1:
+        return next(iter(grids.values()))
+    shipped = ", ".join(sorted(p.name for p in root.iterdir() if p.is_dir()))
+    raise ConfigError(f"no bundled meta-data for {env!r} (shipped: {shipped}); pass --metadata DIR")
