@@ -79,6 +79,7 @@ def test_run_with_several_seeds_and_contexts_trains_them_as_one_batch(tmp_path):
     for name in names:
         summary = json.loads((tmp_path / "many" / name / "summary.json").read_text())
         assert summary["seed"] == int(name[-1])
-    assert result.output.count("2 runs trained together") == 2 and "mean" in result.output
+    # one batch: a classic-control env's contexts train together, by the study runner's rule
+    assert result.output.count("4 runs trained together") == 1 and "mean" in result.output
     bad = runner.invoke(app, ["run", *TINY, "--seeds", "0,x", "--out", str(tmp_path / "b")])
     assert bad.exit_code == 2 and "--seeds takes integers" in bad.output

@@ -102,7 +102,7 @@ MixContexts = Annotated[
 ]
 
 
-def watchdog(on: bool) -> Any:
+def make_watchdog(on: bool) -> Any:
     from metapbt.studies.watchdog import Watchdog
 
     return Watchdog() if on else None

@@ -19,6 +19,7 @@ from metapbt.cli._common import (
     console,
     exit_on_failures,
     given_options,
+    make_watchdog,
     run_cells,
     user_errors,
 )
@@ -63,7 +64,7 @@ def metadata_build(
                 on_cell,
                 on_round=on_round,
                 on_batches=on_batches,
-                watchdog=watchdog(watchdog),
+                watchdog=make_watchdog(watchdog),
                 mix_contexts=mix_contexts,
             ),
         )

@@ -9,7 +9,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from metapbt.cli._common import WatchdogOption, Workers, console, user_errors
+from metapbt.cli._common import WatchdogOption, Workers, console, make_watchdog, user_errors
 
 
 def _task_progress(progress: Progress, total: int, label: str) -> Any:
@@ -51,7 +51,7 @@ def portfolio_candidates(
             seed,
         )
         on_task = _task_progress(progress, len(setup.tasks), "random search")
-        found = pf.candidates(setup, out, workers, on_task, watchdog(watchdog))
+        found = pf.candidates(setup, out, workers, on_task, make_watchdog(watchdog))
     console.print(f"{len(found)} candidates from {len(setup.tasks)} tasks in {out}/candidates")
 
 
@@ -66,7 +66,7 @@ def portfolio_evaluate(
     with user_errors(), Progress(console=console) as progress:
         setup, _ = pf.read_setup(root)
         on_task = _task_progress(progress, len(setup.tasks), "evaluation")
-        matrix = pf.evaluate(root, workers, on_task, watchdog(watchdog))
+        matrix = pf.evaluate(root, workers, on_task, make_watchdog(watchdog))
     table = Table(title="seed-averaged final return (rows: candidates by source task)")
     table.add_column("source")
     for task in matrix.tasks:

@@ -13,6 +13,7 @@ from metapbt.cli._common import (
     WatchdogOption,
     console,
     exit_on_failures,
+    make_watchdog,
     run_cells,
     user_errors,
 )
@@ -81,7 +82,7 @@ def study_run(
                 batch=batch,
                 on_round=on_round if ray is None else None,
                 on_batches=on_batches,
-                watchdog=watchdog(watchdog),
+                watchdog=make_watchdog(watchdog),
                 mix_contexts=mix_contexts,
             ),
         )
