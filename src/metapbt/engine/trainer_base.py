@@ -154,7 +154,7 @@ class BasePopulationTrainer(abc.ABC):
         """
         if parts == 1:
             return [state]
-        size = len(jax.tree.leaves(state)[0]) // parts
+        size = self.size // parts
         return [
             jax.tree.map(lambda leaf, i=i: leaf[i * size : (i + 1) * size], state)
             for i in range(parts)

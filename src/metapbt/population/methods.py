@@ -222,12 +222,13 @@ def check_metadata(name: str, given: bool) -> None:
         UnknownNameError: For an unknown name.
         ConfigError: If a meta method gets no meta-data, or another method gets some.
     """
-    if spec(name).uses_metadata and not given:
+    uses = spec(name).uses_metadata
+    if uses and not given:
         raise ConfigError(
             f"{name} needs meta-data: a store built by `metapbt metadata build` "
             "(CLI and study files: metadata, Ray Tune: metadata=)"
         )
-    if not spec(name).uses_metadata and given:
+    if given and not uses:
         raise ConfigError(
             f"method {name!r} does not use meta-data; drop it (CLI: --metadata, study files: "
             "metadata, Ray Tune: metadata=)"

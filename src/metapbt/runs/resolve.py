@@ -40,7 +40,6 @@ class ResolvedRun:
     Attributes:
         config: The run's settings, as given.
         spec: The environment's spec (its family: trainer kind, features).
-        context: Every context feature's value (read-only).
         target: The run's task (env, context values, task id).
         ppo: The PPO preset's structural settings for this env.
         space: The tuned hyperparameters (the default search space).
@@ -51,12 +50,16 @@ class ResolvedRun:
 
     config: RunConfig
     spec: envs.EnvFamily
-    context: Mapping[str, float]
     target: TaskRef
     ppo: PPOConfig
     space: SearchSpace
     meta: MetaSource | None
     initializer: Initializer | None
+
+    @property
+    def context(self) -> Mapping[str, float]:
+        """Every context feature's value (read-only; the configuration's, resolved once)."""
+        return self.config.context_values
 
     def method(self) -> methods.Method:
         """A fresh instance of the run's method (its explorer holds the run's state)."""
@@ -72,17 +75,6 @@ class ResolvedRun:
             initializer=self.initializer,
         )
 
-    def batch_key(self, mix_contexts: bool = False) -> tuple[Any, ...]:
-        """Runs with equal keys can train together in one batch.
-
-        Environment, context, preset and protocol (population, budget, interval): methods and
-        seeds may differ. With ``mix_contexts``, the contexts of an environment whose contexts
-        are environment parameters (classic control) may differ too: the trainer then passes
-        them per member (see :mod:`metapbt.engine.trainer`); otherwise a trainer's programs
-        hold one context as constants.
-        """
-        return batch_key(self.config, mix_contexts)
-
 
 def resolve(config: RunConfig) -> ResolvedRun:
     """The run ``config`` names, resolved once (context, task, preset, meta-data, start).
@@ -94,21 +86,20 @@ def resolve(config: RunConfig) -> ResolvedRun:
     """
     spec = envs.spec(config.env)
     target = TaskRef(config.env, config.context_values, config.task)
-    root: Path | tuple[Path, ...] | None = None
-    if methods.uses_metadata(config.method) or config.metadata is not None:
-        methods.check_metadata(config.method, given=True)  # none for a method that takes none
-        if config.metadata == POOLED:
-            root = pooled_metadata()
-        elif config.metadata:
-            root = Path(config.metadata)
-        else:
-            root = bundled_metadata(config.env, config.context, values=config.context_values)
+    root: Path | tuple[Path, ...] | None
+    if not methods.uses_metadata(config.method):
+        root = None if config.metadata is None else Path(config.metadata)  # meta_source refuses
+    elif config.metadata == POOLED:
+        root = pooled_metadata()
+    elif config.metadata:
+        root = Path(config.metadata)
+    else:
+        root = bundled_metadata(config.env, config.context, values=config.context_values)
     meta = meta_source(config.method, root, target, protocol=config.protocol, strict=config.strict)
     space = default_space()
     return ResolvedRun(
         config=config,
         spec=spec,
-        context=config.context_values,
         target=target,
         ppo=presets.make(config.preset, env=config.env),
         space=space,
@@ -118,10 +109,14 @@ def resolve(config: RunConfig) -> ResolvedRun:
 
 
 def batch_key(config: RunConfig, mix_contexts: bool = False) -> tuple[Any, ...]:
-    """:meth:`ResolvedRun.batch_key` of a configuration not yet resolved (a study's planning).
+    """Runs with equal keys can train together in one batch.
 
-    Reads only the configuration (its env's family and context values): no meta-data or
-    portfolio is opened, so planning never fails on a cell whose own files are broken.
+    Environment, context, preset and protocol (population, budget, interval): methods and
+    seeds may differ. With ``mix_contexts``, the contexts of an environment whose contexts are
+    environment parameters (classic control) may differ too: the trainer then passes them per
+    member (see :mod:`metapbt.engine.trainer`); otherwise a trainer's programs hold one context
+    as constants. Reads only the configuration (no meta-data or portfolio is opened), so a
+    study's planning never fails on a cell whose own files are broken.
     """
     if mix_contexts and envs.spec(config.env).mixes_contexts:
         context: tuple[Any, ...] = ("mixed",)
