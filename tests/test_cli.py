@@ -81,5 +81,17 @@ def test_run_with_several_seeds_and_contexts_trains_them_as_one_batch(tmp_path):
         assert summary["seed"] == int(name[-1])
     # one batch: a classic-control env's contexts train together, by the study runner's rule
     assert result.output.count("4 runs trained together") == 1 and "mean" in result.output
+    # --resume: finished runs are done cells of the study (nothing trains, all four reported)
+    stamps = [(tmp_path / "many" / n / "summary.json").stat().st_mtime_ns for n in names]
+    again = runner.invoke(app, [*args, "--out", str(tmp_path / "many"), "--resume"])
+    assert again.exit_code == 0 and "trained together" not in again.output
+    assert all(n in again.output for n in names) and "over 4 runs" in again.output
+    assert [(tmp_path / "many" / n / "summary.json").stat().st_mtime_ns for n in names] == stamps
+    # ... and results of other settings are never overwritten
+    other = [*args, "--out", str(tmp_path / "many"), "--resume", "--quantile", "0.5"]
+    changed = runner.invoke(app, other, terminal_width=200)
+    assert changed.exit_code == 2 and "hold results of other settings (e.g. earth__seed0)" in (
+        " ".join(changed.output.split())
+    )
     bad = runner.invoke(app, ["run", *TINY, "--seeds", "0,x", "--out", str(tmp_path / "b")])
     assert bad.exit_code == 2 and "--seeds takes integers" in bad.output

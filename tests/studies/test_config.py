@@ -207,3 +207,40 @@ def test_the_attribution_study_composes_its_ablations():
     }
     repro = load_study(STUDIES / "classic_control_repro.toml")
     assert repro.protocol.seeding == "shared"
+
+
+def test_the_runs_of_one_command_are_a_study_named_by_context_and_seed(tmp_path):
+    from metapbt.studies.config import study_of_runs
+    from metapbt.studies.states import cell_dir
+
+    config = RunConfig(method="meta-prior", budget=8000, interval=4000, init_ranges=None)
+    study = study_of_runs(config, [0, 3], ["earth", "gravity=12"], tmp_path / "out")
+    assert [study.cell_name(c) for c in study.cells] == [
+        "earth__seed0",
+        "earth__seed3",
+        "gravity=12__seed0",
+        "gravity=12__seed3",
+    ]
+    assert cell_dir(study, study.cells[1]) == tmp_path / "out" / "earth__seed3"
+    # each cell runs the command's settings, in its own context and seed
+    first = study.cells[2].run_config()
+    expected = config.model_copy(update={"context": "gravity=12", "seed": 0})
+    assert first.model_dump() == expected.model_dump()
+    # nothing given: the config's own context and seed
+    alone = study_of_runs(config, [], [], tmp_path / "one")
+    assert [study.cell_name(c) for c in alone.cells] == ["earth__seed0"]
+    with pytest.raises(ConfigError, match="each seed may be given once"):
+        study_of_runs(config, [1, 1], [], tmp_path / "x")
+    with pytest.raises(ConfigError, match="neither a planet"):
+        study_of_runs(config, [], ["mars"], tmp_path / "x")
+    with pytest.raises(ConfigError, match="one method, one task"):
+        load_study_text(tmp_path, 'layout = "run"')
+
+
+def load_study_text(tmp_path: Path, extra: str):
+    text = (
+        f'name = "s"\nmethods = ["random", "pb2"]\n{extra}\n'
+        '[[tasks]]\nenv = "cart_pole"\ncontexts = ["earth"]\n'
+    )
+    (tmp_path / "s.toml").write_text(text)
+    return load_study(tmp_path / "s.toml")

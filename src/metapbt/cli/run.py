@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -9,9 +10,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from metapbt import compile_cache
 from metapbt._atomic import ensure_writable
-from metapbt._slug import slug
 from metapbt.cli._common import (
     Budget,
     Interval,
@@ -23,6 +22,7 @@ from metapbt.cli._common import (
     console,
     fit,
     given_options,
+    make_watchdog,
     option,
     show_round,
     user_errors,
@@ -30,7 +30,6 @@ from metapbt.cli._common import (
 from metapbt.errors import MetaPBTError
 from metapbt.runs.config import RunConfig
 from metapbt.runs.outputs import CHECKPOINT
-from metapbt.runs.resolve import batch_key
 
 
 def _next_free(out: Path) -> Path:
@@ -110,7 +109,8 @@ def run_command(
             given["init_ranges"] = _ranges(init_ranges)
         config = RunConfig(**given)
         if seeds is not None or contexts:
-            _run_many(config, out, resume, _seed_list(seeds), _context_list(contexts), watchdog)
+            many = _seed_list(seeds), _context_list(contexts)
+            _run_many(config, out, resume, *many, watchdog)
             return
         if not resume:
             out = _announce_free(out)
@@ -169,74 +169,69 @@ def _run_many(
     contexts: list[str],
     watchdog: bool,
 ) -> None:
-    """``metapbt run --seeds/--contexts``: every (context, seed); a context's seeds as a batch."""
-    from metapbt.studies.runner import runs_work
-    from metapbt.studies.watchdog import Watchdog, supervise
+    """``metapbt run --seeds/--contexts``: every (context, seed) as a cell of a study.
 
-    base = config.model_dump()
-    configs = [
-        RunConfig(**{**base, "context": c, "seed": s})
-        for c in contexts or [config.context]
-        for s in seeds or [config.seed]
-    ]
+    The study (:func:`~metapbt.studies.config.study_of_runs`) goes through the study runner:
+    its batches (a classic-control env's contexts train together), claims, resume and watchdog.
+    """
+    from metapbt.studies.config import study_of_runs
+    from metapbt.studies.runner import run_study
+    from metapbt.studies.states import cell_dir
+
     if not resume:
         out = _announce_free(out)
-    ensure_writable(out)
-    names = [f"{slug(c.context)}__seed{c.seed}" for c in configs]
-    pending: dict[int, list[Any]] = {}
+    study = study_of_runs(config, seeds, contexts, out)
+    names = {cell.id: study.cell_name(cell) for cell in study.cells}
+    order = list(names)
+    pending: dict[int, dict[str, Any]] = {}
 
     def flush(before: int) -> None:
         """Print each finished round before ``before``: one line, every run's best."""
         for r in sorted(k for k in pending if k < before):
-            parts = sorted(pending.pop(r), key=lambda p: p[0])
-            rep = parts[0][1]
-            bests = [best_reward(p.rewards) for _, p in parts]
+            reports = pending.pop(r)
+            rep = next(iter(reports.values()))
+            bests = [best_reward(reports[i].rewards) for i in order if i in reports]
             line = f"round {r:>2}/{rep.rounds}  step {rep.step:>9,}  best "
             line += " ".join(f"{b:.0f}" for b in bests)
-            seconds = max(p.seconds for _, p in parts)
+            seconds = max(p.seconds for p in reports.values())
             console.print(fit(line, f"  {seconds:.1f}s"), highlight=False)
 
-    def show(index: int, report: Any) -> None:
+    def show(cell_id: str, report: Any) -> None:
         flush(report.round)
-        pending.setdefault(report.round, []).append((index, report))
+        pending.setdefault(report.round, {})[cell_id] = report
 
-    cache = compile_cache.current()
-    outcome: dict[int, Any] = {}
-    # Grouped by the study runner's rule (runs.resolve.batch_key): a classic-control env's
-    # contexts train together, each of another env's contexts on its own.
-    groups: dict[tuple[Any, ...], list[int]] = {}
-    for i, c in enumerate(configs):
-        groups.setdefault(batch_key(c, mix_contexts=True), []).append(i)
-    for chosen in groups.values():
-        console.print(f"{len(chosen)} runs trained together: {', '.join(names[i] for i in chosen)}")
-        args = ([configs[i].model_dump() for i in chosen], [str(out / names[i]) for i in chosen])
-        if not watchdog:
-            found = runs_work(*args, cache, progress=_forward(show, chosen))
-        else:
-            try:
-                found = supervise(
-                    runs_work,
-                    (*args, cache),
-                    Watchdog(),
-                    dumps=[out / names[i] for i in chosen],
-                    on_progress=lambda _, p, chosen=chosen: show(chosen[p[0]], p[1]),
-                    label=f"the runs {names[chosen[0]]}..{names[chosen[-1]]}",
-                )
-            except MetaPBTError as err:  # the watchdog gave up
-                found = [str(err)] * len(chosen)
-        outcome.update(zip(chosen, found, strict=True))
-        flush(config.rounds + 1)
-    results = [outcome[i] for i in range(len(configs))]
+    def planned(batches: list[list[Any]]) -> None:
+        for batch in batches:
+            listed = ", ".join(names[c.id] for c in batch)
+            console.print(f"{len(batch)} runs trained together: {listed}")
+
+    found = {
+        r.id: r
+        for r in run_study(
+            study,
+            on_round=show,
+            on_batches=planned,
+            watchdog=make_watchdog(watchdog),
+            mix_contexts=True,
+            on_cell=lambda _: flush(config.rounds + 1),
+        )
+    }
     table = Table(title=f"{config.method} on {config.env}: final best reward")
     for column in ("run", "final best", "seconds"):
         table.add_column(column, justify="left" if column == "run" else "right")
     finals = []
-    for name, result in zip(names, results, strict=True):
-        if isinstance(result, str):
-            table.add_row(name, f"[red]{result}[/red]", "")
+    for cell in study.cells:
+        summary = cell_dir(study, cell) / "summary.json"
+        result = found.get(cell.id)
+        if (result is not None and result.state != "done") or not summary.exists():
+            error = "not run" if result is None else result.error
+            table.add_row(names[cell.id], f"[red]{error}[/red]", "")
             continue
-        finals.append(result["final_best"])
-        table.add_row(name, f"{result['final_best']:.2f}", f"{result['wall_seconds']:.1f}")
+        recorded = json.loads(summary.read_text())  # also runs finished before (--resume)
+        finals.append(recorded["final_best"])
+        table.add_row(
+            names[cell.id], f"{recorded['final_best']:.2f}", f"{recorded['wall_seconds']:.1f}"
+        )
     console.print(table)
     if finals:
         console.print(
@@ -244,18 +239,5 @@ def _run_many(
             f"(std over {len(finals)} runs); wrote {out}/<run>/ history.parquet, summary.json, "
             "run.png"
         )
-    if len(finals) < len(results):
+    if len(finals) < len(study.cells):
         raise MetaPBTError("some runs failed (see the table); rerun with --resume to retry them")
-
-
-def _forward(show: Any, chosen: list[int]) -> Any:
-    """A progress callable (:mod:`metapbt.studies.watchdog`) that shows each round's report.
-
-    ``chosen``: the group's runs, as indices of the whole command's runs.
-    """
-
-    def progress(kind: str, number: int = 0, payload: Any = None) -> None:
-        if kind == "round":
-            show(chosen[payload[0]], payload[1])
-
-    return progress

@@ -45,9 +45,10 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -206,6 +207,9 @@ class Study(_Frozen):
         save_meta: Meta-data store to append every finished run to (``{env}``, ``{context}``,
             ``{task}`` placeholders).
         report: Report options.
+        layout: How cell directories are named: ``"cell"``, by the cell id; ``"run"``,
+            ``<context>__seed<k>`` (what ``metapbt run --seeds/--contexts`` writes: a study of
+            one method on one environment, :func:`study_of_runs`).
     """
 
     name: str
@@ -216,6 +220,7 @@ class Study(_Frozen):
     protocol: Protocol = Protocol()
     save_meta: str | None = None
     report: ReportSpec = ReportSpec()
+    layout: Literal["cell", "run"] = "cell"
     base: Path = Field(default=Path("."), exclude=True)
 
     @field_validator("methods")
@@ -242,6 +247,12 @@ class Study(_Frozen):
         if isinstance(value, tuple) and (not value or len(set(value)) != len(value)):
             raise ValueError("seeds must be a count or a non-empty list of distinct seeds")
         return value
+
+    @model_validator(mode="after")
+    def _layout(self) -> Study:
+        if self.layout == "run" and (len(self.methods) > 1 or len(self.tasks) > 1):
+            raise ValueError('layout "run" names cells by context and seed: one method, one task')
+        return self
 
     @model_validator(mode="after")
     def _task_protocols(self) -> Study:
@@ -291,6 +302,12 @@ class Study(_Frozen):
             for s in self.seed_list
         )
 
+    def cell_name(self, cell: Cell) -> str:
+        """The name of ``cell``'s results directory (see ``layout``)."""
+        if self.layout == "run":
+            return f"{slug(cell.context)}__seed{cell.seed}"
+        return cell.id
+
     def _resolved(self, spec: MethodSpec) -> MethodSpec:
         """Paths relative to the study file."""
         metadata = spec.metadata if spec.metadata == POOLED else self._relative(spec.metadata)
@@ -327,6 +344,44 @@ def load_study(path: Path | str) -> Study:
     if len(set(ids)) != len(ids):
         raise ConfigError(f"study file {path} expands to duplicate cells (repeated contexts?)")
     return study
+
+
+def study_of_runs(
+    config: RunConfig, seeds: Sequence[int], contexts: Sequence[str], results: Path | str
+) -> Study:
+    """The study ``metapbt run --seeds/--contexts`` runs: ``config``'s method on its env.
+
+    Every (context, seed) pair is a cell, with ``config``'s protocol, meta-data, portfolio,
+    initial ranges and meta-data store; cells go to ``<results>/<context>__seed<k>``. Empty
+    ``seeds`` or ``contexts`` mean ``config``'s own.
+
+    Raises:
+        ConfigError: If a context or seed is repeated, or a setting is invalid.
+    """
+    contexts, seeds = tuple(contexts) or (config.context,), tuple(seeds) or (config.seed,)
+    for name, values in (("context", contexts), ("seed", seeds)):
+        if len(set(values)) != len(values):
+            raise ConfigError(f"each {name} may be given once, got {list(values)}")
+    method = MethodSpec(
+        label=config.method,
+        method=config.method,
+        portfolio=config.portfolio,
+        metadata=config.metadata,
+        init_ranges=config.init_ranges,
+    )
+    try:
+        return Study(
+            name=Path(results).name,
+            results=str(results),
+            methods=(method,),
+            tasks=(TaskSpec(env=config.env, contexts=contexts),),
+            seeds=seeds,
+            protocol=Protocol(**{k: getattr(config, k) for k in Protocol.model_fields}),
+            save_meta=config.save_meta,
+            layout="run",
+        )
+    except ValidationError as err:
+        raise ConfigError(describe(err)) from None
 
 
 def _fill(template: str | None, values: dict[str, str]) -> str | None:

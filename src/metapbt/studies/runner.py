@@ -35,7 +35,6 @@ from metapbt._atomic import ensure_writable, write_text_atomic
 from metapbt.errors import ConfigError, MetaPBTError
 from metapbt.runs.batch import RoundReport, RunJob, run_groups
 from metapbt.runs.checkpoint import Checkpoint
-from metapbt.runs.config import RunConfig
 from metapbt.runs.outputs import CHECKPOINT
 from metapbt.runs.resolve import batch_key
 from metapbt.studies import claims
@@ -189,11 +188,12 @@ def run_study(
         raise ConfigError(f"batch must be at least 1, got {batch}")
     current = states(study)
     cells = [c for c in study.cells if skip is None or not skip(c)]
-    stale = [c.id for c in cells if current[c.id] == "stale"]
+    stale = [study.cell_name(c) for c in cells if current[c.id] == "stale"]
     if stale:
         raise ConfigError(
             f"{len(stale)} cells in {study.results_dir} hold results of other settings "
-            f"(e.g. {stale[0]}); restore the study file or choose another results directory"
+            f"(e.g. {stale[0]}); ask for the settings they hold or choose another results "
+            "directory"
         )
     todo = [c for c in cells if current[c.id] != "done"]
     logger.info("%d of %d cells to run", len(todo), len(study.cells))
@@ -246,7 +246,8 @@ def execute_batch(
         if not claims.acquire(path, runner):
             holder = claims.holder(path)
             who = "another runner" if holder is None else holder.describe()
-            results.append(CellResult(Path(out).name, "claimed", 0.0, error=f"held by {who}"))
+            cell_id = Cell.model_validate(data).id
+            results.append(CellResult(cell_id, "claimed", 0.0, error=f"held by {who}"))
         elif (path / "summary.json").exists():  # finished by another runner meanwhile
             claims.release(path, runner)
         else:
@@ -288,24 +289,6 @@ def cells_work(
         on_round=lambda cell_id, report: progress("round", report.round, (cell_id, report)),
         on_start=lambda: progress("start"),
     )
-
-
-def runs_work(
-    configs: list[dict[str, Any]], outs: list[str], cache: str | None, progress: Progress
-) -> list[dict[str, Any] | str]:
-    """Runs of one batch key in a watched child (``metapbt run --seeds``).
-
-    Returns each run's summary, or its error as text (exceptions need not pickle).
-    """
-    if cache is not None:
-        compile_cache.enable(cache)
-    jobs = [RunJob(RunConfig(**c), Path(o)) for c, o in zip(configs, outs, strict=True)]
-    results = run_groups(
-        jobs,
-        on_round=lambda i, report: progress("round", report.round, (i, report)),
-        on_start=lambda: progress("start"),
-    )
-    return [r if isinstance(r, dict) else f"{type(r).__name__}: {r}" for r in results]
 
 
 def _given_up(data: dict[str, Any], path: Path, err: BaseException) -> CellResult:

@@ -27,7 +27,7 @@ STATES = ("done", "partial", "failed", "pending", "stale")
 
 def cell_dir(study: Study, cell: Cell) -> Path:
     """The cell's results directory."""
-    return study.results_dir / cell.id
+    return study.results_dir / study.cell_name(cell)
 
 
 def cell_state(study: Study, cell: Cell) -> str:
