@@ -21,11 +21,12 @@ from metapbt.population.decisions import Clone, Decision, Keep
 from metapbt.population.history import History, SurrogateData
 from metapbt.population.methods import Method
 from metapbt.population.population import Population
-from metapbt.population.space import Config, Float, Int, SearchSpace, default_space
+from metapbt.population.space import Categorical, Config, Float, Int, SearchSpace, default_space
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Categorical",
     "Clone",
     "Config",
     "ConfigError",

@@ -9,6 +9,7 @@ step           int64   sync point (environment steps per member at the end of th
 member         int64   member index, ``0 .. N-1``
 <hp name>      float64 one column per tuned hyperparameter (search-space order): the values
                        the member trained with during the interval that ended at ``step``
+                       (a categorical's column holds its choices, of their type)
 reward         float64 the member's score at ``step`` (NaN if its evaluation diverged)
 clone_source   int64   member whose weights it copied at ``step`` (exploit), or -1 (kept)
 ============== ======= ===================================================================
@@ -23,6 +24,7 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -113,7 +115,7 @@ class History:
         ):
             self._step.append(int(step))
             self._member.append(int(member))
-            self._hparams.append([float(config[n]) for n in self.space.names])
+            self._hparams.append(self.space.encode(config))
             self._reward.append(float(reward))
             self._source.append(int(source))
 
@@ -124,12 +126,18 @@ class History:
             {
                 "step": np.asarray(self._step, dtype=np.int64),
                 "member": np.asarray(self._member, dtype=np.int64),
-                **{name: hp[:, i] for i, name in enumerate(self.space.names)},
+                **{name: self._column(name, hp[:, i]) for i, name in enumerate(self.space.names)},
                 "reward": np.asarray(self._reward, dtype=np.float64),
                 "clone_source": np.asarray(self._source, dtype=np.int64),
             }
         )
         return frame
+
+    def _column(self, name: str, values: np.ndarray) -> np.ndarray | list[Any]:
+        """A hyperparameter column as written: numbers, or a categorical's choices."""
+        if name in self.space.categorical_names:
+            return self.space.decode(name, values)
+        return values
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, space: SearchSpace) -> History:
@@ -144,7 +152,9 @@ class History:
         history = cls(space)
         history._step = frame["step"].astype(int).tolist()
         history._member = frame["member"].astype(int).tolist()
-        history._hparams = frame[space.names].to_numpy(dtype=np.float64).tolist()
+        history._hparams = [
+            space.encode(row) for row in frame[space.names].to_dict(orient="records")
+        ]
         history._reward = frame["reward"].astype(float).tolist()
         history._source = frame["clone_source"].astype(int).tolist()
         return history
@@ -213,7 +223,7 @@ class History:
             return _empty(dim)
         reward_at = _latest_rewards(frame)
         rows: list[tuple[float, float, np.ndarray, float, int]] = []
-        hp = frame[self.space.names].to_numpy(dtype=np.float64)
+        hp = np.asarray(self._hparams, dtype=np.float64).reshape(-1, dim)  # frame's row order
         pairs = []
         for _, group in frame.groupby("member", sort=True):
             # Rows in the order they were added: an asynchronous clone rewinds the member to

@@ -63,6 +63,12 @@ class Population:
         self.space = space
         self.size = size
         self.method = methods.make(method, quantile) if isinstance(method, str) else method
+        if space.categorical_names and not self.method.explorer.handles_categorical:
+            raise ConfigError(
+                f"the {self.method.name} method models numeric parameters only, but "
+                f"{space.categorical_names} are categorical: use random or pbt with "
+                "categorical parameters"
+            )
         self._rng = np.random.default_rng(seed)
         initial = (initializer or RandomInitializer()).initial(space, size, self._rng)
         if len(initial) != size:

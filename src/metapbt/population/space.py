@@ -16,8 +16,11 @@ import numpy as np
 
 from metapbt.errors import ConfigError
 
-Config = dict[str, float | int]
-"""One member's hyperparameters, by name."""
+Config = dict[str, Any]
+"""One member's hyperparameters, by name: numbers, or a categorical's choice."""
+
+Choice = str | int | float | bool
+"""What a categorical's choices may be: one JSON-able type per parameter."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,62 @@ class Int(Float):
         return int(np.rint(value))
 
 
-Param = Float | Int
+@dataclass(frozen=True)
+class Categorical:
+    """A hyperparameter chosen from a list (an optimiser, advantage normalisation on or off).
+
+    Configs hold the choice itself; histories store it as written, and models that need a
+    number see its index in ``choices``. Which methods handle one: :mod:`metapbt.population.
+    methods` (``random`` and ``pbt``; the PB2 family refuses a space with one).
+
+    Args:
+        choices: At least two distinct values of one JSON-able type (``str``, ``int``,
+            ``float`` or ``bool``).
+    """
+
+    choices: tuple[Choice, ...]
+
+    def __post_init__(self) -> None:
+        choices = tuple(self.choices)
+        object.__setattr__(self, "choices", choices)
+        if len(choices) < 2:
+            raise ConfigError(f"a categorical needs at least 2 choices, got {list(choices)}")
+        kinds = {type(c) for c in choices}
+        if len(kinds) != 1 or not kinds <= {str, int, float, bool}:
+            names = sorted(k.__name__ for k in kinds)
+            raise ConfigError(
+                f"a categorical's choices must all be str, all int, all float or all bool, "
+                f"got {names}"
+            )
+        if any(isinstance(c, float) and not math.isfinite(c) for c in choices):
+            raise ConfigError(f"a categorical's choices must be finite, got {list(choices)}")
+        if len(set(choices)) != len(choices):
+            raise ConfigError(f"a categorical's choices must be distinct, got {list(choices)}")
+
+    @property
+    def kind(self) -> str:
+        """``"categorical"``, as stored in files."""
+        return "categorical"
+
+    def index(self, value: Any) -> int:
+        """The position of ``value`` in ``choices``.
+
+        Raises:
+            ConfigError: If ``value`` is not one of the choices (of their type: ``1`` is not
+                ``True``).
+        """
+        value = value.item() if isinstance(value, np.generic) else value
+        for i, choice in enumerate(self.choices):
+            if type(choice) is type(value) and choice == value:
+                return i
+        raise ConfigError(f"{value!r} is not one of the choices {list(self.choices)}")
+
+    def sample(self, rng: np.random.Generator) -> Choice:
+        """One choice, uniformly."""
+        return self.choices[int(rng.integers(len(self.choices)))]
+
+
+Param = Float | Int | Categorical
 
 _KINDS: dict[str, type[Float]] = {"float": Float, "int": Int}
 
@@ -141,9 +199,10 @@ class SearchSpace:
         for name, param in params.items():
             if not isinstance(name, str) or not name:
                 raise ConfigError(f"parameter names must be non-empty strings, got {name!r}")
-            if not isinstance(param, Float):
+            if not isinstance(param, Float | Categorical):
                 raise ConfigError(
-                    f"parameter {name!r} must be a Float or Int, got {type(param).__name__}"
+                    f"parameter {name!r} must be a Float, Int or Categorical, got "
+                    f"{type(param).__name__}"
                 )
         self._params: dict[str, Param] = dict(params)
 
@@ -156,6 +215,34 @@ class SearchSpace:
     def dim(self) -> int:
         """Number of parameters."""
         return len(self._params)
+
+    @property
+    def categorical_names(self) -> list[str]:
+        """The names of the categorical parameters, in column order."""
+        return [n for n, p in self._params.items() if isinstance(p, Categorical)]
+
+    def encode(self, config: Mapping[str, Any]) -> list[float]:
+        """One config as numbers in column order: a categorical's choice becomes its index."""
+        return [
+            float(p.index(config[n])) if isinstance(p, Categorical) else float(config[n])
+            for n, p in self._params.items()
+        ]
+
+    def decode(self, name: str, values: Sequence[float]) -> list[Any]:
+        """A column of :meth:`encode`'s numbers back as ``name``'s values."""
+        param = self._params[name]
+        if isinstance(param, Categorical):
+            return [param.choices[int(v)] for v in values]
+        return [param.cast(v) for v in values]
+
+    def _numeric(self, what: str) -> dict[str, Float]:
+        """The parameters, refusing a categorical where ``what`` needs numbers."""
+        if self.categorical_names:
+            raise ConfigError(
+                f"{what} needs numeric parameters, but {self.categorical_names} are "
+                "categorical: use the random or pbt method with categorical parameters"
+            )
+        return self._params  # type: ignore[return-value]
 
     def __getitem__(self, name: str) -> Param:
         return self._params[name]
@@ -196,6 +283,12 @@ class SearchSpace:
         out: Config = {}
         for name, param in self._params.items():
             value = config[name]
+            if isinstance(param, Categorical):
+                try:
+                    out[name] = param.choices[param.index(value)]
+                except ConfigError as err:
+                    raise ConfigError(f"{name}: {err}") from None
+                continue
             if not isinstance(value, int | float | np.number) or not math.isfinite(value):
                 raise ConfigError(f"{name} must be a finite number, got {value!r}")
             if not param.low <= value <= param.high:
@@ -220,6 +313,8 @@ class SearchSpace:
             if name not in params:
                 raise ConfigError(f"cannot narrow {name!r}: not a parameter of {self.names}")
             param = params[name]
+            if isinstance(param, Categorical):
+                raise ConfigError(f"cannot narrow {name!r}: it is categorical")
             try:
                 low, high = bounds
             except (TypeError, ValueError):
@@ -236,28 +331,38 @@ class SearchSpace:
 
     def sample(self, rng: np.random.Generator) -> Config:
         """Draw one config (uniform, or log-uniform for log-scaled parameters)."""
-        return {name: p.cast(p.sample(rng)) for name, p in self._params.items()}
+        return {
+            name: p.sample(rng) if isinstance(p, Categorical) else p.cast(p.sample(rng))
+            for name, p in self._params.items()
+        }
 
-    def clip(self, config: Mapping[str, float]) -> Config:
-        """Clip (and round, for ints) every value into its bounds."""
-        return {name: p.cast(p.clip(config[name])) for name, p in self._params.items()}
+    def clip(self, config: Mapping[str, Any]) -> Config:
+        """Clip (and round, for ints) every value into its bounds; a categorical's is checked."""
+        return {
+            name: p.choices[p.index(config[name])]
+            if isinstance(p, Categorical)
+            else p.cast(p.clip(config[name]))
+            for name, p in self._params.items()
+        }
 
     def to_unit(
         self, configs: Mapping[str, float] | Sequence[Mapping[str, float]], log_space: bool = True
     ) -> np.ndarray:
         """Map one config to a ``[d]`` vector, or a sequence of configs to ``[n, d]``."""
+        params = self._numeric("the unit cube")
         if isinstance(configs, Mapping):
-            return np.array([p.to_unit(configs[n], log_space) for n, p in self._params.items()])
+            return np.array([p.to_unit(configs[n], log_space) for n, p in params.items()])
         if len(configs) == 0:
             return np.zeros((0, self.dim))
         return np.stack([self.to_unit(c, log_space) for c in configs])
 
     def columns_to_unit(self, columns: np.ndarray, log_space: bool = True) -> np.ndarray:
         """Map a raw ``[n, d]`` array (columns in :attr:`names` order) to the unit cube."""
+        params = self._numeric("the unit cube")
         columns = np.asarray(columns, dtype=np.float64)
         return (
             np.stack(
-                [p.to_unit(columns[:, i], log_space) for i, p in enumerate(self._params.values())],
+                [p.to_unit(columns[:, i], log_space) for i, p in enumerate(params.values())],
                 axis=-1,
             )
             if columns.size
@@ -266,18 +371,24 @@ class SearchSpace:
 
     def from_unit(self, unit: np.ndarray, log_space: bool = True) -> Config:
         """Map a ``[d]`` unit-cube vector to a config (clipped, ints rounded)."""
+        params = self._numeric("the unit cube")
         unit = np.asarray(unit, dtype=np.float64)
         if unit.shape != (self.dim,):
             raise ConfigError(f"expected a unit vector of shape ({self.dim},), got {unit.shape}")
         return {
             name: p.cast(p.from_unit(u, log_space))
-            for (name, p), u in zip(self._params.items(), unit, strict=True)
+            for (name, p), u in zip(params.items(), unit, strict=True)
         }
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
-        """A JSON-friendly description: ``{name: {"type", "low", "high", "log"}}``."""
+        """A JSON-friendly description of every parameter, by name.
+
+        ``{"type", "low", "high", "log"}`` for numbers, ``{"type": "categorical", "choices"}``.
+        """
         return {
-            name: {"type": p.kind, "low": p.low, "high": p.high, "log": p.log}
+            name: {"type": p.kind, "choices": list(p.choices)}
+            if isinstance(p, Categorical)
+            else {"type": p.kind, "low": p.low, "high": p.high, "log": p.log}
             for name, p in self._params.items()
         }
 
@@ -291,8 +402,15 @@ class SearchSpace:
         params: dict[str, Param] = {}
         for name, spec in data.items():
             kind = spec.get("type", "float")
+            if kind == "categorical":
+                if not isinstance(spec.get("choices"), list):
+                    raise ConfigError(f"{name}: a categorical needs a list of 'choices'")
+                params[name] = Categorical(tuple(spec["choices"]))
+                continue
             if kind not in _KINDS:
-                raise ConfigError(f"{name}: unknown parameter type {kind!r}; use 'float' or 'int'")
+                raise ConfigError(
+                    f"{name}: unknown parameter type {kind!r}; use 'float', 'int' or 'categorical'"
+                )
             try:
                 params[name] = _KINDS[kind](spec["low"], spec["high"], bool(spec.get("log", False)))
             except KeyError as err:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -57,7 +57,12 @@ class Explorer(ABC):
     here), then :meth:`explore` once per cloning member, in ascending member order, each call
     seeing the earlier choices of the round as ``request.pending``. All randomness comes from
     the ``rng`` passed in, so a seeded population is reproducible.
+
+    ``handles_categorical``: whether it can explore a space with categorical parameters
+    (models that need numbers, the GP family's, cannot).
     """
+
+    handles_categorical: ClassVar[bool] = False
 
     def begin_round(self, context: RoundContext, rng: np.random.Generator) -> None:  # noqa: B027
         """Prepare for the explores of one sync point (no-op by default)."""

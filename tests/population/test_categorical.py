@@ -1,0 +1,118 @@
+"""Categorical hyperparameters: validation, sampling, files, and the methods that take them."""
+
+import json
+
+import numpy as np
+import pytest
+
+from metapbt import ConfigError, Float, Int, Population, SearchSpace
+from metapbt.population.explorers.base import ExploreRequest, RoundContext
+from metapbt.population.explorers.basic import PBTPerturbation
+from metapbt.population.history import History
+from metapbt.population.space import Categorical
+
+SPACE = SearchSpace(
+    {
+        "lr": Float(1e-5, 1e-3, log=True),
+        "opt": Categorical(("adam", "sgd", "rmsprop")),
+        "norm": Categorical((True, False)),
+        "epochs": Int(3, 30),
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("choices", "match"),
+    [
+        (("adam",), "at least 2 choices"),
+        (("adam", "adam"), "distinct"),
+        (("adam", 1), "all be str, all int"),
+        ((1, True), "all be str, all int"),  # a bool is not an int here
+        ((0.9, float("nan")), "finite"),
+        (([1], [2]), "all be str, all int"),
+    ],
+)
+def test_bad_choices_are_refused(choices, match):
+    with pytest.raises(ConfigError, match=match):
+        Categorical(choices)
+
+
+def test_values_are_the_choices_of_their_type():
+    opt = SPACE["opt"]
+    assert opt.index("sgd") == 1
+    with pytest.raises(ConfigError, match="not one of the choices"):
+        opt.index("lamb")
+    flag = Categorical((True, False))
+    with pytest.raises(ConfigError, match="not one of the choices"):
+        flag.index(1)  # 1 == True, but not a bool
+    assert Categorical((0.9, 0.99)).index(np.float64(0.99)) == 1
+    good = {"lr": 1e-4, "opt": "sgd", "norm": False, "epochs": 10}
+    assert SPACE.validate(good) == good
+    with pytest.raises(ConfigError, match="opt: 'lamb' is not one of the choices"):
+        SPACE.validate({**good, "opt": "lamb"})
+    with pytest.raises(ConfigError, match="cannot narrow 'opt': it is categorical"):
+        SPACE.narrowed({"opt": (0, 1)})
+
+
+def test_sampling_covers_every_choice_uniformly():
+    rng = np.random.default_rng(0)
+    draws = [SPACE.sample(rng) for _ in range(3000)]
+    counts = {c: sum(d["opt"] == c for d in draws) for c in ("adam", "sgd", "rmsprop")}
+    assert all(abs(n / 3000 - 1 / 3) < 0.03 for n in counts.values())
+    assert all(isinstance(d["norm"], bool) and isinstance(d["epochs"], int) for d in draws)
+
+
+def test_a_space_with_categoricals_round_trips_through_json_and_histories(tmp_path):
+    assert SearchSpace.from_dict(json.loads(json.dumps(SPACE.to_dict()))) == SPACE
+    with pytest.raises(ConfigError, match="needs a list of 'choices'"):
+        SearchSpace.from_dict({"opt": {"type": "categorical"}})
+    history = History(SPACE)
+    configs = [SPACE.sample(np.random.default_rng(s)) for s in range(3)]
+    history.add_round(10, configs, [1.0, 2.0, float("nan")], [-1, -1, -1])
+    frame = history.to_frame()
+    assert frame["opt"].tolist() == [c["opt"] for c in configs]  # written as the choices
+    assert frame["norm"].tolist() == [c["norm"] for c in configs]
+    history.to_parquet(tmp_path / "h.parquet")
+    again = History.from_parquet(tmp_path / "h.parquet")
+    assert again.space == SPACE and again.to_frame().equals(frame)
+
+
+def test_models_that_need_numbers_refuse_a_categorical_space():
+    with pytest.raises(ConfigError, match="the unit cube needs numeric parameters"):
+        SPACE.to_unit({"lr": 1e-4, "opt": "sgd", "norm": True, "epochs": 3})
+    for method in ("pb2", "pb2-star", "dkl"):
+        with pytest.raises(ConfigError, match=rf"{method} method models numeric parameters only"):
+            Population(SPACE, size=4, method=method)
+
+
+def test_pbt_redraws_a_categorical_with_its_probability_and_otherwise_keeps_it():
+    explorer = PBTPerturbation(resample_probability=0.25)
+    donor = {"lr": 1e-4, "opt": "adam", "norm": True, "epochs": 10}
+    context = RoundContext(SPACE, History(SPACE), step=10, rewards=np.array([1.0, 2.0]), size=2)
+    request = ExploreRequest(member=0, donor=1, donor_config=donor, donor_reward=2.0, pending=())
+    rng = np.random.default_rng(1)
+    picks = [explorer.explore(context, request, rng)["opt"] for _ in range(4000)]
+    # kept with 0.75, redrawn with 0.25 (a redraw lands on adam a third of the time)
+    assert np.mean([p == "adam" for p in picks]) == pytest.approx(0.75 + 0.25 / 3, abs=0.02)
+    assert {"sgd", "rmsprop"} <= set(picks)
+
+
+def test_random_and_pbt_populations_run_and_resume_with_categoricals():
+    def run(pop, rounds, start=1):
+        for t in range(start, start + rounds):
+            pop.tell(t * 10, [float(i + t) for i in range(4)])
+
+    whole = Population(SPACE, size=4, method="pbt", seed=3)
+    run(whole, 6)
+    first = Population(SPACE, size=4, method="pbt", seed=3)
+    run(first, 3)
+    state = json.loads(json.dumps(first.state_dict()))
+    resumed = Population(SPACE, size=4, method="pbt", seed=3)
+    resumed.load_state_dict(state)
+    run(resumed, 3, start=4)
+    assert resumed.history.to_frame().equals(whole.history.to_frame())
+    assert all(c["opt"] in ("adam", "sgd", "rmsprop") for c in whole.ask())
+    fixed = Population(SPACE, size=4, method="random", seed=0)
+    before = fixed.ask()
+    run(fixed, 3)
+    assert fixed.ask() == before
