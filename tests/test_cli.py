@@ -1,11 +1,15 @@
 import json
 import shutil
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
 from metapbt.cli import app
+from metapbt.population.history import History
 from metapbt.runs.config import RunConfig
+
+from .tensorboard_events import read_dir, scalars
 
 runner = CliRunner()
 TINY = ["--budget", "4000", "--interval", "2000", "--population", "2"]
@@ -72,13 +76,18 @@ def test_run_lines_fit_80_columns_and_a_second_run_gets_a_new_directory(tmp_path
 
 def test_run_with_several_seeds_and_contexts_trains_them_as_one_batch(tmp_path):
     args = ["run", *TINY, "--seeds", "0,1", "--contexts", "earth", "--contexts", "gravity=12"]
-    result = runner.invoke(app, [*args, "--out", str(tmp_path / "many")], terminal_width=200)
+    tb = ["--tensorboard", str(tmp_path / "tb")]
+    result = runner.invoke(app, [*args, *tb, "--out", str(tmp_path / "many")], terminal_width=200)
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in (tmp_path / "many").iterdir())
     assert names == ["earth__seed0", "earth__seed1", "gravity=12__seed0", "gravity=12__seed1"]
     for name in names:
         summary = json.loads((tmp_path / "many" / name / "summary.json").read_text())
         assert summary["seed"] == int(name[-1])
+    # TensorBoard events of each run, written by the batch's child process, named as its folder
+    assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == names
+    for name in names:
+        assert_events_match_history(tmp_path / "tb" / name, tmp_path / "many" / name)
     # one batch: a classic-control env's contexts train together, by the study runner's rule
     assert result.output.count("4 runs trained together") == 1 and "mean" in result.output
     # --resume: finished runs are done cells of the study (nothing trains, all four reported)
@@ -95,3 +104,88 @@ def test_run_with_several_seeds_and_contexts_trains_them_as_one_batch(tmp_path):
     )
     bad = runner.invoke(app, ["run", *TINY, "--seeds", "0,x", "--out", str(tmp_path / "b")])
     assert bad.exit_code == 2 and "--seeds takes integers" in bad.output
+
+
+def test_run_takes_budget_and_interval_from_the_preset(tmp_path, monkeypatch):
+    import metapbt.runs.run
+
+    seen = []
+
+    def fake_run(config, out, **_):
+        seen.append(config)
+        return {"final_best": 1.0, "wall_seconds": 0.1}
+
+    monkeypatch.setattr(metapbt.runs.run, "run", fake_run)
+    args = ["run", "--env", "hopper", "--preset", "brax-fast", "--out", str(tmp_path / "h")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    [config] = seen
+    assert (config.budget, config.interval, config.rounds) == (1_024_000, 102_400, 10)
+    # no preset: the env's (a Brax robot's is brax-fast), with its budget and interval
+    default = runner.invoke(app, ["run", "--env", "hopper", "--out", str(tmp_path / "m")])
+    assert default.exit_code == 0, default.output
+    assert (seen[1].preset, seen[1].budget, seen[1].interval) == ("brax-fast", 1_024_000, 102_400)
+    command = typer.main.get_command(app).commands["run"]
+    helps = {param.name: param.help for param in command.params}
+    assert helps["budget"].endswith("\\[default: the preset's; classic: 600,000]")
+    assert helps["interval"].endswith("\\[default: the preset's; classic: 40,000]")
+
+
+def test_a_round_line_shows_every_tuned_value_in_79_columns():
+    from types import SimpleNamespace
+
+    from metapbt.cli._common import round_line
+
+    config = {"lr": 1e-5, "lambda": 0.9734, "clip": 0.2134, "ent_coef": 1.234e-3}
+    nan = float("nan")
+
+    def line(rewards, seconds=12.3, step=600_000, round_=15):
+        report = SimpleNamespace(
+            round=round_,
+            rounds=15,
+            step=step,
+            rewards=rewards,
+            configs=[config] * len(rewards),
+            seconds=seconds,
+        )
+        return round_line(report)
+
+    extremes = [
+        line([nan, -12345.67, -20000.0, nan], seconds=12345.6),
+        line([14140.5, 1.0, nan, 3.0]),
+        line([0.5, 21.25], step=40_000, round_=1),
+    ]
+    for text in extremes:
+        assert len(text) <= 79 and text.startswith("round ") and "…" not in text, text
+        assert all(f" {name}=" in text for name in ("lr", "lam", "clip", "ent")), text
+        assert " lr=1e-5 lam=.973 clip=.213 ent=1.2e-3 " in text
+    assert "round 15/15" in extremes[0] and "best -12346 " in extremes[0]
+    assert "best 14140 " in extremes[1] and extremes[1].endswith("  12.3s")
+    assert extremes[2].startswith("round  1/15  step  40k  best 21.2 ")  # step aligned
+    diverged = line([nan, nan])
+    assert "best nan" in diverged and "lr=" not in diverged and len(diverged) <= 79
+    three = {"lr": 7.42e-4, "lambda": 0.973, "clip": 0.21}
+    report = SimpleNamespace(round=2, rounds=15, step=80_000, rewards=[500.0], configs=[three])
+    full = round_line(SimpleNamespace(**vars(report), seconds=1.5))
+    assert full == "round  2/15  step  80,000  best 500.0  lr=7.4e-4 lam=.973 clip=.21  1.5s"
+
+
+def assert_events_match_history(logdir, run_dir):
+    """The run's TensorBoard rewards are its history's (one event file: a run in one go)."""
+    [events] = read_dir(logdir)
+    got = scalars(events)
+    history = History.from_parquet(run_dir / "history.parquet").to_frame()
+    for row in history.to_dict("records"):
+        logged = got[f"reward/member_{row['member']}"][row["step"]]
+        assert logged == pytest.approx(row["reward"], rel=1e-6)
+    assert "tensorboard" not in json.loads((run_dir / "summary.json").read_text())
+
+
+def test_run_writes_tensorboard_events_in_a_directory_named_as_the_run(tmp_path):
+    tb = tmp_path / "tb"
+    args = ["run", *TINY, "--out", str(tmp_path / "demo"), "--tensorboard", str(tb)]
+    result = runner.invoke(app, args, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert f"tensorboard --logdir {tb}" in " ".join(result.output.split())
+    assert [p.name for p in tb.iterdir()] == ["demo"]
+    assert_events_match_history(tb / "demo", tmp_path / "demo")

@@ -92,6 +92,7 @@ def test_apply_keeps_each_slots_episodes(trainer):
 def test_a_lunar_lander_run_finishes_with_its_outputs(tmp_path):
     config = RunConfig(
         env="lunar_lander",
+        preset="classic",  # the cheap batch (2000); LunarLander's own default is box2d
         context="leg_height=12",
         method="pbt",
         population=2,

@@ -1,7 +1,9 @@
 import pytest
 
-from metapbt import ConfigError
+from metapbt import ConfigError, envs
+from metapbt.engine import presets
 from metapbt.runs.config import Protocol, RunConfig
+from metapbt.runs.resolve import resolve
 
 
 def test_defaults_are_the_reference_protocol_and_the_config_is_frozen():
@@ -36,3 +38,47 @@ def test_defaults_are_the_reference_protocol_and_the_config_is_frozen():
 def test_invalid_settings_are_config_errors_naming_the_field(fields, match):
     with pytest.raises(ConfigError, match=match):
         RunConfig(**fields)
+
+
+PAIRS = [(e, p) for e in envs.names() for p in presets.PRESETS.names()]
+
+
+@pytest.mark.parametrize(("env", "preset"), PAIRS)
+def test_every_env_and_preset_is_a_run_with_the_presets_defaults(env, preset, caplog):
+    presets.warn_unsuited.cache_clear()
+    config = RunConfig(env=env, preset=preset)
+    dumped = config.model_dump()
+    assert (dumped["budget"], dumped["interval"]) == (
+        presets.use(preset).budget,
+        presets.use(preset).interval,
+    )
+    assert isinstance(dumped["budget"], int) and isinstance(dumped["interval"], int)
+    assert config.interval % presets.make(preset, env=env).batch_size == 0
+    assert resolve(config).ppo == presets.make(preset, env=env)
+    family = envs.spec(env).family
+    warned = [r.getMessage() for r in caplog.records if "is not meant for" in r.getMessage()]
+    if family in presets.use(preset).families:
+        assert not warned
+    else:  # it trains as asked, and says which presets suit the env
+        assert len(warned) == 1 and f"the '{presets.RECOMMENDED[family]}' preset" in warned[0]
+
+
+def test_without_a_preset_a_run_takes_its_envs():
+    assert RunConfig().preset == "classic"
+    assert RunConfig(env="lunar_lander").preset == "box2d"
+    hopper = RunConfig(env="hopper")
+    assert (hopper.preset, hopper.budget, hopper.interval) == ("brax-fast", 1_024_000, 102_400)
+    assert RunConfig(env="hopper", preset="brax-paper").preset == "brax-paper"
+
+
+def test_budget_and_interval_come_from_the_preset_only_where_not_given():
+    lander = RunConfig(env="lunar_lander", preset="box2d")
+    assert (lander.budget, lander.interval, lander.rounds) == (520_000, 52_000, 10)
+    assert not {"budget", "interval"} & lander.model_fields_set  # given: what the user gave
+    short = RunConfig(env="lunar_lander", preset="box2d", budget=104_000)
+    assert (short.budget, short.interval) == (104_000, 52_000)
+    assert Protocol(preset="brax-paper").model_dump()["budget"] == 3_000_000
+    with pytest.raises(ConfigError, match=r"interval 52000 \(the 'box2d' preset's default\)"):
+        RunConfig(env="lunar_lander", preset="box2d", budget=100_000)
+    with pytest.raises(ConfigError, match=r"budget 600000 \(the 'classic' preset's default\) must"):
+        RunConfig(interval=80_000)

@@ -40,6 +40,6 @@ def fail(progress):
     raise ArithmeticError("the work itself failed")
 
 
-def cells_hang(cells, outs, cache, progress):
+def cells_hang(cells, outs, cache, tensorboard, progress):
     """In place of the runner's child work: two quick rounds, then no more progress."""
     hang_always(progress)

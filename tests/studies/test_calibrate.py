@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from metapbt.cli import app
+from metapbt.engine import presets
 from metapbt.errors import ConfigError
 from metapbt.studies import calibrate as cal
 
@@ -69,3 +70,25 @@ def test_cli_calibrates_and_resumes(tmp_path, monkeypatch):
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and "| cart_pole | fast | 2,000 |" in again.output
     assert (tmp_path / "calibration.md").read_text().startswith("| env |")
+
+
+def test_cli_calibrates_each_preset_for_a_runs_budget_and_warns_of_unsuited_pairs(
+    tmp_path, monkeypatch, caplog
+):
+    budgets = {}
+
+    def fake(out, env, preset, budget, *args):
+        budgets[preset] = budget
+        return _row((1.0, 2.0))
+
+    monkeypatch.setattr(cal, "calibrate_or_load", fake)
+    args = ["calibrate", "--env", "lunar_lander", "--preset", "box2d", "--preset", "classic"]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert budgets == {"box2d": 520_000, "classic": 600_000}
+    budgets.clear()
+    mixed = ["calibrate", "--env", "cart_pole", "--env", "hopper", "--out", str(tmp_path)]
+    presets.warn_unsuited.cache_clear()
+    warned = CliRunner().invoke(app, mixed)  # a pair that does not suit still calibrates
+    assert warned.exit_code == 0 and "not meant for hopper" in caplog.text
+    assert budgets == {"classic": 600_000}

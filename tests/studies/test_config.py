@@ -244,3 +244,31 @@ def load_study_text(tmp_path: Path, extra: str):
     )
     (tmp_path / "s.toml").write_text(text)
     return load_study(tmp_path / "s.toml")
+
+
+def test_the_logging_table_is_an_output_not_a_setting_of_the_runs(tmp_path):
+    plain = load_study(_write(tmp_path, MINIMAL))
+    assert plain.tensorboard_dir is None
+    logged = load_study(_write(tmp_path, MINIMAL + '[logging]\ntensorboard = "tb"\n'))
+    assert logged.tensorboard_dir == tmp_path / "tb"  # relative to the study file
+    assert logged.cells == plain.cells
+    assert [c.run_config() for c in logged.cells] == [c.run_config() for c in plain.cells]
+    elsewhere = tmp_path.parent / "tb-abs"
+    absolute = load_study(_write(tmp_path, MINIMAL + f'[logging]\ntensorboard = "{elsewhere}"\n'))
+    assert absolute.tensorboard_dir == elsewhere
+    for table, match in (
+        ('wandb = "x"', "logging.wandb: Extra inputs"),
+        ('tensorboard = ""', "logging.tensorboard: String should have at least 1 character"),
+        ("tensorboard = 3", "logging.tensorboard: Input should be a valid string"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            load_study(_write(tmp_path, f"{MINIMAL}[logging]\n{table}\n"))
+
+
+def test_the_runs_of_one_command_log_where_the_command_says(tmp_path):
+    from metapbt.studies.config import study_of_runs
+
+    config = RunConfig(budget=8000, interval=4000)
+    study = study_of_runs(config, [0, 1], [], tmp_path / "out", tensorboard=tmp_path / "tb")
+    assert study.tensorboard_dir == tmp_path / "tb"
+    assert study_of_runs(config, [0, 1], [], tmp_path / "out").tensorboard_dir is None

@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from metapbt.cli import app
+from metapbt.engine import presets
 from metapbt.errors import ConfigError
 from metapbt.population.portfolio import Portfolio
 from metapbt.runs.run import RunConfig, run
@@ -84,13 +85,21 @@ def test_other_settings_in_the_same_directory_are_refused(built):
         pf.candidates(pf.PortfolioSetup(env="cart_pole", contexts=("earth",)), root)
 
 
-def test_setup_validation():
+def test_setup_validation(caplog):
     with pytest.raises(ConfigError, match="multiple of"):
         pf.PortfolioSetup(contexts=("earth",), steps=1500)
     with pytest.raises(ConfigError, match="best"):
         pf.PortfolioSetup(contexts=("earth",), configs=2, best=3)
     with pytest.raises(ConfigError, match="duplicate"):
         pf.PortfolioSetup(contexts=("earth", "earth"))
+    assert pf.PortfolioSetup().steps == 160_000  # four of classic's 40k intervals
+    robots = pf.PortfolioSetup(env=("hopper", "walker2d"), preset="brax-paper")
+    assert robots.steps == 800_000 and robots == pf.PortfolioSetup(
+        env=("hopper", "walker2d"), preset="brax-paper", steps=800_000
+    )
+    presets.warn_unsuited.cache_clear()
+    pf.PortfolioSetup(env="hopper")  # classic on a robot: trains, with a warning
+    assert "not meant for hopper" in caplog.text
     assert pf.parse_contexts("cart_pole", "planets")[0] == "uranus"
     assert pf.parse_contexts("cart_pole", "earth; gravity=12") == ("earth", "gravity=12")
     assert len(pf.parse_contexts("cart_pole", "grid:length")) == 22

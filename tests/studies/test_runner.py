@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 
 from metapbt.errors import ConfigError
+from metapbt.population.history import History
 from metapbt.runs import batch as engine_batch
 from metapbt.runs.checkpoint import Checkpoint
 from metapbt.studies import runner
 from metapbt.studies.config import load_study
 from metapbt.studies.results import load_results
+
+from ..tensorboard_events import read_dir, scalars
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
 
@@ -250,3 +253,37 @@ def test_with_mixed_contexts_an_envs_contexts_share_a_batch(tmp_path):
     assert sorted(len(b) for b in plain) == [4, 4, 4, 4]  # one env and context each
     assert sorted(len(b) for b in mixed) == [8, 8]  # one env each
     assert all(len({c.env for c in b}) == 1 for b in mixed)
+
+
+def test_a_logged_cell_writes_its_events_and_stays_done_whatever_is_logged(tmp_path, monkeypatch):
+    path = _study(tmp_path, methods='["pbt"]', seeds=1)
+    tiny = path.read_text()
+    path.write_text(tiny + '[logging]\ntensorboard = "tb"\n')
+    study = load_study(path)
+    assert [r.state for r in runner.run_study(study)] == ["done"]  # in this process
+    [cell] = study.cells
+    [events] = read_dir(tmp_path / "tb" / study.cell_name(cell))
+    history = History.from_parquet(runner.cell_dir(study, cell) / "history.parquet").to_frame()
+    got = scalars(events)
+    for row in history.to_dict("records"):
+        logged = got[f"reward/member_{row['member']}"][row["step"]]
+        assert logged == pytest.approx(row["reward"], rel=1e-6)
+    # logging is no setting of the runs: elsewhere or not at all, the cell is done
+    path.write_text(tiny + '[logging]\ntensorboard = "elsewhere"\n')
+    assert runner.states(load_study(path)) == {cell.id: "done"}
+    path.write_text(tiny)
+    assert runner.states(load_study(path)) == {cell.id: "done"}
+    # without tensorboardX, a logged study is refused before any cell runs
+    (tmp_path / "new").mkdir()
+    fresh = _study(tmp_path / "new")
+    fresh.write_text(fresh.read_text() + '[logging]\ntensorboard = "tb"\n')
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)
+    with pytest.raises(ConfigError, match="metapbt\\[tensorboard\\]"):
+        runner.run_study(load_study(fresh))
+    assert not (tmp_path / "new" / "results").exists()
+    # a worker without it (a Ray node) records its cells as failed instead of raising
+    cell = load_study(fresh).cells[0]
+    out = tmp_path / "worker" / cell.id
+    [result] = runner.run_cells([cell.model_dump(mode="json")], [str(out)], tensorboard="tb")
+    assert result.state == "failed" and "metapbt[tensorboard]" in result.error
+    assert "metapbt[tensorboard]" in (out / "error.json").read_text()

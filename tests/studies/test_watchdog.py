@@ -110,7 +110,7 @@ contexts = ["earth"]
 """
 
 
-def cells_hang_once(cells, outs, cache, progress):
+def cells_hang_once(cells, outs, cache, tensorboard, progress):
     """The runner's child work, stopping for good after round 1 of the first attempt."""
     marker = Path(outs[0]).parent / "attempted"
     first = not marker.exists()
@@ -127,6 +127,7 @@ def cells_hang_once(cells, outs, cache, progress):
         cache,
         on_round=lambda cell_id, r: report("round", r.round, (cell_id, r)),
         on_start=lambda: report("start"),
+        tensorboard=tensorboard,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,13 +42,69 @@ def best_reward(rewards: list[float]) -> float:
 
 
 def show_round(report: Any) -> None:
-    """One finished round on one line of at most 79 characters: best, its config, time."""
+    """Print one finished round on one line (:func:`round_line`)."""
+    console.print(round_line(report), highlight=False)
+
+
+SHORT_NAMES = {"lambda": "lam", "ent_coef": "ent"}
+"""How a round line names a tuned hyperparameter (the others by their own names)."""
+
+
+def round_line(report: Any, width: int = 79) -> str:
+    """One finished round in at most ``width`` characters: step, best reward, its config, time.
+
+    ``round  3/15  step 120,000  best 500.0  lr=7.4e-4 lam=.973 clip=.213  12.3s``: every tuned
+    value of the best member, names shortened (:data:`SHORT_NAMES`), numbers compact
+    (:func:`compact`). Only when the line is too long, the step is shortened (``120k``), then
+    left out (the round number says where the run is); a line still too long (more tuned
+    values than the engine's four) is cut with an ellipsis. When every member diverged, the
+    best is ``nan`` and no config is shown.
+    """
     best = best_reward(report.rewards)
-    line = f"round {report.round:>2}/{report.rounds}  step {report.step:>9,}  best {best:9.2f}"
-    if best == best:
-        config = report.configs[report.rewards.index(best)]
-        line += "  " + " ".join(f"{k}={v:.3g}" for k, v in config.items())
-    console.print(fit(line, f"  {report.seconds:.1f}s"), highlight=False)
+    config = report.configs[report.rewards.index(best)] if best == best else {}
+    values = " ".join(f"{SHORT_NAMES.get(k, k)}={compact(v)}" for k, v in config.items())
+    reward = f"{best:.1f}" if abs(best) < 1000 else f"{best:.0f}"  # NaN: "nan"
+    seconds = f"{report.seconds:.1f}s" if report.seconds < 100 else f"{report.seconds:.0f}s"
+    head = f"round {report.round:>2}/{report.rounds}"
+    end = report.step // max(report.round, 1) * report.rounds  # steps align with the last's
+    exact, short = len(f"{end:,}"), len(count(end))
+    for step in (f"  step {report.step:>{exact},}", f"  step {count(report.step):>{short}}", ""):
+        line = f"{head}{step}  best {reward}" + (f"  {values}" if values else "")
+        if len(line) + 2 + len(seconds) <= width:
+            break
+    return fit(line, f"  {seconds}", width)
+
+
+def compact(value: float | str) -> str:
+    """A tuned value in few characters: 2-3 significant digits, no leading zero.
+
+    Magnitudes below 0.01 or from 10,000 up in scientific notation with 2 digits; from 1000 to
+    10,000 and whole numbers below 10,000 in full.
+
+    >>> [compact(x) for x in (7.42e-4, 0.973, 0.2134, 1e-5, 12.34, 1234.5, 123456.0, 3.0)]
+    ['7.4e-4', '.973', '.213', '1e-5', '12.3', '1234', '1.2e5', '3']
+    """
+    if isinstance(value, str):  # a categorical's choice
+        return value
+    v = float(value)
+    if not math.isfinite(v) or (v.is_integer() and abs(v) < 1e4):
+        return f"{v:.0f}" if math.isfinite(v) else str(v)
+    if 0.01 <= abs(v) < 999.5:
+        text = f"{v:.3g}"
+        return text.replace("0.", ".", 1) if text.lstrip("-").startswith("0.") else text
+    if 999.5 <= abs(v) < 1e4:
+        return f"{v:.0f}"
+    mantissa, exponent = f"{v:.1e}".split("e")
+    return f"{mantissa.removesuffix('.0')}e{int(exponent)}"
+
+
+def count(steps: int) -> str:
+    """A step count in at most 5 characters: ``4000``, ``41k``, ``600k``, ``1.02M``."""
+    if steps < 10_000:
+        return str(steps)
+    if steps < 999_500:
+        return f"{steps / 1e3:.3g}k"
+    return f"{steps / 1e6:.3g}M"
 
 
 def fit(line: str, tail: str, width: int = 79) -> str:
@@ -57,8 +114,14 @@ def fit(line: str, tail: str, width: int = 79) -> str:
 
 
 def option(field: str, text: str) -> Any:
-    """An option that fills the :class:`RunConfig` field ``field``; its default is the config's."""
+    """An option that fills the :class:`RunConfig` field ``field``; its default is the config's.
+
+    ``budget`` and ``interval`` default to the preset's; the help names the default preset's.
+    """
     default = RunConfig.model_fields[field].default
+    if default is None and field in ("budget", "interval"):
+        preset = RunConfig.model_fields["preset"].default
+        default = f"the preset's; {preset}: {getattr(presets.use(preset), field):,}"
     # Escaped: rich would read "[default: ...]" as markup.
     return typer.Option(help=f"{text} \\[default: {default}]", show_default=False)
 
@@ -69,7 +132,12 @@ def given_options(**options: Any) -> dict[str, Any]:
 
 
 Preset = Annotated[
-    str | None, option("preset", f"PPO preset ({', '.join(presets.PRESETS.names())}).")
+    str | None,
+    typer.Option(
+        help=f"PPO preset ({', '.join(presets.PRESETS.names())}). \\[default: the env's: "
+        "classic; box2d for lunar_lander; brax-fast for a Brax robot]",
+        show_default=False,
+    ),
 ]
 PopulationSize = Annotated[int | None, option("population", "Population size.")]
 Budget = Annotated[int | None, option("budget", "Environment steps per member.")]

@@ -11,7 +11,6 @@ from rich.progress import Progress
 from metapbt._atomic import write_text_atomic
 from metapbt.cli._common import console, user_errors
 from metapbt.engine import presets
-from metapbt.runs.config import RunConfig
 
 
 def calibrate_command(
@@ -20,8 +19,13 @@ def calibrate_command(
     ] = None,
     preset: Annotated[list[str] | None, typer.Option(help="Preset(s) (repeat).")] = None,
     budget: Annotated[
-        int, typer.Option(min=1, help="Steps per configuration (default: a run's budget).")
-    ] = RunConfig.model_fields["budget"].default,
+        int | None,
+        typer.Option(
+            min=1,
+            help="Steps per configuration (default: a run's budget under each preset; "
+            f"classic: {presets.use('classic').budget:,}).",
+        ),
+    ] = None,
     configs: Annotated[int, typer.Option(min=2, help="Random configurations per task.")] = 30,
     context: Annotated[str, typer.Option(help="The task's context.")] = "earth",
     seed: Annotated[int, typer.Option(help="Seed of the configurations and the training.")] = 0,
@@ -41,13 +45,14 @@ def calibrate_command(
     names = preset or ["classic"]
     rows = []
     with user_errors(), Progress(console=console) as progress:
-        for name in names:
-            presets.PRESETS.check(name)
         pairs = [(e, p) for e in env_ids for p in names]
+        for e, p in pairs:  # before any training: say which pairs do not suit each other
+            presets.warn_unsuited(p, e)
         bar = progress.add_task("calibrating", total=len(pairs))
         for e, p in pairs:
             progress.update(bar, description=f"calibrating {e} with {p}")
-            rows.append(cal.calibrate_or_load(out, e, p, budget, configs, context, seed))
+            steps = presets.use(p).budget if budget is None else budget
+            rows.append(cal.calibrate_or_load(out, e, p, steps, configs, context, seed))
             progress.update(bar, advance=1)
     text = cal.table(rows)
     write_text_atomic(out / "calibration.md", text + "\n")

@@ -10,6 +10,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from metapbt.cli._common import WatchdogOption, Workers, console, make_watchdog, user_errors
+from metapbt.engine import presets
 
 
 def _task_progress(progress: Progress, total: int, label: str) -> Any:
@@ -28,7 +29,14 @@ def portfolio_candidates(
     ] = "planets",
     configs: Annotated[int, typer.Option(min=1, help="Random configurations per task.")] = 30,
     seeds: Annotated[int, typer.Option(min=1, help="Seeds per configuration.")] = 4,
-    steps: Annotated[int, typer.Option(min=1, help="Steps per configuration and seed.")] = 160_000,
+    steps: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Steps per configuration and seed (default: 4 of the preset's sync intervals; "
+            f"classic: {4 * presets.use('classic').interval:,}).",
+        ),
+    ] = None,
     best: Annotated[int, typer.Option(min=1, help="Candidates kept per task.")] = 2,
     preset: Annotated[str, typer.Option(help="PPO preset.")] = "classic",
     seed: Annotated[int, typer.Option(help="Root seed.")] = 0,

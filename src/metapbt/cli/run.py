@@ -98,8 +98,17 @@ def run_command(
         typer.Option(help="Several contexts trained together (repeat it; 'planets': all five)."),
     ] = None,
     watchdog: WatchdogOption = True,
+    tensorboard: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write TensorBoard events to DIR/<run> as the run trains "
+            "(pip install 'metapbt[tensorboard]'; not a setting of the run).",
+            metavar="DIR",
+        ),
+    ] = None,
 ) -> None:
     """Train a PPO population on a contextual environment, exploring with a method."""
+    from metapbt.runs.loggers import tensorboard_loggers
     from metapbt.runs.run import run
 
     # Every RunConfig field is an option of the same name (tests/test_cli.py checks).
@@ -110,16 +119,23 @@ def run_command(
         config = RunConfig(**given)
         if seeds is not None or contexts:
             many = _seed_list(seeds), _context_list(contexts)
-            _run_many(config, out, resume, *many, watchdog)
+            _run_many(config, out, resume, *many, watchdog, tensorboard)
             return
         if not resume:
             out = _announce_free(out)
+        loggers = tensorboard_loggers(tensorboard, out.resolve().name)
         ensure_writable(out)
-        summary = run(config, out, resume=resume, on_round=show_round)
+        summary = run(config, out, resume=resume, on_round=show_round, loggers=loggers)
     console.print(
         f"final best reward {summary['final_best']:.2f} in {summary['wall_seconds']:.1f}s; "
         f"wrote {out}/history.parquet, summary.json, run.png"
     )
+    _show_tensorboard(tensorboard)
+
+
+def _show_tensorboard(tensorboard: Path | None) -> None:
+    if tensorboard is not None:
+        console.print(f"TensorBoard events in {tensorboard}: tensorboard --logdir {tensorboard}")
 
 
 def _ranges(items: list[str]) -> dict[str, tuple[float, float]]:
@@ -168,6 +184,7 @@ def _run_many(
     seeds: list[int],
     contexts: list[str],
     watchdog: bool,
+    tensorboard: Path | None = None,
 ) -> None:
     """``metapbt run --seeds/--contexts``: every (context, seed) as a cell of a study.
 
@@ -180,7 +197,7 @@ def _run_many(
 
     if not resume:
         out = _announce_free(out)
-    study = study_of_runs(config, seeds, contexts, out)
+    study = study_of_runs(config, seeds, contexts, out, tensorboard)
     names = {cell.id: study.cell_name(cell) for cell in study.cells}
     order = list(names)
     pending: dict[int, dict[str, Any]] = {}
@@ -239,5 +256,6 @@ def _run_many(
             f"(std over {len(finals)} runs); wrote {out}/<run>/ history.parquet, summary.json, "
             "run.png"
         )
+    _show_tensorboard(tensorboard)
     if len(finals) < len(study.cells):
         raise MetaPBTError("some runs failed (see the table); rerun with --resume to retry them")

@@ -3,14 +3,25 @@
 A preset factory takes the environment id (``env``, or ``None`` when unknown); most ignore it.
 ``classic`` is the exception: ``fast`` plus the per-environment settings in
 :data:`CLASSIC_SETTINGS`, measured with ``metapbt calibrate`` (README: "Reproducing Meta-PB2").
+
+Every preset also says what it is for (:class:`PresetUse`, :func:`use`): the environment
+families it is meant for and a run's default length under it (budget and sync interval, whole
+batches of the preset). Those defaults are the same for every environment of its families: no
+preset's batch depends on the environment.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from metapbt import envs
 from metapbt._registry import Registry
 from metapbt.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -93,14 +104,74 @@ class PPOConfig:
 
 PRESETS: Registry[PPOConfig] = Registry("preset")
 
+CLASSIC_CONTROL, BRAX, BOX2D = "classic_control", "brax", "box2d"
+"""Environment families (each env spec's ``family``)."""
 
-@PRESETS.register("fast")
+KINDS = {CLASSIC_CONTROL: "a classic-control env", BRAX: "a Brax robot", BOX2D: "a Box2D env"}
+"""How an error names each family."""
+
+RECOMMENDED = {CLASSIC_CONTROL: "classic", BRAX: "brax-fast", BOX2D: "box2d"}
+"""The preset an error suggests for each family."""
+
+NOT_BRAX = (CLASSIC_CONTROL, BOX2D)
+"""The families of every preset but the Brax ones: LunarLander's observations and discrete
+actions are classic-control-like (``classic``, which equals ``fast`` there, and ``box2d`` are
+run on it), and ``box2d`` is ``fast`` with a larger batch."""
+
+
+@dataclass(frozen=True)
+class PresetUse:
+    """What a preset is meant for, next to its PPO settings.
+
+    Args:
+        budget: A run's default environment steps per member (a multiple of ``interval``).
+        interval: A run's default steps per member between sync points (a multiple of the
+            preset's batch).
+        families: The environment families (each env spec's ``family``) it is meant for.
+    """
+
+    budget: int
+    interval: int
+    families: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.interval <= self.budget or self.budget % self.interval:
+            raise ConfigError(
+                f"a preset's default budget ({self.budget}) must be a positive multiple of "
+                f"its default interval ({self.interval})"
+            )
+        unknown = set(self.families) - set(KINDS)
+        if unknown or not self.families:
+            raise ConfigError(f"families must be some of {list(KINDS)}, got {self.families}")
+
+
+_USES: dict[str, PresetUse] = {}
+
+
+def _preset(
+    name: str, budget: int, interval: int, families: tuple[str, ...]
+) -> Callable[[Callable[..., PPOConfig]], Callable[..., PPOConfig]]:
+    """Register a preset factory under ``name`` with what it is for (:class:`PresetUse`)."""
+    preset_use = PresetUse(budget, interval, families)
+
+    def decorator(factory: Callable[..., PPOConfig]) -> Callable[..., PPOConfig]:
+        registered = PRESETS.register(name)(factory)
+        _USES[name] = preset_use
+        return registered
+
+    return decorator
+
+
+# Defaults of the classic-control presets: the reference protocol (Meta-PB2's classic control,
+# studies/classic_control*.toml): 600k steps per member, a sync point every 40k (15 rounds);
+# 40k is whole batches of all four (2000: 20 iterations, 20,000: 2, 1000: 40).
+@_preset("fast", budget=600_000, interval=40_000, families=NOT_BRAX)
 def _fast(env: str | None = None) -> PPOConfig:
     """Small networks, few epochs, many environments: for quick use (``classic`` builds on it)."""
     return PPOConfig()
 
 
-@PRESETS.register("paper")
+@_preset("paper", budget=600_000, interval=40_000, families=NOT_BRAX)
 def _paper(env: str | None = None) -> PPOConfig:
     """As close as practical to the reference's RLlib PPO (batch 20k, 30 epochs, mb 128)."""
     return PPOConfig(
@@ -120,13 +191,17 @@ def _paper(env: str | None = None) -> PPOConfig:
     )
 
 
-@PRESETS.register("paper-1k")
+@_preset("paper-1k", budget=600_000, interval=40_000, families=NOT_BRAX)
 def _paper_1k(env: str | None = None) -> PPOConfig:
     """``paper`` with a 1000-step batch: the reference README example's setting."""
     return replace(_paper(env), num_envs=5, rollout_len=200)
 
 
-@PRESETS.register("box2d")
+# LunarLander's protocol in studies/metapbt_repro.toml: a sync point every 52k steps (13 batches
+# of 4000: the reference's 50k in whole batches), 520k per member (10 rounds) instead of the
+# reference's 1M to fit a CPU; calibrated there (the best fixed configuration reaches 144 at
+# 500k, 245 at 1M, with a wide spread at both).
+@_preset("box2d", budget=520_000, interval=52_000, families=NOT_BRAX)
 def _box2d(env: str | None = None) -> PPOConfig:
     """``fast`` networks with the reference's Box2D batch of 4000 and 10 epochs (LunarLander).
 
@@ -136,7 +211,10 @@ def _box2d(env: str | None = None) -> PPOConfig:
     return PPOConfig(num_envs=16, rollout_len=250, epochs=10, minibatch_size=500)
 
 
-@PRESETS.register("brax-fast")
+# studies/brax_learning.toml's protocol: 1,024,000 steps per member (1000 batches of 1024), a
+# sync point every 102,400 (10 rounds), under which eight of the nine robots learn (README:
+# Brax); minutes per run on CPU for most robots.
+@_preset("brax-fast", budget=1_024_000, interval=102_400, families=(BRAX,))
 def _brax_fast(env: str | None = None) -> PPOConfig:
     """Brax on CPU in minutes: batch 1024 (16 envs x 64 steps), 4 epochs, no entropy bonus.
 
@@ -147,7 +225,8 @@ def _brax_fast(env: str | None = None) -> PPOConfig:
     )
 
 
-@PRESETS.register("brax-fast-norm")
+# brax-fast's (the humanoid's normalisation check in the README ran with them).
+@_preset("brax-fast-norm", budget=1_024_000, interval=102_400, families=(BRAX,))
 def _brax_fast_norm(env: str | None = None) -> PPOConfig:
     """``brax-fast`` with running observation normalisation (``normalize_obs``).
 
@@ -157,7 +236,9 @@ def _brax_fast_norm(env: str | None = None) -> PPOConfig:
     return replace(_brax_fast(env), normalize_obs=True)
 
 
-@PRESETS.register("brax-paper")
+# The reference's Brax protocol (studies/brax.toml): 3M steps per member, a sync point every
+# 200k (15 rounds of 8 batches of 25,000).
+@_preset("brax-paper", budget=3_000_000, interval=200_000, families=(BRAX,))
 def _brax_paper(env: str | None = None) -> PPOConfig:
     """The reference's Brax PPO: ``paper`` with a batch of 25,000 (125 envs x 200 steps).
 
@@ -177,7 +258,8 @@ left -200 and Pendulum's best was -923; with these, the best reach -115 and -141
 observations hurt Acrobot and Pendulum, so it is not applied to them."""
 
 
-@PRESETS.register("classic")
+# fast's: the reference protocol. Committed results and studies rely on 600k / 40k.
+@_preset("classic", budget=600_000, interval=40_000, families=NOT_BRAX)
 def _classic(env: str | None = None) -> PPOConfig:
     """``fast`` with per-environment settings under which classic control is learnable.
 
@@ -188,6 +270,60 @@ def _classic(env: str | None = None) -> PPOConfig:
 
 
 def make(name: str, env: str | None = None, **overrides: object) -> PPOConfig:
-    """The preset ``name`` for environment ``env``, optionally with fields overridden."""
+    """The preset ``name`` for environment ``env``, optionally with fields overridden.
+
+    Raises:
+        UnknownNameError: On an unknown preset.
+    """
     config = PRESETS.make(name, env=env)
     return config.with_overrides(**overrides) if overrides else config
+
+
+def use(name: str) -> PresetUse:
+    """What the preset ``name`` is for: its families and a run's default budget and interval.
+
+    Raises:
+        UnknownNameError: On an unknown preset (the message lists the known ones).
+    """
+    return _USES[PRESETS.check(name)]
+
+
+def for_env(env: str) -> list[str]:
+    """The presets meant for ``env``, the one suggested for its family first.
+
+    The first is a run's preset when none is given (``metapbt run --env hopper`` trains with
+    ``brax-fast``, ``--env lunar_lander`` with ``box2d``).
+    """
+    family = envs.spec(env).family
+    meant = [name for name in PRESETS.names() if family in _USES[name].families]
+    return sorted(meant, key=lambda name: name != RECOMMENDED[family])
+
+
+def unsuited(name: str, env: str) -> str | None:
+    """Why the preset ``name`` does not suit ``env``, naming the ones that do; ``None`` if it does.
+
+    Brax robots take the Brax presets and every other environment the others: a classic
+    preset's entropy bonus and ten 1000-step evaluation episodes do not suit a robot, nor the
+    Brax presets' four evaluation episodes and missing entropy bonus a discrete task. Such a
+    pair still trains (a run warns): every env x preset pair is a valid run.
+
+    Raises:
+        UnknownNameError: On an unknown preset or environment.
+    """
+    family = envs.spec(env).family
+    if family in use(name).families:
+        return None
+    best, *others = for_env(env)
+    also = f" (or {', '.join(others)})" if others else ""
+    return (
+        f"the {name!r} preset is not meant for {env} ({KINDS[family]}): the {best!r} "
+        f"preset{also} is"
+    )
+
+
+@functools.cache
+def warn_unsuited(name: str, env: str) -> None:
+    """Log :func:`unsuited`'s reason once per (preset, env) in a process."""
+    reason = unsuited(name, env)
+    if reason is not None:
+        logger.warning("%s; training with %r as asked", reason, name)

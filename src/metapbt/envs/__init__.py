@@ -5,7 +5,8 @@ Known ids: ``cart_pole``, ``mountain_car``, ``pendulum``, ``acrobot`` (gymnax: :
 :mod:`metapbt.envs.brax_envs`, also behind :func:`make`, with a ``gravity`` context) and
 ``lunar_lander`` (Box2D: :func:`make_host` gives a gymnasium environment). Each spec's
 ``trainer`` attribute names the population trainer that fits it (``"jax"`` or ``"host"``;
-:func:`metapbt.engine.factory.make_trainer` reads it).
+:func:`metapbt.engine.factory.make_trainer` reads it); its ``family`` (``"classic_control"``,
+``"brax"`` or ``"box2d"``) says which PPO presets are meant for it (:mod:`metapbt.engine.presets`).
 
 A context is given as a planet name (``"earth"``, ``"neptune"``...: the gravity factor over 9.81
 scales the features the reference scaled), as ``"name=value,..."`` text, or as a mapping;
@@ -35,6 +36,7 @@ class EnvFamily(Protocol):
 
     trainer: ClassVar[str]
     mixes_contexts: ClassVar[bool]
+    family: ClassVar[str]
     id: str
     features: Mapping[str, Any]
     gravity_features: tuple[str, ...]

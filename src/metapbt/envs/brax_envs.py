@@ -9,7 +9,8 @@ written to the wrong object after the step function had been compiled (CARL #126
 0.14 the spring, positional and generalized pipelines read ``sys.gravity`` and the mjx pipeline
 reads ``sys.opt.gravity``: :func:`with_gravity` sets both (float32) on the innermost environment
 (``env.unwrapped``) before anything is traced. A trainer holds one context, so gravity is a
-compile-time constant of its programs, as every other env parameter is (README: "Batches").
+compile-time constant of its programs, as every other env parameter is
+(docs/guides/studies.md, "Batches").
 
 :class:`BraxGymnax` adapts a brax environment to gymnax's ``reset(key, params)`` /
 ``step(key, state, action, params)`` with its own time limit (a truncation) and an automatic
@@ -54,9 +55,11 @@ class BraxEnvSpec:
         backend: brax physics pipeline.
         solved: No usual solved level.
         trainer: The in-JAX population trainer (class attribute).
+        family: ``"brax"`` (class attribute; the presets meant for it say so).
     """
 
     trainer: ClassVar[str] = "jax"
+    family: ClassVar[str] = "brax"
     mixes_contexts: ClassVar[bool] = (
         False  # gravity lives in the physics system, set before compiling
     )

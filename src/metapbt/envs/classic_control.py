@@ -29,9 +29,11 @@ class EnvSpec:
             Pendulum has none there: -200 is the level commonly quoted); ``None``: none.
         trainer: Which population trainer fits (class attribute): ``"jax"``, the environments
             step inside the trainer's one jitted program.
+        family: ``"classic_control"`` (class attribute; the presets meant for it say so).
     """
 
     trainer: ClassVar[str] = "jax"
+    family: ClassVar[str] = "classic_control"
     mixes_contexts: ClassVar[bool] = True  # a context is gymnax params: traced per member
 
     id: str

@@ -59,9 +59,11 @@ class HostEnvSpec:
         solved: The usual "solved" level of an episode's return (Gym's ``reward_threshold``).
         trainer: Which population trainer fits (class attribute): ``"host"``, the environments
             step in Python between jitted policy and update calls.
+        family: ``"box2d"`` (class attribute; the presets meant for it say so).
     """
 
     trainer: ClassVar[str] = "host"
+    family: ClassVar[str] = "box2d"
     mixes_contexts: ClassVar[bool] = False  # the leg geometry is built into each host environment
 
     id: str

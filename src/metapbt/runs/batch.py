@@ -9,7 +9,7 @@ writes exactly what :func:`metapbt.runs.run.run` writes, after every round.
 
 Every run's random keys are its own (split from its seed as a lone run splits them), so its
 result does not depend on the batch it ran in, up to XLA's arithmetic: see
-``tests/engine/test_batch.py`` and the README.
+``tests/runs/test_batch.py`` and docs/guides/studies.md.
 
 A run that fails (its meta-data is refused, its explorer raises) is reported and left behind;
 the others go on. Its members keep their slot in the program until the batch ends (dropping
@@ -35,11 +35,13 @@ from metapbt.engine.ppo import MemberState
 from metapbt.engine.trainer_base import BasePopulationTrainer
 from metapbt.errors import ConfigError
 from metapbt.population.decisions import Clone, Decision, Keep
+from metapbt.population.history import NO_SOURCE
 from metapbt.population.meta_io import save_run
 from metapbt.population.population import Population
 from metapbt.population.space import Config
 from metapbt.runs.checkpoint import Checkpoint
 from metapbt.runs.config import RunConfig
+from metapbt.runs.loggers import RoundReport, RunLogger
 from metapbt.runs.outputs import CHECKPOINT, RunOutputs, summary
 from metapbt.runs.resolve import ResolvedRun, batch_key, resolve
 
@@ -51,23 +53,20 @@ Result = dict[str, Any] | BaseException
 
 @dataclass(frozen=True)
 class RunJob:
-    """One run of a batch: its config, its directory, and whether to resume it there."""
+    """One run of a batch: its config, its directory, and whether to resume it there.
+
+    Attributes:
+        config: The run's settings.
+        out: Its directory.
+        resume: Continue the run saved in ``out``.
+        loggers: What watches its finished rounds (:class:`~metapbt.runs.loggers.RunLogger`);
+            outputs, not settings. The batch closes them when it ends, however it ends.
+    """
 
     config: RunConfig
     out: Path
     resume: bool = False
-
-
-@dataclass(frozen=True)
-class RoundReport:
-    """What one finished round of one run reports (for progress displays)."""
-
-    round: int
-    rounds: int
-    step: int
-    rewards: list[float]
-    configs: list[Config]
-    seconds: float
+    loggers: tuple[RunLogger, ...] = ()
 
 
 def run_batch(
@@ -83,14 +82,22 @@ def run_batch(
         raise_errors: Re-raise the first error of any run (a lone ``metapbt run``) instead of
             returning it.
 
+    Every job's loggers see each of its finished rounds, after its files are written (before
+    ``on_round``); they are closed when this returns or raises.
+
     Raises:
         ConfigError: If the jobs cannot share a batch (different keys, different numbers of
             finished rounds), or are empty; both before any trainer is built.
     """
-    batch = Batch(jobs, raise_errors)
-    if batch.runs:
-        batch.train(on_round)
-    return batch.results()
+    try:
+        batch = Batch(jobs, raise_errors)
+        if batch.runs:
+            batch.train(on_round)
+        return batch.results()
+    finally:
+        for job in jobs:
+            for log in job.loggers:
+                log.close()
 
 
 class Batch:
@@ -179,7 +186,9 @@ class Batch:
         for i, run in enumerate(runs):
             tick = time.perf_counter()
             own = rewards[i * size : (i + 1) * size]
-            decisions += _offset(self._tell(run, step, own), i * size)
+            mine = self._tell(run, step, own)
+            run.clone_sources = [d.source if isinstance(d, Clone) else NO_SOURCE for d in mine]
+            decisions += _offset(mine, i * size)
             run.seconds = shared + time.perf_counter() - tick
         if r < self.rounds:
             state = trainer.apply(state, decisions)
@@ -196,8 +205,12 @@ class Batch:
                 elapsed=run.ckpt.elapsed + run.seconds,
             )
             run.outputs.write_round(run.pop.history, run.ckpt)
+            report = RoundReport(
+                r, self.rounds, step, own.tolist(), run.configs, run.seconds, run.clone_sources
+            )
+            for log in run.loggers:
+                log.log_round(report)
             if on_round is not None:
-                report = RoundReport(r, self.rounds, step, own.tolist(), run.configs, run.seconds)
                 on_round(run.index, report)
         return state
 
@@ -324,6 +337,8 @@ class _Run:
     pop: Population
     ckpt: Checkpoint | None = None
     configs: list[Config] = field(default_factory=list)
+    clone_sources: list[int] = field(default_factory=list)
+    loggers: tuple[RunLogger, ...] = ()
     seconds: float = 0.0
     error: BaseException | None = None
 
@@ -336,7 +351,7 @@ def _setup(index: int, job: RunJob) -> _Run:
             f"{outputs.root} already holds a run; pass --resume or choose another --out"
         )
     resolved = resolve(job.config)
-    return _Run(index, resolved, outputs, resolved.population())
+    return _Run(index, resolved, outputs, resolved.population(), loggers=job.loggers)
 
 
 def _resume(run: _Run, fresh: MemberState) -> MemberState:

@@ -1,10 +1,11 @@
 """The run configuration: one typed, frozen, validated object that the CLI and study files fill.
 
 :class:`Protocol` holds the settings every run of a comparison shares (the reference protocol's
-values by default, ``fast`` PPO); :class:`RunConfig` adds what names one run. Both are validated
-on construction (pydantic). A study file embeds :class:`Protocol` as its ``[protocol]`` table, so
-its errors name the key (``protocol.population``); :class:`RunConfig` raises
-:class:`~metapbt.errors.ConfigError` naming each bad field.
+values by default, ``classic`` PPO; a run's budget and interval default to its preset's);
+:class:`RunConfig` adds what names one run. Both are validated on construction (pydantic). A
+study file embeds :class:`Protocol` as its ``[protocol]`` table, so its errors name the key
+(``protocol.population``); :class:`RunConfig` raises :class:`~metapbt.errors.ConfigError` naming
+each bad field.
 """
 
 from __future__ import annotations
@@ -100,8 +101,11 @@ class Protocol(BaseModel):
     Args:
         preset: PPO preset name (``metapbt.engine.presets``).
         population: Number of members.
-        budget: Environment steps per member (a multiple of ``interval``).
-        interval: Steps per member between sync points (a multiple of the preset's batch).
+        budget: Environment steps per member (a multiple of ``interval``); ``None``: the
+            preset's default (:func:`metapbt.engine.presets.use`; ``classic``: 600,000).
+            Always an int after validation, so ``model_dump()`` records the value used.
+        interval: Steps per member between sync points (a multiple of the preset's batch);
+            ``None``: the preset's default (``classic``: 40,000).
         quantile: Truncation-selection quantile, in (0, 0.5].
         strict: Refuse meta-data recorded under another protocol (preset, population,
             budget, interval) or none, instead of warning.
@@ -121,8 +125,8 @@ class Protocol(BaseModel):
 
     preset: str = "classic"
     population: Annotated[int, Field(ge=1)] = 4
-    budget: Annotated[int, Field(ge=1)] = 600_000
-    interval: Annotated[int, Field(ge=1)] = 40_000
+    budget: Annotated[int | None, Field(ge=1)] = None
+    interval: Annotated[int | None, Field(ge=1)] = None
     quantile: Annotated[float, Field(gt=0, le=0.5)] = 0.25
     strict: bool = False
     seeding: Literal["task", "shared"] = "task"
@@ -138,8 +142,20 @@ class Protocol(BaseModel):
 
     @model_validator(mode="after")
     def _steps(self) -> Protocol:
-        if self.budget % self.interval:
-            raise ValueError(f"budget {self.budget} must be a multiple of interval {self.interval}")
+        # A value not given is the preset's, set here rather than in a "before" validator so
+        # that ``model_fields_set`` still tells what was given.
+        defaults = presets.use(self.preset)
+        filled = []
+        for name in ("budget", "interval"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, getattr(defaults, name))
+                filled.append(name)
+        if self.budget % self.interval:  # type: ignore[operator]
+            note = {n: f" (the {self.preset!r} preset's default)" for n in filled}
+            raise ValueError(
+                f"budget {self.budget}{note.get('budget', '')} must be a multiple of interval "
+                f"{self.interval}{note.get('interval', '')}"
+            )
         ppo = presets.make(self.preset)
         if self.interval % ppo.batch_size:
             raise ValueError(
@@ -151,7 +167,7 @@ class Protocol(BaseModel):
     @property
     def rounds(self) -> int:
         """Sync points of a run: ``budget // interval``."""
-        return self.budget // self.interval
+        return self.budget // self.interval  # type: ignore[operator]  # ints once validated
 
 
 class RunConfig(Protocol):
@@ -174,7 +190,8 @@ class RunConfig(Protocol):
 
     Raises:
         ConfigError: On invalid settings, naming each bad field (an interval that is not a
-            multiple of the preset's batch names the preset and its batch size).
+            multiple of the preset's batch names the preset and its batch size; a preset not
+            meant for the environment names the ones that are).
     """
 
     env: str = "cart_pole"
@@ -205,6 +222,21 @@ class RunConfig(Protocol):
     @classmethod
     def _method(cls, value: str) -> str:
         return methods.METHODS.check(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _env_preset(cls, data: Any) -> Any:
+        """No preset given: the env's (``classic``, ``box2d`` for LunarLander, ``brax-fast``)."""
+        if isinstance(data, dict) and data.get("preset") is None:
+            env = data.get("env", cls.model_fields["env"].default)
+            if isinstance(env, str) and env in envs.ENVS:
+                data = {**data, "preset": presets.for_env(env)[0]}
+        return data
+
+    @model_validator(mode="after")
+    def _preset_fits_env(self) -> RunConfig:
+        presets.warn_unsuited(self.preset, self.env)
+        return self
 
     @model_validator(mode="after")
     def _context(self) -> RunConfig:

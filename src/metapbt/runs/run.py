@@ -7,12 +7,13 @@ rewards and applies its decisions; then the history and the checkpoint are writt
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from metapbt.runs.batch import RoundReport, RunJob, run_batch
 from metapbt.runs.config import RunConfig
+from metapbt.runs.loggers import RunLogger
 from metapbt.runs.outputs import CHECKPOINT
 from metapbt.runs.resolve import bundled_metadata
 
@@ -24,14 +25,24 @@ def run(
     out: Path,
     resume: bool = False,
     on_round: Callable[[RoundReport], None] | None = None,
+    loggers: Sequence[RunLogger] = (),
 ) -> dict[str, Any]:
     """Run (or resume) a population and return its summary (``metapbt.summary/1``).
+
+    Args:
+        config: The run's settings.
+        out: Its directory.
+        resume: Continue the run saved in ``out``.
+        on_round: Called with each finished round's report.
+        loggers: Watch each finished round (e.g. a
+            :class:`~metapbt.runs.loggers.TensorBoardLogger`); closed when the run ends.
 
     Raises:
         ConfigError: If ``out`` holds another run, or ``resume`` finds a different config.
         MetaPBTError: Any error of the run (it is not recorded, it is raised).
     """
     report = None if on_round is None else (lambda _index, r: on_round(r))
-    [result] = run_batch([RunJob(config, Path(out), resume)], on_round=report, raise_errors=True)
+    job = RunJob(config, Path(out), resume, tuple(loggers))
+    [result] = run_batch([job], on_round=report, raise_errors=True)
     assert isinstance(result, dict)
     return result

@@ -30,6 +30,14 @@ A method table names a variant of a registered method::
     method = "pb2-star"
     init_ranges = { lr = [6.31e-4, 1e-3] }
 
+A ``[logging]`` table writes what the runs do as they train, for TensorBoard
+(:class:`~metapbt.runs.loggers.TensorBoardLogger`; ``pip install 'metapbt[tensorboard]'``)::
+
+    [logging]
+    tensorboard = "tb"                 # one sub-directory per cell, named as its results
+
+Logging is an output, not a setting of the runs: adding or changing it leaves done cells done.
+
 ``save_meta = "meta/{env}"`` at the top level appends every finished run to a meta-data store
 (``metapbt metadata build`` is such a study). The ``[protocol]`` table is the engine's
 :class:`~metapbt.runs.config.Protocol`, with its defaults and checks; its ``seeding``
@@ -158,6 +166,17 @@ class ReportSpec(_Frozen):
     above: float | None = None
 
 
+class LoggingSpec(_Frozen):
+    """Where the runs of a study are watched from as they train (outputs, not run settings).
+
+    Attributes:
+        tensorboard: TensorBoard directory (relative to the study file); each cell's events go
+            to a sub-directory named as the cell's results directory.
+    """
+
+    tensorboard: Annotated[str, Field(min_length=1)] | None = None
+
+
 class Cell(_Frozen):
     """One run of the grid."""
 
@@ -210,6 +229,7 @@ class Study(_Frozen):
         layout: How cell directories are named: ``"cell"``, by the cell id; ``"run"``,
             ``<context>__seed<k>`` (what ``metapbt run --seeds/--contexts`` writes: a study of
             one method on one environment, :func:`study_of_runs`).
+        logging: What watches the runs as they train (:class:`LoggingSpec`).
     """
 
     name: str
@@ -221,6 +241,7 @@ class Study(_Frozen):
     save_meta: str | None = None
     report: ReportSpec = ReportSpec()
     layout: Literal["cell", "run"] = "cell"
+    logging: LoggingSpec = LoggingSpec()
     base: Path = Field(default=Path("."), exclude=True)
 
     @field_validator("methods")
@@ -283,6 +304,12 @@ class Study(_Frozen):
     def results_dir(self) -> Path:
         """Where every cell's outputs land."""
         return self.base / (self.results or f"results/{self.name}")
+
+    @property
+    def tensorboard_dir(self) -> Path | None:
+        """The TensorBoard directory of ``[logging]`` (relative to the study file), or ``None``."""
+        path = self._relative(self.logging.tensorboard)
+        return None if path is None else Path(path)
 
     @cached_property
     def cells(self) -> tuple[Cell, ...]:
@@ -347,13 +374,18 @@ def load_study(path: Path | str) -> Study:
 
 
 def study_of_runs(
-    config: RunConfig, seeds: Sequence[int], contexts: Sequence[str], results: Path | str
+    config: RunConfig,
+    seeds: Sequence[int],
+    contexts: Sequence[str],
+    results: Path | str,
+    tensorboard: Path | str | None = None,
 ) -> Study:
     """The study ``metapbt run --seeds/--contexts`` runs: ``config``'s method on its env.
 
     Every (context, seed) pair is a cell, with ``config``'s protocol, meta-data, portfolio,
-    initial ranges and meta-data store; cells go to ``<results>/<context>__seed<k>``. Empty
-    ``seeds`` or ``contexts`` mean ``config``'s own.
+    initial ranges and meta-data store; cells go to ``<results>/<context>__seed<k>``, and their
+    TensorBoard events (when ``tensorboard`` is given) to ``<tensorboard>/<context>__seed<k>``.
+    Empty ``seeds`` or ``contexts`` mean ``config``'s own.
 
     Raises:
         ConfigError: If a context or seed is repeated, or a setting is invalid.
@@ -379,6 +411,7 @@ def study_of_runs(
             protocol=Protocol(**{k: getattr(config, k) for k in Protocol.model_fields}),
             save_meta=config.save_meta,
             layout="run",
+            logging=LoggingSpec(tensorboard=None if tensorboard is None else str(tensorboard)),
         )
     except ValidationError as err:
         raise ConfigError(describe(err)) from None

@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from metapbt import envs
+from metapbt.engine import presets
 from metapbt.envs.grids import expand_contexts
 from metapbt.errors import ConfigError
 from metapbt.metadata.store import MetaStore
@@ -44,12 +46,15 @@ def metadata_study(
         seeds: Seeds ``0..seeds-1`` per context.
         store: The meta-data directory.
         runs: Where the runs' own files go (default ``<store>/.runs``).
-        **protocol: :class:`~metapbt.runs.config.Protocol` fields (others: its defaults).
+        **protocol: :class:`~metapbt.runs.config.Protocol` fields (others: its defaults; the
+            preset: the env's, as for ``metapbt run``).
 
     Raises:
         ConfigError: On an unknown environment, context or method, no seeds, or an invalid
             protocol (naming the field).
     """
+    if protocol.get("preset") is None and env in envs.ENVS:
+        protocol = {**protocol, "preset": presets.for_env(env)[0]}
     try:
         return Study(
             name=f"metadata-{env}-{method}",

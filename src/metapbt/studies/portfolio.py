@@ -62,6 +62,11 @@ OnChunk = Callable[[int, int], None] | None
 SETUP_SCHEMA = "metapbt.portfolio-setup/1"
 
 
+INTERVALS = 4
+"""A candidate's default evaluation length in the preset's default sync intervals: four, as the
+reference protocol's 160k steps are four of its 40k intervals."""
+
+
 @dataclass(frozen=True)
 class PortfolioSetup:
     """Settings shared by the three steps (defaults: the reference's classic-control portfolio).
@@ -74,7 +79,8 @@ class PortfolioSetup:
         contexts: The tasks' contexts (planets or ``name=value,...``), for every env.
         configs: Random configurations per task in step 1.
         seeds: Seeds per configuration (steps 1 and 2).
-        steps: Environment steps per evaluation (160k = four 40k intervals).
+        steps: Environment steps per evaluation; ``None``: :data:`INTERVALS` of the preset's
+            default sync interval (``classic``: 160k = four 40k intervals, the reference's).
         best: Candidates kept per task. The reference kept 1 from each of 20 tasks (4 envs x
             5 planets); one env's 5 planets with 1 each would leave only 4 candidates once the
             target is left out, too few for a portfolio of 5, hence 2.
@@ -86,12 +92,14 @@ class PortfolioSetup:
     contexts: tuple[str, ...] = tuple(PLANETS)
     configs: int = 30
     seeds: int = 4
-    steps: int = 160_000
+    steps: int | None = None
     best: int = 2
     preset: str = "classic"
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.steps is None:  # an int from here on (what setup.json records)
+            object.__setattr__(self, "steps", INTERVALS * presets.use(self.preset).interval)
         if not self.contexts:
             raise ConfigError("a portfolio needs at least one context")
         if len(set(self.contexts)) != len(self.contexts):
@@ -106,6 +114,7 @@ class PortfolioSetup:
         for env, context in self.pairs:
             envs.resolve_context(env, context)
         for env in self.envs:
+            presets.warn_unsuited(self.preset, env)
             batch = presets.make(self.preset, env=env).batch_size
             if self.steps % batch:
                 raise ConfigError(

@@ -1,7 +1,9 @@
 """Execute a study's cells: in this process, in watched child processes, or as Ray tasks.
 
 Every cell writes into ``<results>/<cell id>/`` the files of ``metapbt run`` plus ``cell.json``
-(its spec); its state is read from those files (:mod:`metapbt.studies.states`).
+(its spec); its state is read from those files (:mod:`metapbt.studies.states`). With a
+``[logging]`` table, each cell also writes TensorBoard events to ``<tensorboard>/<name>/``,
+``<name>`` its results directory's (:mod:`metapbt.runs.loggers`), from the process training it.
 
 ``run_study`` runs every cell that is not done (failed ones are retried); a crashing cell is
 recorded and the others go on. Before a batch runs, the runner claims its cells
@@ -35,6 +37,7 @@ from metapbt._atomic import ensure_writable, write_text_atomic
 from metapbt.errors import ConfigError, MetaPBTError
 from metapbt.runs.batch import RoundReport, RunJob, run_groups
 from metapbt.runs.checkpoint import Checkpoint
+from metapbt.runs.loggers import require_tensorboard, tensorboard_loggers
 from metapbt.runs.outputs import CHECKPOINT
 from metapbt.runs.resolve import batch_key
 from metapbt.studies import claims
@@ -66,6 +69,7 @@ def run_cells(
     jax_cache: str | None = None,
     on_round: Callable[[str, RoundReport], None] | None = None,
     on_start: Callable[[], None] | None = None,
+    tensorboard: str | None = None,
 ) -> list[CellResult]:
     """Run (or resume) cells of one batch key; never raises: failures go to ``error.json``.
 
@@ -75,7 +79,8 @@ def run_cells(
     run_groups`. ``jax_cache`` turns on JAX's persistent compilation cache there
     (:func:`metapbt.compile_cache.enable`: every program kept; a fresh ``metapbt run`` process
     with a warm cache took 20.1 s keeping only JAX's default >1 s programs, 15.9 s keeping
-    all; ``benchmarks/meta_explore.py``).
+    all; ``benchmarks/meta_explore.py``). ``tensorboard``: each cell's events go to
+    ``<tensorboard>/<name of its directory>`` (a resumed cell adds an event file).
     """
     if jax_cache is not None:
         compile_cache.enable(jax_cache)
@@ -85,7 +90,14 @@ def run_cells(
         path.mkdir(parents=True, exist_ok=True)
         (path / "error.json").unlink(missing_ok=True)
         _write(path / "cell.json", cell.model_dump(mode="json"))
-    jobs = [RunJob(c.run_config(), p) for c, p in zip(cells, paths, strict=True)]
+    try:
+        jobs = [
+            RunJob(c.run_config(), p, loggers=tensorboard_loggers(tensorboard, p.name))
+            for c, p in zip(cells, paths, strict=True)
+        ]
+    except MetaPBTError as err:  # e.g. a Ray worker without tensorboardX: the cells fail
+        trace = "".join(traceback.format_exception(err))
+        return [record_failure(c.id, p, err, trace) for c, p in zip(cells, paths, strict=True)]
     report = None if on_round is None else (lambda i, r: on_round(cells[i].id, r))
     start = time.perf_counter()
     # A study must survive any crash of one cell (a diverging agent, a bad file, a bug):
@@ -179,8 +191,9 @@ def run_study(
 
     Raises:
         ConfigError: If some cells are ``stale`` (results of other settings are never
-            overwritten), ``workers`` < 1, the results directory cannot be written, or Ray
-            is requested but not installed.
+            overwritten), ``workers`` < 1, the results directory cannot be written, Ray
+            is requested but not installed, or the study logs to TensorBoard (``[logging]``)
+            and ``tensorboardX`` is not installed.
     """
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}")
@@ -197,6 +210,10 @@ def run_study(
         )
     todo = [c for c in cells if current[c.id] != "done"]
     logger.info("%d of %d cells to run", len(todo), len(study.cells))
+    tensorboard = study.tensorboard_dir
+    if tensorboard is not None and todo:  # refused here, not in every batch's process
+        require_tensorboard()
+        ensure_writable(tensorboard)
     ensure_writable(study.results_dir)
     directory = compile_cache.current() or compile_cache.default_dir()
     cache = None if directory is None else str(directory)
@@ -208,6 +225,7 @@ def run_study(
             [c.model_dump(mode="json") for c in cells],
             [str(cell_dir(study, c)) for c in cells],
             cache,
+            None if tensorboard is None else str(tensorboard),
         )
         for cells in batches
     ]
@@ -220,11 +238,12 @@ def run_study(
 
 
 class Job(NamedTuple):
-    """A batch as :func:`run_cells` takes it: cell specs, their directories, the JAX cache."""
+    """A batch as :func:`run_cells` takes it: cells, directories, JAX cache, TensorBoard root."""
 
     cells: list[dict[str, Any]]
     outs: list[str]
     cache: str | None
+    tensorboard: str | None = None
 
 
 def execute_batch(
@@ -258,11 +277,13 @@ def execute_batch(
     folders = [Path(o) for o in outs]
     with claims.held(folders, runner):
         if watchdog is None:
-            return results + run_cells(cells, outs, job.cache, on_round=on_round)
+            return results + run_cells(
+                cells, outs, job.cache, on_round=on_round, tensorboard=job.tensorboard
+            )
         try:
             return results + supervise(
                 cells_work,
-                (cells, outs, job.cache),
+                (cells, outs, job.cache, job.tensorboard),
                 watchdog,
                 dumps=folders,
                 on_progress=None if on_round is None else (lambda _, p: on_round(*p)),
@@ -279,7 +300,11 @@ def _label(folders: Sequence[Path]) -> str:
 
 
 def cells_work(
-    cells: list[dict[str, Any]], outs: list[str], cache: str | None, progress: Progress
+    cells: list[dict[str, Any]],
+    outs: list[str],
+    cache: str | None,
+    tensorboard: str | None,
+    progress: Progress,
 ) -> list[CellResult]:
     """:func:`run_cells` reporting to a watchdog (the child's side of :func:`execute_batch`)."""
     return run_cells(
@@ -288,6 +313,7 @@ def cells_work(
         cache,
         on_round=lambda cell_id, report: progress("round", report.round, (cell_id, report)),
         on_start=lambda: progress("start"),
+        tensorboard=tensorboard,
     )
 
 
