@@ -31,8 +31,9 @@ The meta methods get meta-data built here, in a temporary directory, from one ``
 same scenario on each of two related tasks (optimum shifted by +-0.05 per coordinate), the target
 task left out. Method construction is in :func:`make_method` alone. ``--settings KEY=VALUE``
 overrides the ``PB2Settings`` of every PB2-family method (e.g. ``query=donor_now``,
-``log_space=false``) to compare one design choice; the "before" figures in the README come from
-this script run on the code before the explore fixes (commit fc9d86f), with an import shim.
+``log_space=false``) to compare one design choice; the "before" figures in
+docs/results/benchmarks.md come from this script run on the code before the explore fixes
+(commit fc9d86f), with an import shim.
 
 Runtime at the default 20 seeds, all methods, on the 2-core development machine while a test
 run kept the other core busy: 4 minutes (10 seeds: 2.5 minutes). It is deterministic: the same

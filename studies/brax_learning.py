@@ -1,4 +1,4 @@
-"""The table of README "Brax: does each robot learn?" from studies/brax_learning.toml's results.
+"""The table of docs/guides/brax.md ("Does each robot learn?") from brax_learning.toml's cells.
 
     metapbt study run studies/brax_learning.toml
     python studies/brax_learning.py        # writes studies/results/brax_learning/learning.md

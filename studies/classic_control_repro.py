@@ -3,13 +3,13 @@
     bash studies/classic_control_repro.sh      # runs the study and writes its report
     python studies/classic_control_repro.py    # writes .../classic_control_repro_report/paper.md
 
-The tables of README "Reproducing Meta-PB2 (classic control)", computed as the paper computes its
-own (reference spec §1.6): per (task, round) the seed-averaged return of the best member,
+The tables of docs/results/meta-pb2.md, computed as the paper computes its own: per
+(task, round) the seed-averaged return of the best member,
 min-max normalised across the 8 methods and ranked (1 is best, ties averaged).
 
 1. Per method: the anytime average rank (mean over every (task, round) row) and the normalised
    score at the final round, ours beside the paper's. The paper's numbers are read from its
-   figures (``../shared/reference/papers.md`` §1.7, "Classic control, 20 tasks"); they are the
+   figures (classic control, 20 tasks); they are the
    published values this study is compared with, nothing here is fitted to them.
 2. Our mean rank over tasks at every round (the paper's reading: the warm start leads at rounds
    1-5, MultiTask from round 7).

@@ -10,8 +10,7 @@ dependency). Importing ``a.b.c`` is an edge to ``a.b.c`` only, not to the packag
 cycle with its own submodules. ``from a import b`` is an edge to ``a.b`` when ``b`` is a module,
 else to ``a``.
 
-The layer order is DESIGN.md's, with ``runs`` between ``studies`` and ``engine`` (an import may
-point down or sideways, never up)::
+The layer order (docs/development.md; an import may point down or sideways, never up)::
 
     cli > integrations > studies > runs > engine > envs > population > surrogates
         > metadata > analysis

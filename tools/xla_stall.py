@@ -1,6 +1,6 @@
 """Count XLA CPU hangs of a per-member-context PPO program in fresh processes, in A/B arms.
 
-The trigger (README, "Stalls"): one jitted program trains 32 PPO members on CartPole, half
+The trigger (docs/stall-report.md): one jitted program trains 32 PPO members on CartPole, half
 under Earth's gravity and half under Neptune's, the environment parameters passed *per member*
 (traced, vmapped) instead of as compile-time constants. Such programs hung XLA's CPU runtime
 in about 1 of 6 fresh processes (every thread parked, 0 % CPU).

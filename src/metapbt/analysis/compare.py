@@ -1,6 +1,6 @@
 """Compare methods across tasks: seed averages, normalised scores, ranks and critical differences.
 
-This is the reference protocol's final comparison (``metapb2_spec.md`` §4.8) on a long ``results``
+This is the reference protocol's final comparison on a long ``results``
 table with one row per (task, method, seed, step) and the columns ``task`` (str), ``method`` (str),
 ``seed`` (int), ``step`` (int, environment steps per member at that sync point) and ``best`` (float,
 the best population member's evaluation return at that step, NaN when missing).
@@ -178,7 +178,8 @@ class AverageRanks:
         se: Standard error of ``per_step`` over tasks (same shape).
         overall: Mean rank per method over every (step, task) row: the stacked table's mean rank.
         final: Mean rank per method at the last step.
-        order: Methods best first: by ``overall``, then ``final`` (spec §4.8 step 5), then name.
+        order: Methods best first: by ``overall``, then ``final`` (the reference's tie-break),
+            then name.
     """
 
     per_step: pd.DataFrame
@@ -243,7 +244,7 @@ class CriticalDifference:
         return bool(self.p_value < self.alpha)
 
     def differs(self) -> pd.DataFrame | None:
-        """Pairs of methods whose mean ranks differ by more than the CD (spec §4.8 step 4).
+        """Pairs of methods whose mean ranks differ by more than the CD (the reference's groups).
 
         Returns:
             A symmetric boolean method x method frame, or None when there is no CD.
@@ -263,7 +264,7 @@ def critical_difference(
     """Friedman test with the Nemenyi critical difference, through autorank.
 
     With ``step=None`` the per-step task x method tables of every step are stacked as independent
-    rows, as the reference does; that pseudo-replicates tasks (spec §6 item 27), so read the CD as
+    rows, as the reference does; that pseudo-replicates tasks, so read the CD as
     descriptive. Tests are forced onto autorank's non-parametric path
     (``force_mode="nonparametric"``), so the CD is never lost to a parametric ANOVA/Tukey choice.
     autorank's own printing is captured and logged at DEBUG level.

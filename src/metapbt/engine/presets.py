@@ -2,7 +2,7 @@
 
 A preset factory takes the environment id (``env``, or ``None`` when unknown); most ignore it.
 ``classic`` is the exception: ``fast`` plus the per-environment settings in
-:data:`CLASSIC_SETTINGS`, measured with ``metapbt calibrate`` (README: "Reproducing Meta-PB2").
+:data:`CLASSIC_SETTINGS`, measured with ``metapbt calibrate`` (docs/results/meta-pb2.md).
 
 Every preset also says what it is for (:class:`PresetUse`, :func:`use`): the environment
 families it is meant for and a run's default length under it (budget and sync interval, whole
@@ -212,26 +212,27 @@ def _box2d(env: str | None = None) -> PPOConfig:
 
 
 # studies/brax_learning.toml's protocol: 1,024,000 steps per member (1000 batches of 1024), a
-# sync point every 102,400 (10 rounds), under which eight of the nine robots learn (README:
-# Brax); minutes per run on CPU for most robots.
+# sync point every 102,400 (10 rounds), under which eight of the nine robots learn
+# (docs/guides/brax.md); minutes per run on CPU for most robots.
 @_preset("brax-fast", budget=1_024_000, interval=102_400, families=(BRAX,))
 def _brax_fast(env: str | None = None) -> PPOConfig:
     """Brax on CPU in minutes: batch 1024 (16 envs x 64 steps), 4 epochs, no entropy bonus.
 
-    Inverted pendulum learns with it (README: Brax); 4 evaluation episodes of up to 1000 steps.
+    Inverted pendulum learns with it (docs/guides/brax.md); 4 evaluation episodes of up to 1000
+    steps.
     """
     return PPOConfig(
         num_envs=16, rollout_len=64, epochs=4, minibatch_size=256, ent_coef=0.0, eval_episodes=4
     )
 
 
-# brax-fast's (the humanoid's normalisation check in the README ran with them).
+# brax-fast's (the humanoid's normalisation check in docs/guides/brax.md ran with them).
 @_preset("brax-fast-norm", budget=1_024_000, interval=102_400, families=(BRAX,))
 def _brax_fast_norm(env: str | None = None) -> PPOConfig:
     """``brax-fast`` with running observation normalisation (``normalize_obs``).
 
     Not needed by the robots that learn under ``brax-fast`` in 1M steps, and not enough for
-    the humanoid: with or without it, its best return stays near 500 (README: Brax).
+    the humanoid: with or without it, its best return stays near 500 (docs/guides/brax.md).
     """
     return replace(_brax_fast(env), normalize_obs=True)
 

@@ -1,7 +1,7 @@
 """Normalising a meta task's rows, and mapping between a meta task and the target's window.
 
 All maps are affine, so they are stored as coefficients and applied inside compiled
-acquisition functions (reference spec section 1.5, "task-to-task scaling").
+acquisition functions (the reference's "task-to-task scaling").
 """
 
 from __future__ import annotations

@@ -143,7 +143,7 @@ def _taf(quantile: float, source: MetaSource) -> Method:
 
 
 def dkl_settings() -> DKLSettings:
-    """The deep-kernel settings of ``dkl`` (README: "Deep-kernel surrogates")."""
+    """The deep-kernel settings of ``dkl`` (docs/guides/deep-kernels.md)."""
     return DKLSettings()
 
 
@@ -179,7 +179,7 @@ PB2_FAMILY = ("pb2", "pb2-star", "meta-prior", "multitask", "taf", "dkl", "meta-
 
 
 def trust_region_settings() -> TrustRegionSettings:
-    """The ``-tr`` variants' box (README: "Trust regions")."""
+    """The ``-tr`` variants' box (docs/concepts.md, "Trust regions")."""
     return TrustRegionSettings()
 
 

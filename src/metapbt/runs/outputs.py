@@ -1,6 +1,7 @@
 """The files of one run directory, every one written atomically (temporary file, then rename).
 
-* ``history.parquet``: one row per member per round (``metapbt.history/1``, see README);
+* ``history.parquet``: one row per member per round (``metapbt.history/1``,
+  docs/reference/formats.md);
 * ``summary.json``: the run's settings, best score per round, wall time, the explorer's state,
   versions (``metapbt.summary/1``);
 * ``run.png``: best reward over time and each hyperparameter's schedule per member;

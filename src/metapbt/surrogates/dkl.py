@@ -15,8 +15,8 @@ optional Gaussian prior on the weights (:func:`fit_dkl`), with early stopping on
 that returns the best iterate.
 
 Deliberate differences from the metaPBT reference, with the measurement behind them
-(``benchmarks/explore_quality.py`` and ``benchmarks/dkl_ablation.py``; README, "Deep-kernel
-surrogates"):
+(``benchmarks/explore_quality.py``, ``benchmarks/dkl_ablation.py``;
+docs/results/deep-kernels.md):
 
 * the raw-input factor, a start at PB2*'s fit (``DKLSettings.start_from_gp``, done by the
   explorer) and a prior on the weights: the deep kernel alone, fitted by maximum likelihood on

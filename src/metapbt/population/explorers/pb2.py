@@ -6,14 +6,13 @@ fitted each round) and :class:`~.acquisitions.AcquisitionRule` (what is maximise
 below are the scaffolding they share: how the history becomes training rows, where the new point
 is queried, and what a clone gets when its donor has no data.
 
-Deliberate differences from the reference (``shared/reference/metapb2_spec.md`` sections 1.3,
-1.4 and 6):
+Deliberate differences from the reference code (docs/results/differences.md):
 
 * kernel gradients come from autodiff, so they are right (the reference's were wrong);
 * PB2*'s lengthscale starts strictly inside its box and really moves (the reference's started
   on the bound, where its gradient vanished, so it was frozen at 1); the previous round's fit is
   tried as one more start next to the fixed ones;
-* the query point: see :class:`PB2Settings` ``query`` (the README has the measurement);
+* the query point: see :class:`PB2Settings` ``query`` (the measurement is in the same page);
 * a reward (or time) column whose values are all equal normalises to 0, and so does any query
   against it (a division by ``max - min + 1e-8`` placed our first version's out-of-range query
   at about 1e8, far outside the data);

@@ -1,0 +1,63 @@
+"""Every bash and python block of the README and the site runs, or says why it does not."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.docs.examples import ROOT, blocks, pages
+
+PAGES = [p for p in pages() if any(b.runs for b in blocks(p))]
+SEEN: set[str] = set()  # a block repeated on two pages (README and site) runs once
+
+
+def test_every_block_runs_or_says_why_not():
+    for page in pages():
+        for block in blocks(page):
+            if block.lang in ("bash", "python") and block.directive == "not run":
+                assert len(block.value) > 10, f"{block.page}:{block.line}: give the reason"
+            if block.directive == "test-with":
+                assert block.lang == "bash", f"{block.page}:{block.line}: test-with is for bash"
+
+
+def test_a_test_with_block_gets_its_flags_on_every_command(tmp_path):
+    page = tmp_path / "p.md"
+    page.write_text(
+        "<!-- test-with: --budget 4000 -->\n```bash\nmetapbt run --env a \\\n    --out x  # c\n"
+        "echo metapbt run\n```\n\n```text\nnot code\n```\n"
+    )
+    block, text = blocks(page)
+    assert block.command() == "metapbt run --env a --out x --budget 4000  # c\necho metapbt run"
+    assert not text.runs and text.lang == "text"
+    page.write_text("<!-- run it -->\n```bash\nls\n```\n")
+    with pytest.raises(ValueError, match="unknown or empty directive"):
+        blocks(page)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
+def test_the_pages_examples_run(page, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "MPLBACKEND": "Agg"}
+    found = blocks(page)
+    for block in found:
+        if block.directive == "file":
+            (tmp_path / block.value).write_text(block.body)
+    for block in found:
+        if not block.runs or block.body in SEEN:
+            continue
+        SEEN.add(block.body)
+        if block.lang == "python":
+            (tmp_path / "example.py").write_text(block.body)
+            args = [sys.executable, "example.py"]
+        else:
+            args = ["bash", "-euo", "pipefail", "-c", block.command()]
+        done = subprocess.run(
+            args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, (
+            f"{block.page}:{block.line} failed ({done.returncode}):\n"
+            f"{block.command()}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n"
+            f"{done.stderr[-3000:]}"
+        )
