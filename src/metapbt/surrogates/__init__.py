@@ -2,7 +2,13 @@
 
 from metapbt.surrogates.acquisition import expected_improvement, ucb, ucb_kappa, ucb_variance
 from metapbt.surrogates.gp import ExactGP, FittedGP, bucket_size, negative_log_likelihood
-from metapbt.surrogates.kernels import Kernel, MultiTaskKernel, TimeVaryingSE, stock_pb2_kernel
+from metapbt.surrogates.kernels import (
+    Kernel,
+    MultiTaskKernel,
+    TimeVaryingMixture,
+    TimeVaryingSE,
+    stock_pb2_kernel,
+)
 from metapbt.surrogates.optimize import maximize_unit_box
 from metapbt.surrogates.params import Bounded, Positive
 
@@ -13,6 +19,7 @@ __all__ = [
     "Kernel",
     "MultiTaskKernel",
     "Positive",
+    "TimeVaryingMixture",
     "TimeVaryingSE",
     "bucket_size",
     "expected_improvement",

@@ -87,6 +87,78 @@ class TimeVaryingSE(Kernel):
         return params["variance"] * jnp.exp(-sq / params["lengthscale"]) * decay
 
 
+@dataclass(frozen=True, eq=True)
+class TimeVaryingMixture(Kernel):
+    """PB2-Mix's kernel over numeric and categorical inputs (CoCaBO's mixture, time-varying).
+
+    Inputs ``x = (t, r, c_1 .. c_k, h_1 .. h_d)``: time, the reward column, ``categorical`` (k)
+    category indices, then the numeric hyperparameters (the categories sit before the numbers so
+    that an acquisition can hold them fixed with the query's ``(t, r)``). With ``u = (r, h)``,
+
+    ``k(x, x') = variance * (1 - epsilon)^(|t - t'| / 2)
+    * ((1 - mix) * (se + ov) / 2 + mix * se * ov)``
+
+    where ``se = exp(-|u - u'|^2 / lengthscale)`` (PB2's squared lengthscale) and ``ov`` is the
+    overlap of the categories: the fraction of the ``k`` categorical inputs that are equal. The
+    sum lets rows of another category inform a prediction; the product keeps categories apart;
+    ``mix`` is fitted between them (Ru et al., 2020; Parker-Holder et al., 2021).
+
+    Args:
+        categorical: Number of categorical inputs ``k`` (at least 1).
+        variance: Constraint of the signal variance.
+        lengthscale: Constraint of the (squared) lengthscale of the numeric part.
+        epsilon: Constraint of the forgetting rate.
+        mix: Constraint of the product's share, in [0, 1].
+        starts: Restart initialisations ``(variance, lengthscale, epsilon, mix)``.
+    """
+
+    categorical: int = 1
+    variance: Transform = Bounded(0.01, 100.0)
+    lengthscale: Transform = Bounded(1e-5, 1.0)
+    epsilon: Transform = Bounded(0.0, 0.5)
+    mix: Transform = Bounded(0.0, 1.0)
+    starts: tuple[tuple[float, float, float, float], ...] = field(
+        default=((1.0, 0.5, 0.1, 0.5), (1.0, 0.05, 0.1, 0.5))
+    )
+
+    def __post_init__(self) -> None:
+        if self.categorical < 1:
+            raise ValueError(f"categorical must be at least 1, got {self.categorical}")
+
+    @property
+    def specs(self) -> Mapping[str, Transform]:  # noqa: D102
+        return _frozen(
+            {
+                "variance": self.variance,
+                "lengthscale": self.lengthscale,
+                "epsilon": self.epsilon,
+                "mix": self.mix,
+            }
+        )
+
+    @property
+    def inits(self) -> tuple[Mapping[str, float], ...]:  # noqa: D102
+        return tuple(
+            _frozen({"variance": v, "lengthscale": ls, "epsilon": e, "mix": m})
+            for v, ls, e, m in self.starts
+        )
+
+    def __call__(self, params: Mapping[str, jax.Array], x1: jax.Array, x2: jax.Array) -> jax.Array:
+        """See the class docstring; shapes ``[n, D] x [m, D] -> [n, m]``."""
+        k = self.categorical
+        t1, t2 = x1[:, 0], x2[:, 0]
+        c1, c2 = x1[:, 2 : 2 + k], x2[:, 2 : 2 + k]
+        u1 = jnp.concatenate([x1[:, 1:2], x1[:, 2 + k :]], axis=1)
+        u2 = jnp.concatenate([x2[:, 1:2], x2[:, 2 + k :]], axis=1)
+        sq = jnp.sum(u1**2, axis=1)[:, None] + jnp.sum(u2**2, axis=1)[None, :] - 2.0 * u1 @ u2.T
+        se = jnp.exp(-jnp.maximum(sq, 0.0) / params["lengthscale"])
+        overlap = jnp.mean(jnp.abs(c1[:, None, :] - c2[None, :, :]) < 0.5, axis=-1)
+        mix = params["mix"]
+        both = (1.0 - mix) * 0.5 * (se + overlap) + mix * se * overlap
+        decay = jnp.exp(0.5 * jnp.abs(t1[:, None] - t2[None, :]) * jnp.log1p(-params["epsilon"]))
+        return params["variance"] * decay * both
+
+
 def stock_pb2_kernel() -> TimeVaryingSE:
     """The kernel of Ray's PB2 with its parameters free (positive), as the reference fits them.
 
