@@ -126,3 +126,24 @@ def test_anytime_scores_separate_runs_whose_final_returns_tie():
     np.testing.assert_allclose(anytime["late"], [[40 / 240], [0.0]], atol=1e-6)
     results.loc[(results["method"] == "late") & (results["seed"] == 0), "best"] = np.nan
     assert iv.anytime_scores(results)["late"][0, 0] == 0.0
+
+
+def test_tasks_with_different_budgets_all_count():
+    # t1 has 3 sync points (classic control), t2 has 2 (LunarLander under its own protocol)
+    rows = []
+    for task, steps in (("t1", (10, 20, 30)), ("t2", (13, 26))):
+        for method, level in (("a", 1.0), ("b", 0.0)):
+            for seed in (0, 1):
+                for step in steps:
+                    best = level + seed + step / 100
+                    rows.append(
+                        {"task": task, "method": method, "seed": seed, "step": step, "best": best}
+                    )
+    results = pd.DataFrame(rows)
+    final = iv.final_scores(results)
+    assert final["a"].shape == (2, 2)  # both tasks, each at its own last step
+    # t2 at step 26: a 1.26, 2.26; b 0.26, 1.26 -> (x - 0.26) / 2
+    np.testing.assert_allclose(final["a"][:, 1], [0.5, 1.0], atol=1e-6)
+    assert iv.anytime_scores(results)["b"].shape == (2, 2)
+    with pytest.raises(ConfigError, match="at step 30"):  # an explicit step is one step
+        iv.final_scores(results[results["task"] == "t2"], step=30)

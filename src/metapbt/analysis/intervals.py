@@ -144,7 +144,9 @@ def _matrix(scores: np.ndarray) -> np.ndarray:
 def final_scores(results: pd.DataFrame, step: int | None = None) -> dict[str, np.ndarray]:
     """Normalised final scores per method, ``[seeds, tasks]``, ready for the statistics above.
 
-    Each run's score is its best member's return at ``step`` (default: the last step). Each task
+    Each run's score is its best member's return at ``step`` (default: each task's own last
+    step, so tasks run under different budgets, as LunarLander beside classic control, all
+    count). Each task
     is min-max normalised over every run of every method at that step, so 0 is the task's
     worst run and 1 its best; a run whose return is NaN (it diverged) counts as 0. Only tasks
     that every method has, and only the seeds every method has on every such task, are kept
@@ -155,8 +157,10 @@ def final_scores(results: pd.DataFrame, step: int | None = None) -> dict[str, np
         ConfigError: If no task has every method at that step, or no seed is common to all.
     """
     _require(results, RESULT_COLUMNS, "results")
-    step = int(results["step"].max()) if step is None else step
-    return _normalised(results[results["step"] == step], f"at step {step}")
+    if step is not None:
+        return _normalised(results[results["step"] == step], f"at step {step}")
+    last = results.groupby("task")["step"].transform("max")
+    return _normalised(results[results["step"] == last], "at each task's last step")
 
 
 def anytime_scores(results: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -165,8 +169,8 @@ def anytime_scores(results: pd.DataFrame) -> dict[str, np.ndarray]:
     Each run's score is its best member's return averaged over every sync point (the mean
     height of its learning curve, so a run that gets there sooner scores higher), then
     normalised and filtered as :func:`final_scores` does; a run that diverged at any sync
-    point counts 0. Only runs with every sync point of the longest run are scored (a run still
-    going is left out). Where the final returns of most runs tie (a task every method solves),
+    point counts 0. Only runs with every sync point of their task's longest run are scored (a
+    run still going is left out; tasks may have different numbers of sync points). Where the final returns of most runs tie (a task every method solves),
     this still separates the methods, as the reference's ranks averaged over rounds do.
 
     Raises:
@@ -177,7 +181,8 @@ def anytime_scores(results: pd.DataFrame) -> dict[str, np.ndarray]:
     grouped = results.groupby(keys)["best"]
     counts = grouped.size()
     mean = grouped.apply(lambda best: best.mean(skipna=False))
-    whole = counts[counts == counts.max()].index
+    longest = counts.groupby(level="task").transform("max")
+    whole = counts[counts == longest].index
     return _normalised(mean.loc[whole].reset_index(), "over every sync point")
 
 
