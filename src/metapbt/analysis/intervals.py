@@ -170,8 +170,9 @@ def anytime_scores(results: pd.DataFrame) -> dict[str, np.ndarray]:
     height of its learning curve, so a run that gets there sooner scores higher), then
     normalised and filtered as :func:`final_scores` does; a run that diverged at any sync
     point counts 0. Only runs with every sync point of their task's longest run are scored (a
-    run still going is left out; tasks may have different numbers of sync points). Where the final returns of most runs tie (a task every method solves),
-    this still separates the methods, as the reference's ranks averaged over rounds do.
+    run still going is left out; tasks may have different numbers of sync points). Where the
+    final returns of most runs tie (a task every method solves), this still separates the
+    methods, as the reference's ranks averaged over rounds do.
 
     Raises:
         ConfigError: If no task has every method, or no seed is common to all.
