@@ -45,6 +45,7 @@ from metapbt.population.explorers import (
     stock_pb2,
 )
 from metapbt.population.explorers.acquisitions import TAFRule, UCBRule
+from metapbt.population.explorers.bandit import CategoricalBandit
 from metapbt.population.explorers.dkl import DeepKernelSurrogate
 from metapbt.population.explorers.meta_models import MetaModels
 from metapbt.population.explorers.models import (
@@ -116,6 +117,17 @@ def _pb2(quantile: float, source: None) -> Method:
 def _pb2_star(quantile: float, source: None) -> Method:
     explorer = PB2Explorer(pb2_star(), GPSurrogate(), UCBRule())
     return Method("pb2-star", TruncationSelection(quantile), explorer)
+
+
+@_register("pb2-mix")
+def _pb2_mix(quantile: float, source: None) -> Method:
+    """PB2-Mix: PB2* with categorical parameters.
+
+    TV.EXP3.M bandits choose the categories; the GP has a mixture kernel over them and is
+    maximised over the numeric part with the picked categories held fixed.
+    """
+    explorer = PB2Explorer(pb2_star(), GPSurrogate(), UCBRule(), categorical=CategoricalBandit())
+    return Method("pb2-mix", TruncationSelection(quantile), explorer)
 
 
 @_register("meta-prior", uses_metadata=True)

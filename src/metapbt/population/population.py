@@ -66,7 +66,7 @@ class Population:
         if space.categorical_names and not self.method.explorer.handles_categorical:
             raise ConfigError(
                 f"the {self.method.name} method models numeric parameters only, but "
-                f"{space.categorical_names} are categorical: use random or pbt with "
+                f"{space.categorical_names} are categorical: use random, pbt or pb2-mix with "
                 "categorical parameters"
             )
         self._rng = np.random.default_rng(seed)

@@ -221,6 +221,19 @@ class SearchSpace:
         """The names of the categorical parameters, in column order."""
         return [n for n, p in self._params.items() if isinstance(p, Categorical)]
 
+    def numeric(self) -> SearchSpace:
+        """The numeric parameters alone (this space itself when it has no categorical).
+
+        Raises:
+            ConfigError: If every parameter is categorical.
+        """
+        if not self.categorical_names:
+            return self
+        params = {n: p for n, p in self._params.items() if not isinstance(p, Categorical)}
+        if not params:
+            raise ConfigError("every parameter is categorical: no numeric part to model")
+        return SearchSpace(params)
+
     def encode(self, config: Mapping[str, Any]) -> list[float]:
         """One config as numbers in column order: a categorical's choice becomes its index."""
         return [
@@ -240,7 +253,7 @@ class SearchSpace:
         if self.categorical_names:
             raise ConfigError(
                 f"{what} needs numeric parameters, but {self.categorical_names} are "
-                "categorical: use the random or pbt method with categorical parameters"
+                "categorical: use the random, pbt or pb2-mix method with categorical parameters"
             )
         return self._params  # type: ignore[return-value]
 

@@ -14,7 +14,8 @@ best category may change during training. Pure functions of numpy arrays:
   ``w_c <- w_c exp(gamma B xhat_c / C) + e omega sum(w) / C`` (a capped category only the
   share), then the weights are normalised to sum 1;
 * :func:`replay`: the weights after a history of rounds, from uniform weights;
-* :func:`default_gamma` and :func:`default_omega`: PB2-Mix's exploration and forgetting rates.
+* :func:`default_gamma` and :func:`default_omega`: PB2-Mix's exploration and forgetting rates;
+* :class:`CategoricalBandit`: the explore step's categorical part (``pb2-mix``).
 
 Where we differ from PB2-Mix's published code, deliberately: the share term goes into every
 category's weight each round, as EXP3.S defines it (the code added it to the probabilities and
@@ -24,12 +25,18 @@ sort; the code minimised a random-started objective with BFGS).
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from metapbt.errors import ConfigError
+from metapbt.population.history import SurrogateData
+from metapbt.population.space import SearchSpace
+
+logger = logging.getLogger(__name__)
 
 
 def default_gamma(arms: int, batch: int, rounds: int) -> float:
@@ -160,3 +167,70 @@ def _check_gamma(gamma: float) -> None:
 def _check_counts(arms: int, batch: int) -> None:
     if arms < 2 or batch < 1:
         raise ConfigError(f"need at least 2 categories and 1 play, got {arms} and {batch}")
+
+
+@dataclass
+class CategoricalBandit:
+    """PB2-Mix's categorical step: one TV.EXP3.M bandit per categorical hyperparameter.
+
+    Each sync point (:meth:`observe`) the bandits replay the run's PB2 rows from uniform
+    weights: a round is the rows ending at one time, each row a play of the category its member
+    trained with, rewarded by its reward change per step min-max normalised to [0, 1] over all
+    rows. :meth:`choose` then draws each categorical from its bandit's probabilities, with
+    ``B`` = the population size. Replaying keeps the state in the history (nothing to save).
+
+    Args:
+        horizon: Rounds of a run ``T`` for PB2-Mix's rates (15: the reference protocol).
+        gamma: Exploration rate (``None``: :func:`default_gamma`).
+        omega: Forgetting rate (``None``: :func:`default_omega`).
+    """
+
+    horizon: int = 15
+    gamma: float | None = None
+    omega: float | None = None
+    _weights: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False)
+    _size: int = field(default=1, init=False, repr=False)
+
+    def observe(self, space: SearchSpace, data: SurrogateData, size: int) -> None:
+        """Replay the rows ``data`` (encoded: a category as its index) for every categorical."""
+        self._size = size
+        self._weights = {}
+        target = np.asarray(data.target, np.float64)
+        finite = np.isfinite(target)
+        low, high = (target[finite].min(), target[finite].max()) if finite.any() else (0, 0)
+        rewards = np.where(finite, (target - low) / (high - low) if high > low else 0.5, 0.0)
+        for name in space.categorical_names:
+            arms = len(space[name].choices)
+            column = data.hparams[:, space.names.index(name)].astype(int)
+            rounds = [
+                (column[data.time == t], rewards[data.time == t]) for t in np.unique(data.time)
+            ]
+            self._weights[name] = replay(arms, rounds, self._gamma(arms), self._omega())
+        logger.debug("categorical weights: %s", {k: v.round(3) for k, v in self._weights.items()})
+
+    def choose(self, space: SearchSpace, rng: np.random.Generator) -> dict[str, int]:
+        """An index per categorical, drawn from its bandit's probabilities (uniform unseen)."""
+        out = {}
+        for name in space.categorical_names:
+            arms = len(space[name].choices)
+            weights = self._weights.get(name, np.full(arms, 1.0 / arms))
+            probs, _ = probabilities(weights, self._gamma(arms), self._size)
+            out[name] = int(rng.choice(arms, p=probs / probs.sum()))
+        return out
+
+    def probabilities(self, space: SearchSpace) -> dict[str, np.ndarray]:
+        """The current per-play probabilities of every categorical's choices."""
+        out = {}
+        for name in space.categorical_names:
+            arms = len(space[name].choices)
+            weights = self._weights.get(name, np.full(arms, 1.0 / arms))
+            out[name] = probabilities(weights, self._gamma(arms), self._size)[0]
+        return out
+
+    def _gamma(self, arms: int) -> float:
+        return (
+            self.gamma if self.gamma is not None else default_gamma(arms, self._size, self.horizon)
+        )
+
+    def _omega(self) -> float:
+        return self.omega if self.omega is not None else default_omega(self.horizon)

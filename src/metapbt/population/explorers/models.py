@@ -22,11 +22,17 @@ from typing import Any, Literal
 import jax.numpy as jnp
 import numpy as np
 
-from metapbt.errors import SurrogateError
+from metapbt.errors import ConfigError, SurrogateError
 from metapbt.population.explorers.base import RoundContext
 from metapbt.population.explorers.meta_models import MetaModels
 from metapbt.population.explorers.training import TrainingSet
-from metapbt.surrogates import ExactGP, FittedGP, MultiTaskKernel, TimeVaryingSE
+from metapbt.surrogates import (
+    ExactGP,
+    FittedGP,
+    MultiTaskKernel,
+    TimeVaryingMixture,
+    TimeVaryingSE,
+)
 from metapbt.surrogates.posterior import Posterior
 
 logger = logging.getLogger(__name__)
@@ -139,12 +145,32 @@ class GPSurrogate(Surrogate):
         super().__init__()
         self.model = ExactGP(kernel or TimeVaryingSE())
         self.clip_lengthscale = clip_lengthscale
+        self._mixed: dict[int, ExactGP] = {}
 
     def fit(  # noqa: D102
         self, context: RoundContext, train: TrainingSet, rng: np.random.Generator
     ) -> RoundModel | None:
-        gp = self.fit_gp(self.model, train.x, train.y, context, "target", self.clip_lengthscale)
+        model = self.model_for(train)
+        gp = self.fit_gp(model, train.x, train.y, context, "target", self.clip_lengthscale)
         return None if gp is None else RoundModel(Posterior.of(gp), train, len(train.y))
+
+    def model_for(self, train: TrainingSet) -> ExactGP:
+        """The GP for ``train``: this surrogate's, or PB2-Mix's mixture kernel over categories.
+
+        Rows with categorical inputs (PB2-Mix) get :class:`~metapbt.surrogates.kernels.
+        TimeVaryingMixture` with the kernel's own bounds, built once per number of categories.
+        """
+        if train.categorical == 0:
+            return self.model
+        if train.categorical not in self._mixed:
+            base = self.model.kernel
+            if not isinstance(base, TimeVaryingSE):
+                raise ConfigError(f"{type(base).__name__} has no mixture with categories")
+            kernel = TimeVaryingMixture(
+                train.categorical, base.variance, base.lengthscale, base.epsilon
+            )
+            self._mixed[train.categorical] = ExactGP(kernel)
+        return self._mixed[train.categorical]
 
 
 @dataclass

@@ -35,12 +35,13 @@ import numpy as np
 
 from metapbt.errors import ConfigError
 from metapbt.population.explorers.acquisitions import AcquisitionRule
+from metapbt.population.explorers.bandit import CategoricalBandit
 from metapbt.population.explorers.base import Explorer, ExploreRequest, RoundContext
 from metapbt.population.explorers.meta_models import MetaModels
 from metapbt.population.explorers.models import RoundModel, Surrogate
 from metapbt.population.explorers.training import training_set
 from metapbt.population.explorers.trust_region import TrustRegion
-from metapbt.population.space import Config
+from metapbt.population.space import Config, SearchSpace
 from metapbt.surrogates.acquisition import acquisition_objective, boxed_objective
 from metapbt.surrogates.optimize import maximize_unit_box
 
@@ -116,7 +117,13 @@ class PB2Explorer(Explorer):
     acquisition: AcquisitionRule
     meta: MetaModels | None = None
     trust_region: TrustRegion | None = None
+    categorical: CategoricalBandit | None = None
     _round: RoundModel | None = field(default=None, init=False, repr=False)
+
+    @property
+    def handles_categorical(self) -> bool:  # type: ignore[override]
+        """With a categorical step (PB2-Mix), categorical parameters are explored."""
+        return self.categorical is not None
 
     @property
     def fits(self) -> list[dict[str, Any]]:
@@ -156,6 +163,8 @@ class PB2Explorer(Explorer):
         data = context.history.surrogate_data(s.max_rows, s.bridge_without_data)
         if len(data) == 0:
             return
+        if self.categorical is not None:
+            self.categorical.observe(context.space, data, context.size)
         extra = context.rewards if s.query == "donor_now" else None
         train = training_set(data, context.space, s.log_space, s.clip, extra_rewards=extra)
         self._round = self.surrogate.fit(context, train, rng)
@@ -165,7 +174,9 @@ class PB2Explorer(Explorer):
     def explore(  # noqa: D102
         self, context: RoundContext, request: ExploreRequest, rng: np.random.Generator
     ) -> Config:
-        space, s = context.space, self.settings
+        full, s = context.space, self.settings
+        picked = self._categories(full, rng)
+        space = full.numeric()
         model = self._round
         region = None
         if self.trust_region is not None:
@@ -174,14 +185,21 @@ class PB2Explorer(Explorer):
             if s.no_data == "copy":
                 return dict(request.donor_config)
             if region is None:
-                return space.sample(rng)
+                return {**full.sample(rng), **picked}
             low, high = region
             return space.from_unit(rng.uniform(low, high), s.log_space)
-        fixed = model.query(context.step, request.donor, request.donor_reward, s.query)
+        query = model.query(context.step, request.donor, request.donor_reward, s.query)
+        fixed = query
         pending = space.to_unit(list(request.pending), s.log_space)
         if s.clip:
             pending = np.clip(pending, 0.0, 1.0)
-        pending_x = np.concatenate([np.tile(fixed, (len(pending), 1)), pending], axis=1)
+        if picked:  # the categories, held fixed with the query point (TrainingSet's layout)
+            names = full.categorical_names
+            fixed = np.concatenate([query, [full[n].index(picked[n]) for n in names]])
+            done = [[full[n].index(c[n]) for n in names] for c in request.pending]
+            cats = np.asarray(done, np.float64).reshape(-1, len(names))
+            pending = np.column_stack([cats, pending])
+        pending_x = np.concatenate([np.tile(query, (len(pending), 1)), pending], axis=1)
         acquisition = self.acquisition.build(model, pending_x)
         posterior = model.posterior.with_pending(pending_x)
         key = jax.random.key(int(rng.integers(2**31)))
@@ -202,4 +220,16 @@ class PB2Explorer(Explorer):
         u = np.asarray(u, np.float64)
         if region is not None:
             u = np.clip(region[0] + u * (region[1] - region[0]), region[0], region[1])
-        return space.from_unit(u, s.log_space)
+        return {**space.from_unit(u, s.log_space), **picked}
+
+    def _categories(self, space: SearchSpace, rng: np.random.Generator) -> dict[str, Any]:
+        """The categorical step's choices (PB2-Mix's bandits); none without categoricals."""
+        if not space.categorical_names:
+            return {}
+        if self.categorical is None or self.trust_region is not None:
+            raise ConfigError(
+                f"{space.categorical_names} are categorical: this explorer models numbers only"
+            )
+        return {
+            name: space[name].choices[i] for name, i in self.categorical.choose(space, rng).items()
+        }

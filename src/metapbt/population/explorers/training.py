@@ -29,6 +29,10 @@ def scale_column(value: np.ndarray | float, low: float, high: float) -> np.ndarr
 class TrainingSet:
     """PB2 rows normalised for the GP: ``x = (t, r, h) [n, 2 + d]``, ``y [n]``.
 
+    With ``categorical`` (k) categorical parameters, ``x = (t, r, c, h)``: their category
+    indices come right after ``(t, r)``, then the numeric parameters (search-space order within
+    each group), so that an acquisition holds the categories fixed with the query point.
+
     ``t`` and ``r`` are min-max scaled by ``t_range`` and ``r_range`` (the rows' own, the reward
     range optionally widened by this sync point's rewards), ``h`` by the search-space bounds,
     and ``y`` is standardised (population std) and clipped to [-2, 2].
@@ -43,6 +47,7 @@ class TrainingSet:
     t_range: tuple[float, float]
     r_range: tuple[float, float]
     raw_context: np.ndarray
+    categorical: int = 0
 
     def context(self, step: float, reward: float) -> np.ndarray:
         """The normalised ``(t, r)`` of raw values."""
@@ -98,12 +103,15 @@ def training_set(
         extra = np.asarray(extra_rewards, np.float64)
         rewards = np.concatenate([rewards, extra[np.isfinite(extra)]])
     r_range = (float(rewards.min()), float(rewards.max()))
-    h = space.columns_to_unit(data.hparams, log_space)
+    cats = [i for i, n in enumerate(space.names) if n in space.categorical_names]
+    numeric = [i for i in range(space.dim) if i not in cats]
+    h = space.numeric().columns_to_unit(data.hparams[:, numeric], log_space)
     if clip:
         h = np.clip(h, 0.0, 1.0)
+    h = np.column_stack([data.hparams[:, cats], h]) if cats else h
     y = np.clip((data.target - data.target.mean()) / (data.target.std() + _EPS), -2.0, 2.0)
     raw = np.column_stack([data.time, data.reward_before]).astype(np.float64)
     x = np.column_stack(
         [scale_column(data.time, *t_range), scale_column(data.reward_before, *r_range), h]
     )
-    return TrainingSet(x, y, data.member, t_range, r_range, raw)
+    return TrainingSet(x, y, data.member, t_range, r_range, raw, len(cats))
