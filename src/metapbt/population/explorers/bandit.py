@@ -210,13 +210,10 @@ class CategoricalBandit:
 
     def choose(self, space: SearchSpace, rng: np.random.Generator) -> dict[str, int]:
         """An index per categorical, drawn from its bandit's probabilities (uniform unseen)."""
-        out = {}
-        for name in space.categorical_names:
-            arms = len(space[name].choices)
-            weights = self._weights.get(name, np.full(arms, 1.0 / arms))
-            probs, _ = probabilities(weights, self._gamma(arms), self._size)
-            out[name] = int(rng.choice(arms, p=probs / probs.sum()))
-        return out
+        return {
+            name: int(rng.choice(len(probs), p=probs / probs.sum()))
+            for name, probs in self.probabilities(space).items()
+        }
 
     def probabilities(self, space: SearchSpace) -> dict[str, np.ndarray]:
         """The current per-play probabilities of every categorical's choices."""
