@@ -5,6 +5,10 @@ rate that depends on how close its hyperparameters are to an optimum that moves 
 search space over time, as in the PBT and PB2 papers' toy examples: a fixed configuration is
 good only for part of the run, so a schedule that follows the optimum wins. Cloning copies the
 score (the weights); the reported reward is the score plus optional observation noise.
+
+With ``choices``, the problem also has a categorical dimension whose best choice changes
+during the run (PB2-Mix's setting): the rate is multiplied by 1 on the best choice and by
+``off`` on the others.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import numpy as np
 from metapbt.errors import ConfigError
 from metapbt.population.decisions import Clone
 from metapbt.population.population import Population
-from metapbt.population.space import SearchSpace, default_space
+from metapbt.population.space import Choice, SearchSpace, default_space
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,10 @@ class MovingOptimum:
         start: Optimum at step 0 (unit cube), one entry per search-space dimension.
         end: Optimum at the end of the budget.
         substeps: Integration steps per interval.
+        choices: A categorical dimension's choices (empty: none). The best is ``choices[0]``
+            until ``switch * budget`` steps, then ``choices[1]``.
+        switch: When the best choice changes, as a fraction of the budget.
+        off: The rate's factor on a choice that is not the best, in [0, 1).
     """
 
     budget: int = 600_000
@@ -45,6 +53,9 @@ class MovingOptimum:
     start: tuple[float, ...] = (0.15, 0.85, 0.2)
     end: tuple[float, ...] = (0.85, 0.15, 0.8)
     substeps: int = 20
+    choices: tuple[Choice, ...] = ()
+    switch: float = 0.5
+    off: float = 0.3
 
     def __post_init__(self) -> None:
         if self.interval < 1 or self.budget < self.interval:
@@ -55,18 +66,36 @@ class MovingOptimum:
             raise ConfigError("start and end must have the same dimension")
         if self.width <= 0 or self.noise < 0:
             raise ConfigError(f"need width > 0 and noise >= 0, got {self.width}, {self.noise}")
+        if self.choices and (
+            len(set(self.choices)) < 2 or len(set(self.choices)) < len(self.choices)
+        ):
+            raise ConfigError(f"choices must be at least 2 distinct values, got {self.choices}")
+        if not (0 <= self.switch <= 1 and 0 <= self.off < 1):
+            raise ConfigError(f"need 0 <= switch <= 1, 0 <= off < 1, got {self.switch}, {self.off}")
+
+    def best_choice(self, step: float) -> Choice | None:
+        """The categorical dimension's best choice at ``step`` (``None`` without one)."""
+        if not self.choices:
+            return None
+        return self.choices[0] if step < self.switch * self.budget else self.choices[1]
 
     def optimum(self, step: float) -> np.ndarray:
         """``u*(step)`` in the unit cube."""
         frac = min(max(step / self.budget, 0.0), 1.0)
         return (1 - frac) * np.asarray(self.start) + frac * np.asarray(self.end)
 
-    def gain(self, unit: np.ndarray, step_from: int, step_to: int) -> float:
-        """Score gained by training at ``unit`` from ``step_from`` to ``step_to``."""
+    def gain(
+        self, unit: np.ndarray, step_from: int, step_to: int, choice: Choice | None = None
+    ) -> float:
+        """Score gained by training at ``unit`` (with ``choice``) from one step to another."""
         times = np.linspace(step_from, step_to, self.substeps + 1)
         mids = 0.5 * (times[1:] + times[:-1])
         dist2 = np.array([np.sum((unit - self.optimum(t)) ** 2) for t in mids])
         rate = np.exp(-dist2 / (2 * self.width**2)) / self.budget
+        if self.choices:
+            rate = rate * np.array(
+                [1.0 if choice == self.best_choice(t) else self.off for t in mids]
+            )
         return float(np.sum(rate * np.diff(times)))
 
 
@@ -96,6 +125,7 @@ def run_toy(
     size: int = 4,
     problem: MovingOptimum | None = None,
     space: SearchSpace | None = None,
+    held: Choice | None = None,
 ) -> ToyResult:
     """Drive a :class:`Population` through the toy problem.
 
@@ -104,12 +134,30 @@ def run_toy(
         seed: Seed of the population and of the observation noise.
         size: Population size.
         problem: The toy problem; defaults to :class:`MovingOptimum`.
-        space: Search space; defaults to the paper's PPO space (3 dimensions).
+        space: Search space; defaults to the paper's PPO space (3 dimensions). With a
+            problem's ``choices``, one categorical parameter of the space takes them (or none:
+            then ``held`` is every member's choice, all run long).
+        held: The categorical's value when the space has none (a method that tunes the
+            numeric part only, the category held fixed).
     """
     problem = problem or MovingOptimum()
     space = space or default_space()
-    if len(problem.start) != space.dim:
-        raise ConfigError(f"the problem has {len(problem.start)} dimensions, the space {space.dim}")
+    numeric = space.numeric()
+    if len(problem.start) != numeric.dim:
+        raise ConfigError(
+            f"the problem has {len(problem.start)} dimensions, the space {numeric.dim} numeric"
+        )
+    cats = space.categorical_names
+    if problem.choices:
+        if len(cats) > 1 or (cats and set(space[cats[0]].choices) != set(problem.choices)):
+            raise ConfigError(
+                f"the problem's choices {list(problem.choices)} need one categorical parameter "
+                f"with them, the space has {cats}"
+            )
+        if not cats and held not in problem.choices:
+            raise ConfigError(f"held must be one of {list(problem.choices)}, got {held!r}")
+    elif cats:
+        raise ConfigError(f"the problem has no categorical dimension, the space has {cats}")
     pop = Population(space, size=size, method=method, seed=seed)
     noise_rng = np.random.default_rng([seed, 1])
     scores = np.zeros(size)
@@ -118,7 +166,9 @@ def run_toy(
     while step < problem.budget:
         nxt = min(step + problem.interval, problem.budget)
         for member, config in enumerate(pop.ask()):
-            scores[member] += problem.gain(space.to_unit(config), step, nxt)
+            unit = numeric.to_unit({k: config[k] for k in numeric.names})
+            choice = config[cats[0]] if cats else held
+            scores[member] += problem.gain(unit, step, nxt, choice)
         step = nxt
         steps.append(step)
         best.append(float(scores.max()))

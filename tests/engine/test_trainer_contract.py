@@ -77,4 +77,4 @@ def test_intervals_are_whole_batches_and_the_space_must_be_tunable(kit):
     with pytest.raises(ConfigError, match="multiple of the batch"):
         trainer.train(state, preset.batch_size + 1)
     with pytest.raises(ConfigError, match="cannot tune"):
-        trainer.init(jax.random.PRNGKey(0), [{"lr": 1e-3, "gamma": 0.9}] * 3)
+        trainer.init(jax.random.PRNGKey(0), [{"lr": 1e-3, "momentum": 0.9}] * 3)

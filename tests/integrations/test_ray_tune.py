@@ -314,3 +314,52 @@ def test_meta_data_and_portfolio_work_through_the_adapter(local_ray, tmp_path):
         "cart_pole saturn",
         "cart_pole neptune",
     }
+
+
+def mixed_trainable(config):
+    """Score grows with lr's closeness to 3e-4, faster with "adam"; reports the value types."""
+    score = 0.0
+    for _ in range(ITERATIONS):
+        score += 1.0 - abs(math.log10(config["lr"]) + 3.5) + (1.0 if config["opt"] == "adam" else 0)
+        tune.report(
+            {"score": score, "types": [type(config[k]).__name__ for k in ("lr", "opt", "wide")]}
+        )
+
+
+def test_categorical_choices_from_tune_choice_come_back_as_declared(local_ray, tmp_path):
+    space = {
+        "lr": tune.loguniform(1e-5, 1e-3),
+        "opt": tune.choice(["sgd", "adam"]),
+        "wide": tune.choice([True, False]),
+    }
+    scheduler = MetaPB2("pb2-mix", space, metric="score", mode="max", perturbation_interval=3)
+    assert scheduler.space["opt"].choices == ("sgd", "adam")
+    reports = _Reports()
+    tuner = tune.Tuner(
+        mixed_trainable,
+        param_space={"opt": tune.choice(["sgd", "adam"])},  # sampled by Ray, checked by us
+        tune_config=tune.TuneConfig(scheduler=scheduler, num_samples=4),
+        run_config=tune.RunConfig(
+            storage_path=str(tmp_path), name="mixed", verbose=0, callbacks=[reports]
+        ),
+    )
+    tuner.fit()
+    assert all(t == ["float", "str", "bool"] for t in pd.DataFrame(reports.rows)["types"])
+    history = scheduler.population.history.to_frame()
+    assert set(history["opt"]) <= {"sgd", "adam"} and set(history["wide"]) <= {True, False}
+    assert ray_tune._as_space({"n": tune.randint(3, 31)})["n"] == Int(3, 30)
+
+
+def test_a_param_space_choice_outside_the_declared_ones_is_refused(local_ray, tmp_path):
+    space = {"lr": tune.loguniform(1e-5, 1e-3), "opt": tune.choice(["sgd", "adam"])}
+    scheduler = MetaPB2("pbt", space, metric="score", mode="max", perturbation_interval=3)
+    tuner = tune.Tuner(
+        mixed_trainable,
+        param_space={"opt": "rmsprop", "lr": 1e-4, "wide": True},
+        tune_config=tune.TuneConfig(scheduler=scheduler, num_samples=1),
+        run_config=tune.RunConfig(storage_path=str(tmp_path), name="bad", verbose=0),
+    )
+    with pytest.raises(Exception, match="'rmsprop' is not one of the choices"):
+        tuner.fit()
+    with pytest.raises(ConfigError, match="uniform, log-uniform and choice"):
+        MetaPB2("pbt", {"n": tune.qrandint(1, 10, 2)}, metric="score", mode="max")

@@ -272,3 +272,14 @@ def test_the_runs_of_one_command_log_where_the_command_says(tmp_path):
     study = study_of_runs(config, [0, 1], [], tmp_path / "out", tensorboard=tmp_path / "tb")
     assert study.tensorboard_dir == tmp_path / "tb"
     assert study_of_runs(config, [0, 1], [], tmp_path / "out").tensorboard_dir is None
+
+
+def test_a_method_may_tune_its_own_space_beside_the_protocols():
+    study = load_study(STUDIES / "mixed_space.toml")
+    assert len(study.cells) == 3 * 3 * 5
+    by_label = {c.method.label: c.run_config() for c in study.cells if c.env == "cart_pole"}
+    mixed = by_label["pb2-mix"].search_space
+    assert mixed.categorical_names == ["gamma"] and mixed["epochs"].high == 8
+    assert by_label["pbt"].search_space == mixed
+    held = by_label["pb2-star"].search_space
+    assert held.names == ["lr", "clip", "epochs"] and not held.categorical_names

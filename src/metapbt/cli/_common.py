@@ -75,7 +75,7 @@ def round_line(report: Any, width: int = 79) -> str:
     return fit(line, f"  {seconds}", width)
 
 
-def compact(value: float | str) -> str:
+def compact(value: float | str | bool) -> str:
     """A tuned value in few characters: 2-3 significant digits, no leading zero.
 
     Magnitudes below 0.01 or from 10,000 up in scientific notation with 2 digits; from 1000 to
@@ -83,7 +83,11 @@ def compact(value: float | str) -> str:
 
     >>> [compact(x) for x in (7.42e-4, 0.973, 0.2134, 1e-5, 12.34, 1234.5, 123456.0, 3.0)]
     ['7.4e-4', '.973', '.213', '1e-5', '12.3', '1234', '1.2e5', '3']
+    >>> compact(False)
+    'off'
     """
+    if isinstance(value, bool):  # a categorical's choice, as on/off
+        return "on" if value else "off"
     if isinstance(value, str):  # a categorical's choice
         return value
     v = float(value)

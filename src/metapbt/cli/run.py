@@ -89,6 +89,16 @@ def run_command(
             "lr=6.31e-4:1e-3; explore steps keep the whole space.",
         ),
     ] = None,
+    space: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="The tuned hyperparameters, one NAME=SPEC each (repeat it; replaces the "
+            "default lr, lambda, clip): LOW:HIGH, log:LOW:HIGH, int:LOW:HIGH, or choices "
+            "A|B|C, e.g. --space lr=log:1e-5:1e-3 --space epochs=int:3:30 "
+            "--space 'adv_norm=true|false'.",
+            metavar="NAME=SPEC",
+        ),
+    ] = None,
     seeds: Annotated[
         str | None,
         typer.Option(help="Seeds trained together, e.g. 0,1,2 (runs in OUT/<context>__seed<k>)."),
@@ -116,6 +126,8 @@ def run_command(
     with user_errors():
         if init_ranges:
             given["init_ranges"] = _ranges(init_ranges)
+        if space:
+            given["space"] = space_option(space)
         config = RunConfig(**given)
         if seeds is not None or contexts:
             many = _seed_list(seeds), _context_list(contexts)
@@ -149,6 +161,54 @@ def _ranges(items: list[str]) -> dict[str, tuple[float, float]]:
         except ValueError:
             raise MetaPBTError(f"--init-range takes NAME=LOW:HIGH, got {item!r}") from None
     return out
+
+
+def space_option(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``--space`` items as a search space's ``to_dict`` mapping.
+
+    >>> space_option(["lr=log:1e-5:1e-3", "epochs=int:3:30", "adv_norm=true|false"])["adv_norm"]
+    {'type': 'categorical', 'choices': [True, False]}
+
+    Raises:
+        MetaPBTError: On an item that is not NAME=SPEC, or a name given twice.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        name, sep, spec = (part.strip() for part in item.partition("="))
+        if not (name and sep and spec):
+            raise MetaPBTError(f"--space takes NAME=SPEC, got {item!r}")
+        if name in out:
+            raise MetaPBTError(f"--space gives {name!r} twice")
+        if "|" in spec:
+            out[name] = {"type": "categorical", "choices": [_choice(c) for c in spec.split("|")]}
+            continue
+        kind, parts = "float", spec.split(":")
+        log = parts[0] == "log"
+        if parts[0] in ("log", "int", "float"):
+            kind = "int" if parts[0] == "int" else "float"
+            parts = parts[1:]
+        try:
+            convert = int if kind == "int" else float
+            low, high = (convert(p) for p in parts)
+        except ValueError:
+            raise MetaPBTError(
+                f"--space {item!r}: expected LOW:HIGH, log:LOW:HIGH, int:LOW:HIGH or A|B|C"
+            ) from None
+        out[name] = {"type": kind, "low": low, "high": high, "log": log}
+    return out
+
+
+def _choice(text: str) -> Any:
+    """A choice as written: ``true``/``false``, an int, a float, or else the text itself."""
+    text = text.strip()
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _seed_list(text: str | None) -> list[int]:

@@ -2,8 +2,8 @@
 
 Shapes: ``T`` rollout steps, ``E`` environments, ``B`` minibatch samples, ``N = T * E`` samples
 of one update. Tuned hyperparameters (``lr`` inside the optimiser state via
-``optax.inject_hyperparams``; ``lambda``, ``clip``, ``ent_coef`` in :class:`MemberState`) are
-traced arrays, so changing them never recompiles.
+``optax.inject_hyperparams``; the others, :data:`metapbt.engine.tuning.TUNABLE`, in
+:class:`MemberState`) are traced arrays, so changing them never recompiles.
 """
 
 from __future__ import annotations
@@ -19,9 +19,6 @@ import jax.numpy as jnp
 import optax
 
 from metapbt.engine.presets import PPOConfig
-
-TUNABLE = ("lr", "lambda", "clip", "ent_coef")
-"""Hyperparameters the engine can tune during training."""
 
 
 class Transition(NamedTuple):
@@ -52,7 +49,8 @@ class MemberState:
         obs: ``[E, obs_dim]`` current observations.
         key: The member's PRNG key.
         kl_coeff: Scalar KL-penalty coefficient.
-        hparams: Traced ``lambda``, ``clip`` and ``ent_coef`` (scalars).
+        hparams: Traced ``lambda``, ``clip`` and ``ent_coef``, and any other tuned
+            hyperparameter but ``lr`` (scalars).
     """
 
     params: Any
@@ -128,11 +126,14 @@ def ppo_loss(
     hparams: dict[str, jax.Array],
     kl_coeff: jax.Array,
     config: PPOConfig,
+    normalize: bool = True,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Clipped-surrogate PPO loss on one minibatch.
 
     The KL penalty uses the sample estimate ``mean(log_prob_old - log_prob_new)`` of
-    KL(old || new); advantages are standardised per minibatch.
+    KL(old || new); advantages are standardised per minibatch unless ``normalize`` is off
+    (the caller then passes them as it wants them: :func:`ppo_update` with tuned
+    ``minibatches`` or ``adv_norm``).
 
     Args:
         params: The member's network parameters (differentiated).
@@ -142,6 +143,7 @@ def ppo_loss(
         hparams: Traced ``clip`` and ``ent_coef`` (scalars).
         kl_coeff: Scalar KL-penalty coefficient.
         config: ``vf_clip`` and ``vf_coef``.
+        normalize: Standardise the minibatch's advantages (static).
 
     Returns:
         ``(loss, {"policy", "value", "entropy", "kl"})``, all scalars.
@@ -150,7 +152,7 @@ def ppo_loss(
     dist, value = apply_fn(params, obs)
     log_prob = dist.log_prob(action)
     ratio = jnp.exp(log_prob - old_log_prob)
-    adv = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+    adv = standardise(advantage) if normalize else advantage
     clip = hparams["clip"]
     policy = -jnp.mean(jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - clip, 1 + clip) * adv))
     value_err = (value - target) ** 2
@@ -179,6 +181,11 @@ def ppo_update(
 ) -> MemberState:
     """One member's PPO update on its rollout: GAE, then ``epochs`` passes of minibatch steps.
 
+    Tuned ``gamma``, ``epochs``, ``minibatches`` and ``adv_norm`` (present in
+    ``state.hparams`` when tuned) are traced; :mod:`metapbt.engine.tuning` says how the two
+    counts are (masking up to ``config.max_epochs``; gradients averaged over
+    ``config.minibatch_chunks`` chunks). Untuned, the update is the plain static one.
+
     Args:
         state: The member (its ``params``, ``opt_state``, ``key``, ``kl_coeff`` and
             ``hparams`` are used; the environment fields pass through).
@@ -192,37 +199,113 @@ def ppo_update(
         The member with new ``params``, ``opt_state``, ``key`` (split once) and ``kl_coeff``
         (adapted to the last epoch's mean KL).
     """
+    hp = state.hparams
     adv, ret = gae(
         traj.reward * config.reward_scale,
         traj.value,
         traj.done,
         last_value,
-        config.gamma,
-        state.hparams["lambda"],
+        hp.get("gamma", config.gamma),
+        hp["lambda"],
     )
     batch = (traj.obs, traj.action, traj.log_prob, adv, ret)
     flat = jax.tree.map(lambda x: x.reshape((-1, *x.shape[2:])), batch)  # [N, ...]
     key, k_perm = jax.random.split(state.key)
-    n_mb = config.batch_size // config.minibatch_size
+    tuned_mb = "minibatches" in hp
+    chunks = config.minibatch_chunks if tuned_mb else config.batch_size // config.minibatch_size
+    if tuned_mb and chunks is None:
+        raise ValueError("tuned minibatches need config.minibatch_chunks (tuning.for_space)")
+    # Chunks per optimiser step: 1 untuned; chunks / minibatches tuned (traced).
+    group = chunks // hp["minibatches"].astype(jnp.int32) if tuned_mb else 1
+    # Advantages standardised outside the loss when their normalisation is tuned or a
+    # minibatch spans several chunks; inside it (as always) otherwise.
+    outside = tuned_mb or "adv_norm" in hp
+    grad = jax.grad(ppo_loss, has_aux=True)
 
     def epoch(carry, k):
-        params, opt_state = carry
+        params, opt_state, _ = carry
         perm = jax.random.permutation(k, config.batch_size)
-        mbs = jax.tree.map(lambda x: x[perm].reshape((n_mb, -1, *x.shape[1:])), flat)
+        data = jax.tree.map(lambda x: x[perm], flat)
+        if outside:
+            data = (*data[:3], _standardised(data[3], chunks, group, hp.get("adv_norm")), data[4])
+        mbs = jax.tree.map(lambda x: x.reshape((chunks, -1, *x.shape[1:])), data)
 
-        def step(c, mb):  # mb: [B, ...]
-            p, o = c
-            grads, info = jax.grad(ppo_loss, has_aux=True)(
-                p, apply_fn, mb, state.hparams, state.kl_coeff, config
-            )
-            updates, o = optimizer.update(grads, o, p)
-            return (optax.apply_updates(p, updates), o), info["kl"]
+        def step(c, xs):  # one chunk [B, ...]: accumulate; step at the end of a minibatch
+            p, o, acc = c
+            j, mb = xs
+            grads, info = grad(p, apply_fn, mb, hp, state.kl_coeff, config, not outside)
+            if not tuned_mb:
+                updates, o = optimizer.update(grads, o, p)
+                return (optax.apply_updates(p, updates), o, acc), info["kl"]
+            acc = jax.tree.map(jnp.add, acc, grads)
+            last = (j + 1) % group == 0
+            mean = jax.tree.map(lambda g: g / group, acc)
+            updates, o2 = optimizer.update(mean, o, p)
+            p2 = optax.apply_updates(p, updates)
+            p, o = _where(last, (p2, o2), (p, o))
+            acc = jax.tree.map(lambda a: jnp.where(last, jnp.zeros_like(a), a), acc)
+            return (p, o, acc), info["kl"]
 
-        (params, opt_state), kls = jax.lax.scan(step, (params, opt_state), mbs)
-        return (params, opt_state), kls.mean()
+        zeros = jax.tree.map(jnp.zeros_like, params) if tuned_mb else None
+        (params, opt_state, _), kls = jax.lax.scan(
+            step, (params, opt_state, zeros), (jnp.arange(chunks), mbs)
+        )
+        return (params, opt_state, kls.mean()), kls.mean()
 
-    (params, opt_state), kls = jax.lax.scan(
-        epoch, (state.params, state.opt_state), jax.random.split(k_perm, config.epochs)
-    )
-    kl_coeff = update_kl_coeff(state.kl_coeff, kls[-1], config.kl_target)
+    if "epochs" not in hp:
+        init = (state.params, state.opt_state, jnp.float32(0.0))
+        (params, opt_state, _), kls = jax.lax.scan(epoch, init, _epoch_keys(k_perm, config.epochs))
+        kl = kls[-1]
+    else:
+        if config.max_epochs is None:
+            raise ValueError("tuned epochs need config.max_epochs (tuning.for_space)")
+        count = hp["epochs"].astype(jnp.int32)
+
+        def masked(carry, xs):  # passes beyond the member's count leave everything as it was
+            e, k = xs
+            new, _ = epoch(carry, k)
+            return _where(e < count, new, carry), None
+
+        init = (state.params, state.opt_state, jnp.float32(0.0))
+        keys = _epoch_keys(k_perm, config.max_epochs)
+        (params, opt_state, kl), _ = jax.lax.scan(
+            masked, init, (jnp.arange(config.max_epochs), keys)
+        )
+    kl_coeff = update_kl_coeff(state.kl_coeff, kl, config.kl_target)
     return state.replace(params=params, opt_state=opt_state, key=key, kl_coeff=kl_coeff)
+
+
+def _epoch_keys(key: jax.Array, epochs: int) -> jax.Array:
+    """``[epochs]`` permutation keys, pass ``e``'s folded in from ``key``.
+
+    The first ``e`` keys do not depend on how many passes follow, so a tuned count that masks
+    the passes of one longer sequence permutes as the untuned update with that count does.
+    """
+    return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, jnp.arange(epochs))
+
+
+def standardise(advantage: jax.Array) -> jax.Array:
+    """Advantages minus their mean, over their standard deviation (plus 1e-8)."""
+    return (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+
+
+def _standardised(
+    advantage: jax.Array, chunks: int, group: jax.Array | int, flag: jax.Array | None
+) -> jax.Array:
+    """Advantages ``[N]`` standardised per minibatch of ``group`` consecutive chunks.
+
+    ``flag`` (the traced ``adv_norm``; ``None``: on) selects them or the raw ones.
+    """
+    per_chunk = advantage.reshape((chunks, -1))
+    ids = jnp.arange(chunks) // group  # the minibatch of every chunk
+    size = per_chunk.shape[1] * group
+    mean = jax.ops.segment_sum(per_chunk.sum(1), ids, num_segments=chunks) / size
+    centred = per_chunk - mean[ids][:, None]
+    var = jax.ops.segment_sum((centred**2).sum(1), ids, num_segments=chunks) / size
+    out = (centred / (jnp.sqrt(var)[ids][:, None] + 1e-8)).reshape(advantage.shape)
+    return out if flag is None else jnp.where(flag > 0.5, out, advantage)
+
+
+def _where(cond: jax.Array, new: Any, old: Any) -> Any:
+    """``new`` where ``cond`` holds, else ``old``, leaf by leaf."""
+    return jax.tree.map(lambda a, b: jnp.where(cond, a, b), new, old)

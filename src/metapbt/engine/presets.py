@@ -28,8 +28,9 @@ logger = logging.getLogger(__name__)
 class PPOConfig:
     """Structural (compile-time) PPO settings of every member.
 
-    Tuned hyperparameters (``lr``, ``lambda``, ``clip``, ``ent_coef``) are per-member traced
-    values of the train state; ``ent_coef`` here is only its value when it is not tuned.
+    Tuned hyperparameters (:data:`metapbt.engine.tuning.TUNABLE`) are per-member traced values
+    of the train state; ``ent_coef``, ``gamma`` and ``epochs`` here are only their values when
+    they are not tuned (``minibatch_size`` likewise for ``minibatches``).
 
     Args:
         num_envs: Parallel environments per member.
@@ -58,6 +59,13 @@ class PPOConfig:
             statistics with its weights). Off by default, as in the reference (RLlib's
             ``NoFilter``).
         eval_episodes: Evaluation episodes per member at each sync point.
+        max_epochs: The most passes over the batch a member may make when ``epochs`` is
+            tuned (the program runs this many and masks each member's passes beyond its own
+            count); ``None``: ``epochs`` is not tuned. Set from a search space by
+            :func:`metapbt.engine.tuning.for_space`.
+        minibatch_chunks: The batch is cut into this many equal chunks when ``minibatches``
+            is tuned (a member with ``k`` minibatches takes one optimiser step per
+            ``minibatch_chunks / k`` chunks); ``None``: the preset's ``minibatch_size``.
     """
 
     num_envs: int = 16
@@ -77,6 +85,8 @@ class PPOConfig:
     scale_obs: bool = False
     normalize_obs: bool = False
     eval_episodes: int = 10
+    max_epochs: int | None = None
+    minibatch_chunks: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("num_envs", "rollout_len", "epochs", "minibatch_size", "eval_episodes"):
@@ -85,6 +95,15 @@ class PPOConfig:
         if self.batch_size % self.minibatch_size:
             raise ConfigError(
                 f"minibatch_size {self.minibatch_size} must divide the batch "
+                f"({self.num_envs} envs x {self.rollout_len} steps = {self.batch_size})"
+            )
+        if self.max_epochs is not None and self.max_epochs < 1:
+            raise ConfigError(f"max_epochs must be at least 1, got {self.max_epochs}")
+        if self.minibatch_chunks is not None and (
+            self.minibatch_chunks < 1 or self.batch_size % self.minibatch_chunks
+        ):
+            raise ConfigError(
+                f"minibatch_chunks {self.minibatch_chunks} must divide the batch "
                 f"({self.num_envs} envs x {self.rollout_len} steps = {self.batch_size})"
             )
         if not self.reward_scale > 0:

@@ -16,8 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from metapbt.engine import tuning
 from metapbt.engine.networks import ActorCritic, bounds_scaling
-from metapbt.engine.ppo import TUNABLE, MemberState, make_optimizer, ppo_update
+from metapbt.engine.ppo import MemberState, make_optimizer, ppo_update
 from metapbt.engine.presets import PPOConfig
 from metapbt.errors import ConfigError
 from metapbt.population.decisions import Clone, Decision
@@ -72,9 +73,7 @@ class BasePopulationTrainer(abc.ABC):
 
     def check_space(self, names: Sequence[str]) -> None:
         """Raise unless every tuned hyperparameter is one the engine can change."""
-        unknown = [n for n in names if n not in TUNABLE]
-        if unknown:
-            raise ConfigError(f"the engine cannot tune {unknown}; tunable: {list(TUNABLE)}")
+        tuning.check_names(names)
 
     def init(self, key: jax.Array, configs: Sequence[Mapping[str, float]]) -> MemberState:
         """Fresh members ``[P]`` with the given hyperparameters (member keys split from ``key``)."""
@@ -119,7 +118,13 @@ class BasePopulationTrainer(abc.ABC):
     def set_hparams(
         self, state: MemberState, configs: Sequence[Mapping[str, float]]
     ) -> MemberState:
-        """Write each member's hyperparameters into the (traced) state."""
+        """Write each member's hyperparameters into the (traced) state.
+
+        Raises:
+            ConfigError: If a tuned count does not fit this trainer's program
+                (:func:`metapbt.engine.tuning.check_values`).
+        """
+        tuning.check_values(self.config, configs)
         hparams = dict(state.hparams)
         for name in configs[0]:
             values = jnp.asarray([float(c[name]) for c in configs], jnp.float32)

@@ -20,11 +20,14 @@ population is told all rewards at once and decides for everyone, :meth:`Populati
 ``synch=False`` (Ray's default: a trial is decided alone when it reports, against the others'
 latest rewards, :meth:`Population.tell_member`).
 
-What Ray's own PB2 lacks, done here: log-scaled and integer hyperparameters (our
-:class:`~metapbt.population.space.SearchSpace`); new values handed to trials as plain Python
-``float`` / ``int``; the scheduler's state saved in the experiment directory after every sync
-point and restored by ``Tuner.restore`` (Ray's schedulers start again from nothing); the run's
-history exported as our ``history.parquet``; misuse refused when the first trial is added.
+What Ray's own PB2 lacks, done here: log-scaled, integer and categorical hyperparameters
+(our :class:`~metapbt.population.space.SearchSpace`, or Ray's ``tune.choice``,
+``tune.uniform``, ``tune.loguniform`` and ``tune.randint`` domains); new values handed to
+trials as plain Python values of the declared type (``float``, ``int``, or the choice
+itself); the scheduler's state saved in the experiment directory after every sync point and
+restored by ``Tuner.restore`` (Ray's schedulers start again from nothing); the run's history
+exported as our ``history.parquet``; misuse refused when the first trial is added (a
+``param_space`` value outside a bound or not among a categorical's choices).
 """
 
 from __future__ import annotations
@@ -47,12 +50,13 @@ from metapbt.population.initializers import given
 from metapbt.population.meta_io import save_run
 from metapbt.population.population import Population
 from metapbt.population.portfolio import Portfolio
-from metapbt.population.space import Param, SearchSpace, default_space
+from metapbt.population.space import Categorical, Float, Int, SearchSpace, default_space
 from metapbt.runs.resolve import meta_source, task_ref
 
 try:  # the optional ``ray`` extra
     import ray
     from ray.tune.schedulers import PopulationBasedTraining
+    from ray.tune.search import sample
 except ImportError as _err:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         "metapbt.integrations.ray_tune needs Ray Tune: pip install -e '.[ray]'"
@@ -86,9 +90,12 @@ class MetaPB2(PopulationBasedTraining):
 
     Args:
         method: A registered method (``metapbt methods``).
-        space: The tuned hyperparameters (a :class:`SearchSpace` or a mapping of names to
-            ``Float`` / ``Int``; default: the paper's ``lr``, ``lambda``, ``clip``). They are
-            top-level keys of the trials' config.
+        space: The tuned hyperparameters (a :class:`SearchSpace`, or a mapping of names to
+            ``Float`` / ``Int`` / ``Categorical`` or to Ray domains: ``tune.choice``,
+            ``tune.uniform``, ``tune.loguniform``, ``tune.randint`` with its exclusive upper
+            bound; default: the paper's ``lr``, ``lambda``, ``clip``). They are top-level
+            keys of the trials' config. A categorical needs a method that handles one
+            (``random``, ``pbt``, ``pb2-mix``).
         metadata: Meta-data store (``metapbt metadata build``) for the meta methods.
         target: The task being tuned, as a task id (``"cart_pole earth"``); the meta-data's runs
             of this task are left out. Required with ``metadata``.
@@ -118,7 +125,7 @@ class MetaPB2(PopulationBasedTraining):
     def __init__(
         self,
         method: str = "pb2-star",
-        space: SearchSpace | Mapping[str, Param] | None = None,
+        space: SearchSpace | Mapping[str, Any] | None = None,
         *,
         metadata: str | Path | None = None,
         target: str | None = None,
@@ -206,21 +213,22 @@ class MetaPB2(PopulationBasedTraining):
             state.last_train_time = restored["last_train_time"]
             state.last_score = restored["last_score"]
 
-    def _initial_config(self, config: Mapping[str, Any], member: int) -> dict[str, float | int]:
-        """The user's value of each tuned key if given (checked), else the portfolio or a draw."""
+    def _initial_config(self, config: Mapping[str, Any], member: int) -> dict[str, Any]:
+        """The trial's starting values of the tuned keys.
+
+        A key the user's ``param_space`` sets (a value, or a ``tune.choice`` Ray sampled) is
+        checked and kept; the others come from the portfolio entry or a draw.
+        """
+        start = self._given[member] if member < len(self._given) else self.space.sample(self._draws)
         given_keys = [k for k in self.space if k in config]
-        if given_keys:
-            try:
-                values = self.space.validate({k: config[k] for k in self.space})
-            except (ConfigError, KeyError) as err:
-                raise ConfigError(
-                    f"the trial's param_space disagrees with MetaPB2's space {self.space}: "
-                    f"{err} (set every tuned key inside its bounds, or none of them)"
-                ) from None
-        elif member < len(self._given):
-            values = self.space.validate(self._given[member])
-        else:
-            values = self.space.sample(self._draws)
+        try:
+            values = self.space.validate({**start, **{k: config[k] for k in given_keys}})
+        except ConfigError as err:
+            raise ConfigError(
+                f"the trial's param_space disagrees with MetaPB2's space {self.space}: "
+                f"{err} (set each tuned key inside its bounds or among its choices, or leave "
+                "it to the scheduler)"
+            ) from None
         return _plain(self.space, values)
 
     # --- sync points ---------------------------------------------------------------------------
@@ -440,15 +448,59 @@ class MetaPB2(PopulationBasedTraining):
         return path
 
 
-def _as_space(space: SearchSpace | Mapping[str, Param] | None) -> SearchSpace:
+def _as_space(space: SearchSpace | Mapping[str, Any] | None) -> SearchSpace:
+    """Our search space from ours, or from a mapping of our parameters or Ray's domains."""
     if space is None:
         return default_space()
-    return space if isinstance(space, SearchSpace) else SearchSpace(dict(space))
+    if isinstance(space, SearchSpace):
+        return space
+    return SearchSpace({name: _param(name, value) for name, value in space.items()})
 
 
-def _plain(space: SearchSpace, config: Mapping[str, Any]) -> dict[str, float | int]:
-    """Python ``int`` for integer parameters, ``float`` otherwise (never numpy scalars)."""
-    return {k: (int(v) if space[k].kind == "int" else float(v)) for k, v in config.items()}
+def _param(name: str, value: Any) -> Any:
+    """A Ray domain as our parameter (ours pass through; anything else is refused).
+
+    ``tune.choice`` -> :class:`Categorical`; ``tune.uniform`` / ``tune.loguniform`` ->
+    :class:`Float`; ``tune.randint(a, b)`` / ``tune.lograndint(a, b)`` -> ``Int(a, b - 1)``
+    (Ray's upper bound is exclusive, ours inclusive). Quantised domains are refused.
+    """
+    if isinstance(value, Float | Categorical):
+        return value
+    if isinstance(value, sample.Categorical):
+        return Categorical(tuple(value.categories))
+    if isinstance(value, sample.Float | sample.Integer):
+        sampler = value.get_sampler()
+        if isinstance(sampler, sample.Quantized) or not isinstance(
+            sampler, sample.LogUniform | sample.Uniform
+        ):
+            raise ConfigError(
+                f"{name!r}: MetaPB2 takes uniform, log-uniform and choice domains, got "
+                f"{type(sampler).__name__}"
+            )
+        log = isinstance(sampler, sample.LogUniform)
+        if isinstance(value, sample.Integer):
+            return Int(int(value.lower), int(value.upper) - 1, log)
+        return Float(float(value.lower), float(value.upper), log)
+    raise ConfigError(
+        f"{name!r}: expected a Float, Int or Categorical, or a tune.choice / uniform / "
+        f"loguniform / randint domain, got {value!r}"
+    )
+
+
+def _plain(space: SearchSpace, config: Mapping[str, Any]) -> dict[str, Any]:
+    """Python values of each parameter's declared type (never numpy scalars).
+
+    ``int`` for integers, ``float`` for reals, a categorical's choice as declared (its own
+    ``str``, ``int``, ``float`` or ``bool``).
+    """
+    out: dict[str, Any] = {}
+    for k, v in config.items():
+        param = space[k]
+        if isinstance(param, Categorical):
+            out[k] = param.choices[param.index(v)]
+        else:
+            out[k] = int(v) if param.kind == "int" else float(v)
+    return out
 
 
 def _meta_source(method: str, metadata: str | Path | None, target: str | None) -> MetaSource | None:
@@ -464,9 +516,13 @@ def _meta_source(method: str, metadata: str | Path | None, target: str | None) -
 
 
 def _same_config(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    return a.keys() == b.keys() and all(
-        math.isclose(float(a[k]), float(b[k]), rel_tol=1e-9, abs_tol=0.0) for k in a
-    )
+    return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, str | bool) or isinstance(b, str | bool):
+        return type(a) is type(b) and a == b
+    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=0.0)
 
 
 def _read_state(path: Path) -> dict[str, Any]:

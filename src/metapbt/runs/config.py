@@ -26,18 +26,18 @@ from pydantic import (
 )
 
 from metapbt import envs
-from metapbt.engine import presets
+from metapbt.engine import presets, tuning
 from metapbt.envs.contexts import task_id
 from metapbt.errors import ConfigError
 from metapbt.metadata.source import PROTOCOL_KEYS
 from metapbt.population import methods
-from metapbt.population.space import default_space
+from metapbt.population.space import SearchSpace, default_space
 
 POOLED = "pooled"
 """``metadata = "pooled"``: every environment's bundled planets store at once (the target left
 out: 19 tasks around a classic-control target), as the Meta-PB2 paper pooled its meta-data."""
 
-LEGACY: dict[str, Any] = {"seeding": "shared", "init_ranges": None}
+LEGACY: dict[str, Any] = {"seeding": "shared", "init_ranges": None, "space": None}
 """The value of each setting that older runs did not record: what they ran with.
 
 A summary or checkpoint written before a setting existed lacks its key; it counts as this
@@ -52,8 +52,9 @@ def with_legacy(recorded: dict[str, Any]) -> dict[str, Any]:
 
 def check_init_ranges(
     value: dict[str, tuple[float, float]] | None,
+    space: SearchSpace | None = None,
 ) -> dict[str, tuple[float, float]] | None:
-    """``init_ranges`` as given, if every range lies inside the default space (a validator).
+    """``init_ranges`` as given, if every range lies inside ``space`` (default: the default).
 
     Raises:
         ValueError: On an empty mapping, an unknown name or a range outside its bounds.
@@ -63,7 +64,25 @@ def check_init_ranges(
     if not value:
         raise ValueError("give at least one NAME = [low, high], or leave it out")
     try:
-        default_space().narrowed(value)
+        (space or default_space()).narrowed(value)
+    except ConfigError as err:
+        raise ValueError(str(err)) from None
+    return value
+
+
+def check_space(
+    value: dict[str, dict[str, Any]] | None, preset: str
+) -> dict[str, dict[str, Any]] | None:
+    """``space`` as given, if it is a search space the engine can tune under ``preset``.
+
+    Raises:
+        ValueError: On a malformed parameter, or one the engine cannot tune (its message
+            names the parameter and what the engine takes).
+    """
+    if value is None:
+        return None
+    try:
+        tuning.for_space(presets.make(preset), SearchSpace.from_dict(value))
     except ConfigError as err:
         raise ValueError(str(err)) from None
     return value
@@ -115,6 +134,11 @@ class Protocol(BaseModel):
             from the same one (common random numbers). ``"shared"``: from the seed alone, the
             same initial population on every task (how every run before this setting was
             seeded, e.g. the committed classic-control reproduction).
+        space: The tuned hyperparameters, by name (:meth:`~metapbt.population.space.
+            SearchSpace.to_dict`'s form: ``{"type": "float"|"int", "low", "high", "log"}`` or
+            ``{"type": "categorical", "choices": [...]}``); the engine's names and kinds are
+            :data:`metapbt.engine.tuning.TUNABLE`. ``None``: the paper's space (``lr``,
+            ``lambda``, ``clip``).
 
     Raises:
         pydantic.ValidationError: On invalid settings (a ``ValueError``; the study loader and
@@ -130,6 +154,7 @@ class Protocol(BaseModel):
     quantile: Annotated[float, Field(gt=0, le=0.5)] = 0.25
     strict: bool = False
     seeding: Literal["task", "shared"] = "task"
+    space: dict[str, dict[str, Any]] | None = None
 
     @field_validator("preset")
     @classmethod
@@ -163,6 +188,19 @@ class Protocol(BaseModel):
                 f"batch size {ppo.batch_size} ({ppo.num_envs} envs x {ppo.rollout_len} steps)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _space(self) -> Protocol:
+        try:
+            check_space(self.space, self.preset)
+        except ValueError as err:
+            raise ValueError(f"space: {err}") from None
+        return self
+
+    @property
+    def search_space(self) -> SearchSpace:
+        """The tuned hyperparameters as a :class:`~metapbt.population.space.SearchSpace`."""
+        return default_space() if self.space is None else SearchSpace.from_dict(self.space)
 
     @property
     def rounds(self) -> int:
@@ -263,7 +301,14 @@ class RunConfig(Protocol):
             self._resolve()
         return MappingProxyType(self._values)
 
-    _init_ranges = field_validator("init_ranges")(check_init_ranges)
+    @model_validator(mode="after")
+    def _init_ranges(self) -> RunConfig:
+        # After the space (a field of Protocol): the ranges must lie inside the run's own.
+        try:
+            check_init_ranges(self.init_ranges, self.search_space)
+        except ValueError as err:
+            raise ValueError(f"init_ranges: {err}") from None
+        return self
 
     @property
     def task(self) -> str:

@@ -9,6 +9,7 @@ again. :func:`meta_source` is the one place that decides which meta-data a metho
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from metapbt import envs
-from metapbt.engine import presets
+from metapbt.engine import presets, tuning
 from metapbt.engine.presets import PPOConfig
 from metapbt.envs.contexts import parse_assignments, split_task_id
 from metapbt.errors import ConfigError
@@ -27,7 +28,7 @@ from metapbt.population import methods
 from metapbt.population.initializers import Initializer, within
 from metapbt.population.population import Population
 from metapbt.population.portfolio import Portfolio
-from metapbt.population.space import SearchSpace, default_space
+from metapbt.population.space import SearchSpace
 from metapbt.runs.config import POOLED, RunConfig
 
 logger = logging.getLogger(__name__)
@@ -41,8 +42,9 @@ class ResolvedRun:
         config: The run's settings, as given.
         spec: The environment's spec (its family: trainer kind, features).
         target: The run's task (env, context values, task id).
-        ppo: The PPO preset's structural settings for this env.
-        space: The tuned hyperparameters (the default search space).
+        ppo: The PPO preset's structural settings for this env and space
+            (:func:`metapbt.engine.tuning.for_space`).
+        space: The tuned hyperparameters (the config's ``space``; by default the paper's).
         meta: The meta methods' meta-data (``None`` for the others).
         initializer: The run's start (portfolio entries, ``init_ranges`` draws, or ``None``:
             random draws from the whole space).
@@ -96,12 +98,12 @@ def resolve(config: RunConfig) -> ResolvedRun:
     else:
         root = bundled_metadata(config.env, config.context, values=config.context_values)
     meta = meta_source(config.method, root, target, protocol=config.protocol, strict=config.strict)
-    space = default_space()
+    space = config.search_space
     return ResolvedRun(
         config=config,
         spec=spec,
         target=target,
-        ppo=presets.make(config.preset, env=config.env),
+        ppo=tuning.for_space(presets.make(config.preset, env=config.env), space),
         space=space,
         meta=meta,
         initializer=_initializer(config, space, target),
@@ -111,7 +113,8 @@ def resolve(config: RunConfig) -> ResolvedRun:
 def batch_key(config: RunConfig, mix_contexts: bool = False) -> tuple[Any, ...]:
     """Runs with equal keys can train together in one batch.
 
-    Environment, context, preset and protocol (population, budget, interval): methods and
+    Environment, context, preset, protocol (population, budget, interval) and search space
+    (its parameters are the program's traced values): methods and
     seeds may differ. With ``mix_contexts``, the contexts of an environment whose contexts are
     environment parameters (classic control) may differ too: the trainer then passes them per
     member (see :mod:`metapbt.engine.trainer`); otherwise a trainer's programs hold one context
@@ -129,6 +132,7 @@ def batch_key(config: RunConfig, mix_contexts: bool = False) -> tuple[Any, ...]:
         config.population,
         config.budget,
         config.interval,
+        json.dumps(config.space, sort_keys=True),
     )
 
 

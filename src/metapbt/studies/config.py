@@ -30,6 +30,14 @@ A method table names a variant of a registered method::
     method = "pb2-star"
     init_ranges = { lr = [6.31e-4, 1e-3] }
 
+The tuned hyperparameters are the protocol's ``space`` (default: ``lr``, ``lambda``, ``clip``);
+a method's own ``space`` replaces it for that method::
+
+    [protocol.space]
+    lr = { type = "float", low = 1e-5, high = 1e-3, log = true }
+    epochs = { type = "int", low = 1, high = 8 }
+    gamma = { type = "categorical", choices = [0.95, 0.99, 0.999] }
+
 A ``[logging]`` table writes what the runs do as they train, for TensorBoard
 (:class:`~metapbt.runs.loggers.TensorBoardLogger`; ``pip install 'metapbt[tensorboard]'``)::
 
@@ -81,7 +89,9 @@ class MethodSpec(_Frozen):
     Any method composes with a warm start (``portfolio``) and with initial draws from part of
     the space (``init_ranges``, e.g. ``{ lr = [6.31e-4, 1e-3] }``): ablations are study-file
     tables, not new methods (``random`` + a portfolio: the portfolio alone; ``pb2-star`` +
-    a high ``lr`` range: "start high" without meta-data).
+    a high ``lr`` range: "start high" without meta-data). ``space`` replaces the protocol's
+    search space for this method (PB2* tuning the numeric part of a mixed space, its
+    categorical held at the preset's value, beside ``pb2-mix`` tuning all of it).
     """
 
     label: str
@@ -89,6 +99,7 @@ class MethodSpec(_Frozen):
     portfolio: str | None = None
     metadata: str | None = None
     init_ranges: dict[str, tuple[float, float]] | None = None
+    space: dict[str, dict[str, Any]] | None = None
 
     @field_validator("label")
     @classmethod
@@ -200,8 +211,11 @@ class Cell(_Frozen):
     def run_config(self) -> RunConfig:
         """The run's settings."""
         fill = {"env": self.env, "context": self.context, "task": self.task}
+        settings = self.protocol.model_dump()
+        if self.method.space is not None:
+            settings["space"] = self.method.space
         return RunConfig(
-            **self.protocol.model_dump(),
+            **settings,
             env=self.env,
             context=self.context,
             method=self.method.method,
