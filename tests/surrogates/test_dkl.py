@@ -76,6 +76,7 @@ def _family(rng, shift, n):
     return x, y
 
 
+@pytest.mark.slow  # about 140 s on 2 cores; the slow job runs it
 def test_pretraining_lowers_the_first_rounds_error_on_a_related_task():
     rng = np.random.default_rng(0)
     meta = [_family(rng, s, 150) for s in (-0.2, 0.0, 0.2)]
