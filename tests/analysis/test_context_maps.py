@@ -1,7 +1,13 @@
 import pandas as pd
 import pytest
 
-from metapbt.analysis.context_maps import context_axes, context_grid, fraction_above
+from metapbt.analysis.context_maps import (
+    context_axes,
+    context_grid,
+    first_above,
+    first_above_table,
+    fraction_above,
+)
 from metapbt.analysis.report import build_report
 from metapbt.envs.contexts import task_features
 
@@ -55,6 +61,14 @@ def test_grid_and_fraction_above_match_a_hand_computation():
     assert frac[("pb2", 100_000)] == pytest.approx(1 / 3)
     # meta at 50k: -33.5, -17.5, 30.5 -> 1 of 3
     assert frac[("meta", 50_000)] == pytest.approx(1 / 3)
+    first = first_above(avg, values, 0.0, ["pb2", "meta"])
+    # pb2 at 150k on leg 1.6: -100 + 120 + 16 + 0.5 = 36.5 (100k: -23.5); meta: 100k (26.5).
+    assert first.loc[1.6, "pb2"] == 150_000 and first.loc[1.6, "meta"] == 100_000
+    assert first.loc[8.0, "meta"] == 50_000
+    rows = first_above_table(first, "leg_height")
+    assert rows[2] == "| 1.6 | 150k | **100k** |"
+    never = first_above(avg, values, 1000.0, ["pb2"])
+    assert never["pb2"].isna().all() and "| 1.6 | — |" in first_above_table(never, "leg")
 
 
 def test_the_report_draws_the_context_section(tmp_path):

@@ -123,6 +123,40 @@ def plot_fraction_above(
     save_png(fig, path)
 
 
+def first_above(
+    avg: pd.DataFrame, values: dict[str, float], level: float, methods: list[str]
+) -> pd.DataFrame:
+    """The first step whose seed-averaged score is above ``level``.
+
+    Returns:
+        Context values (rows, sorted) x ``methods`` (columns); NaN: never, within the steps run.
+    """
+    rows = avg[avg["task"].isin(values) & avg["method"].isin(methods)]
+    rows = rows.assign(value=rows["task"].map(values)).sort_values("step")
+    above = rows[rows["score"] > level]
+    first = above.groupby(["value", "method"])["step"].min().unstack("method")
+    index = sorted(set(values.values()))
+    return first.reindex(index=index, columns=methods)
+
+
+def first_above_table(table: pd.DataFrame, feature: str) -> list[str]:
+    """:func:`first_above` as Markdown (steps in thousands; "—": never; bold: the earliest)."""
+    lines = [
+        f"| {feature} | " + " | ".join(table.columns) + " |",
+        "|---" * (len(table.columns) + 1) + "|",
+    ]
+    for value, row in table.iterrows():
+        earliest = row.min()
+        cells = [
+            "—"
+            if np.isnan(v)
+            else (f"**{v / 1000:.0f}k**" if v == earliest else f"{v / 1000:.0f}k")
+            for v in row
+        ]
+        lines.append(f"| {value:g} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def context_section(
     avg: pd.DataFrame, order: list[str], out: Path, features: Features, level: float | None
 ) -> list[str]:
@@ -159,4 +193,11 @@ def context_section(
             fractions = fraction_above(avg, values, level)
             plot_fraction_above(fractions, order, level, out / "contexts" / f"{env}_above.png")
             lines += [f"![{env} above {level:g}](contexts/{env}_above.png)", ""]
+            lines += [
+                f"The first sync point at which each method's seed-averaged best return is above "
+                f"{level:g}, per {feature} (bold: the earliest; —: never):",
+                "",
+                *first_above_table(first_above(avg, values, level, order), feature),
+                "",
+            ]
     return lines
