@@ -50,3 +50,16 @@ def test_the_site_builds_strictly(tmp_path):
     assert (tmp_path / "assets/meta-pb2-ranks.png").exists()
     api = (tmp_path / "reference/api/index.html").read_text()
     assert "Population" in api and "MetaPB2" in api
+
+
+def test_every_image_of_the_readme_and_the_site_exists():
+    # mkdocs's strict build checks links, not images: a missing figure would pass it.
+    import re
+
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    missing = []
+    for page in pages:
+        for target in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", page.read_text()):
+            if "://" not in target and not (page.parent / target).resolve().exists():
+                missing.append(f"{page.relative_to(ROOT)}: {target}")
+    assert not missing, missing
