@@ -1,0 +1,172 @@
+"""Our population trainer beside rejax's PPO, the same PPO on the same machine: env steps/s.
+
+    python benchmarks/engine_vs_reference.py [--env cart_pole] [--members 1 4] [--repeats 5]
+    python benchmarks/engine_vs_reference.py --env inverted_pendulum --iterations 20
+
+rejax (``pip install -e ".[bench]"``; Liesen et al., 2024) is a maintained public JAX PPO in
+the style of purejaxrl: its ``train_iteration`` (rollout, GAE, epochs of minibatch steps)
+jitted and vmapped over seeds, as its authors run it. Both sides train the same PPO: the
+preset's environments, rollout length, epochs and minibatches (``fast`` for classic control,
+``brax-fast`` for Brax), separate 64-64 tanh actor and critic networks, Adam, the preset's
+learning rate, discount, GAE lambda, clip and loss weights. What differs, and cannot be set
+the same: rejax clips each gradient element to ``max_grad_norm`` where we clip the global norm
+(both 0.5). Both step our environments (rejax takes a gymnax environment object; a thin
+adapter turns gymnax 1.x's 6-value ``step`` into the 5 values rejax 0.1.3 unpacks), so the
+environment is the same to the line.
+
+Per side and member count: one warm-up call (compiles; its time is reported apart), then
+``--repeats`` timed calls of ``--iterations`` training iterations each; env steps per second
+are members x iterations x batch / seconds, the median over the repeats. Prints the device and
+the ratio (ours / rejax), writes benchmarks/results/engine_vs_reference_<env>.json. Runs
+unchanged on a GPU (``jax.devices()`` decides). Measure on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import jax
+import numpy as np
+
+from metapbt.engine import presets
+from metapbt.engine.factory import make_trainer
+
+from _common import median, write
+
+
+class FiveTuple:
+    """Our gymnax environment as rejax 0.1 expects one: ``step`` returns 5 values.
+
+    gymnax 1.x (ours) returns ``(obs, state, reward, terminated, truncated, info)``; rejax
+    0.1.3 unpacks ``(obs, state, reward, done, info)``. ``done`` is either ending, as our
+    trainer treats truncation. Everything else is the environment's own, so both sides step
+    the same environment (our contexts' defaults: Earth gravity).
+    """
+
+    def __init__(self, env: Any, params: Any) -> None:
+        self._env, self.default_params = env, params
+
+    def step(self, key, state, action, params=None):
+        obs, state, reward, term, trunc, info = self._env.step(key, state, action, params)
+        return obs, state, reward, jax.numpy.logical_or(term, trunc), info
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # copies (rejax deep-copies its config) look these up first
+            raise AttributeError(name)
+        return getattr(self._env, name)
+
+
+def ours(env: str, config: presets.PPOConfig, members: int, iterations: int, repeats: int):
+    """(compile seconds, [seconds per call]) of our trainer."""
+    trainer = make_trainer(env, None, config, members)
+    lr = {"lr": 3e-4, "lambda": 0.95, "clip": 0.2}
+    state = trainer.init(jax.random.PRNGKey(0), [dict(lr) for _ in range(members)])
+    steps = iterations * config.batch_size
+    start = time.perf_counter()
+    state = jax.block_until_ready(trainer.train(state, steps))
+    compile_s = time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        state = jax.block_until_ready(trainer.train(state, steps))
+        times.append(time.perf_counter() - start)
+    return compile_s, times
+
+
+def rejax_ppo(env: str, config: presets.PPOConfig, members: int, iterations: int, repeats: int):
+    """(compile seconds, [seconds per call]) of rejax's PPO, vmapped over seeds."""
+    from rejax import PPO
+
+    from metapbt import envs
+
+    wrapped = FiveTuple(*envs.make(env, None))
+    algo = PPO.create(
+        env=wrapped,
+        env_params=wrapped.default_params,
+        num_envs=config.num_envs,
+        num_steps=config.rollout_len,
+        num_epochs=config.epochs,
+        num_minibatches=config.batch_size // config.minibatch_size,
+        learning_rate=3e-4,
+        max_grad_norm=config.max_grad_norm or float("inf"),
+        gamma=config.gamma,
+        gae_lambda=0.95,
+        clip_eps=0.2,
+        ent_coef=config.ent_coef,
+        vf_coef=config.vf_coef,
+        total_timesteps=iterations * config.batch_size,
+        eval_freq=iterations * config.batch_size,
+        skip_initial_evaluation=True,
+        agent_kwargs={"activation": "tanh", "hidden_layer_sizes": config.hidden},
+    )
+
+    def train(ts):
+        return jax.lax.fori_loop(0, iterations, lambda _, t: algo.train_iteration(t), ts)
+
+    run = jax.jit(jax.vmap(train))
+    ts = jax.vmap(algo.init_state)(jax.random.split(jax.random.PRNGKey(0), members))
+    start = time.perf_counter()
+    ts = jax.block_until_ready(run(ts))
+    compile_s = time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        ts = jax.block_until_ready(run(ts))
+        times.append(time.perf_counter() - start)
+    return compile_s, times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--env", default="cart_pole")
+    parser.add_argument("--members", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--iterations", type=int, default=40, help="per timed call")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    config = presets.make(presets.for_env(args.env)[0], env=args.env)  # classic = fast here
+    print(
+        f"device: {jax.devices()[0]} ({jax.default_backend()}); env {args.env}; "
+        f"batch {config.batch_size}, {config.epochs} epochs, "
+        f"{config.batch_size // config.minibatch_size} minibatches"
+    )
+    rows = []
+    for members in args.members:
+        steps = members * args.iterations * config.batch_size
+        row: dict[str, Any] = {"members": members, "steps_per_call": steps}
+        for side, fn in (("ours", ours), ("rejax", rejax_ppo)):
+            compile_s, times = fn(args.env, config, members, args.iterations, args.repeats)
+            row[side] = {
+                "compile_s": compile_s,
+                "seconds": times,
+                "steps_per_s": steps / median(times),
+            }
+        row["ratio"] = row["ours"]["steps_per_s"] / row["rejax"]["steps_per_s"]
+        rows.append(row)
+        print(
+            f"members {members}: ours {row['ours']['steps_per_s']:,.0f} steps/s "
+            f"(compile {row['ours']['compile_s']:.1f}s), rejax "
+            f"{row['rejax']['steps_per_s']:,.0f} (compile {row['rejax']['compile_s']:.1f}s), "
+            f"ratio {row['ratio']:.2f}"
+        )
+    spread = {
+        side: float(np.max([np.ptp(r[side]["seconds"]) / median(r[side]["seconds"]) for r in rows]))
+        for side in ("ours", "rejax")
+    }
+    path = write(
+        f"engine_vs_reference_{args.env}",
+        {
+            "env": args.env,
+            "preset": config.__dict__,
+            "iterations": args.iterations,
+            "repeats": args.repeats,
+            "rows": rows,
+            "largest_relative_spread": spread,
+        },
+    )
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
