@@ -95,7 +95,7 @@ class MetaPB2(PopulationBasedTraining):
             ``tune.uniform``, ``tune.loguniform``, ``tune.randint`` with its exclusive upper
             bound; default: the paper's ``lr``, ``lambda``, ``clip``). They are top-level
             keys of the trials' config. A categorical needs a method that handles one
-            (``random``, ``pbt``, ``pb2-mix``).
+            (``random``, ``pbt``, ``pb2-mix``, ``meta-prior``, ``taf``).
         metadata: Meta-data store (``metapbt metadata build``) for the meta methods.
         target: The task being tuned, as a task id (``"cart_pole earth"``); the meta-data's runs
             of this task are left out. Required with ``metadata``.

@@ -66,10 +66,14 @@ class NormalisedTask:
     def rows(
         self, space: Any, log_space: bool, rows: slice | None = None
     ) -> tuple[np.ndarray, ...]:
-        """``(x [n, 2 + d], y [n])`` normalised over the task's whole run (optionally a slice)."""
+        """``(x [n, 2 + d], y [n])`` normalised over the task's whole run (optionally a slice).
+
+        A categorical's column is its choice's index, before the numeric unit-cube columns
+        (:meth:`~metapbt.population.space.SearchSpace.model_columns`: the target's layout).
+        """
         t = self.task
         sel = slice(None) if rows is None else rows
-        unit = space.columns_to_unit(t.hparams[sel], log_space)
+        unit = space.model_columns(t.hparams[sel], log_space)
         return self.norm.inputs(t.time[sel], t.reward_before[sel], unit), self.norm.targets(
             t.target[sel]
         )

@@ -132,9 +132,12 @@ def _pb2_mix(quantile: float, source: None) -> Method:
 
 @_register("meta-prior", uses_metadata=True)
 def _meta_prior(quantile: float, source: MetaSource) -> Method:
+    """MetaPrior-PB2; on a mixed space, with PB2-Mix's categorical step (:data:`MIXED_META`)."""
     settings = pb2_star()
     meta = MetaModels(source, settings.log_space)
-    explorer = PB2Explorer(settings, MetaPriorSurrogate(meta), UCBRule(), meta)
+    explorer = PB2Explorer(
+        settings, MetaPriorSurrogate(meta), UCBRule(), meta, categorical=CategoricalBandit()
+    )
     return Method("meta-prior", TruncationSelection(quantile), explorer)
 
 
@@ -148,10 +151,24 @@ def _multitask(quantile: float, source: MetaSource) -> Method:
 
 @_register("taf", uses_metadata=True)
 def _taf(quantile: float, source: MetaSource) -> Method:
+    """TAF-PB2; on a mixed space, with PB2-Mix's categorical step (:data:`MIXED_META`)."""
     settings = pb2_star()
     meta = MetaModels(source, settings.log_space)
-    explorer = PB2Explorer(settings, GPSurrogate(), TAFRule(meta), meta)
+    explorer = PB2Explorer(
+        settings, GPSurrogate(), TAFRule(meta), meta, categorical=CategoricalBandit()
+    )
     return Method("taf", TruncationSelection(quantile), explorer)
+
+
+MIXED_META = ("meta-prior", "taf")
+"""The meta methods that take a space with categorical parameters.
+
+PB2-Mix's bandit chooses the categories; the target's GP and every meta task's GP use PB2-Mix's
+mixture kernel over (categories, numbers), so a meta task's prediction at the chosen category
+leans on its rows of that category, and on its rows of other categories only as far as its
+fitted mixture (the kernel's ``mix``) shares them; a task with no row of that category predicts
+from the others through the shared part alone. ``multitask`` refuses a mixed space: its
+multi-task kernel has no mixture with categories."""
 
 
 def dkl_settings() -> DKLSettings:

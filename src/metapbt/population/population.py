@@ -66,8 +66,8 @@ class Population:
         if space.categorical_names and not self.method.explorer.handles_categorical:
             raise ConfigError(
                 f"the {self.method.name} method models numeric parameters only, but "
-                f"{space.categorical_names} are categorical: use random, pbt or pb2-mix with "
-                "categorical parameters"
+                f"{space.categorical_names} are categorical: use random, pbt, pb2-mix, "
+                "meta-prior or taf with categorical parameters"
             )
         self._rng = np.random.default_rng(seed)
         initial = (initializer or RandomInitializer()).initial(space, size, self._rng)

@@ -253,7 +253,8 @@ class SearchSpace:
         if self.categorical_names:
             raise ConfigError(
                 f"{what} needs numeric parameters, but {self.categorical_names} are "
-                "categorical: use the random, pbt or pb2-mix method with categorical parameters"
+                "categorical: use random, pbt, pb2-mix, meta-prior or taf with categorical "
+                "parameters"
             )
         return self._params  # type: ignore[return-value]
 
@@ -381,6 +382,23 @@ class SearchSpace:
             if columns.size
             else np.zeros((columns.shape[0], self.dim))
         )
+
+    def model_columns(
+        self, columns: np.ndarray, log_space: bool = True, clip: bool = False
+    ) -> np.ndarray:
+        """Encoded ``[n, d]`` columns as a surrogate's inputs: categories, then the unit cube.
+
+        A categorical's column (its choice's index, as :meth:`encode` writes it) is kept as
+        it is, before the numeric parameters mapped to the unit cube (``clip``: into [0, 1]).
+        The layout of PB2-Mix's mixture kernel; without categoricals, :meth:`columns_to_unit`.
+        """
+        columns = np.asarray(columns, dtype=np.float64).reshape(-1, self.dim)
+        cats = [i for i, n in enumerate(self.names) if n in self.categorical_names]
+        numeric = [i for i in range(self.dim) if i not in cats]
+        unit = self.numeric().columns_to_unit(columns[:, numeric], log_space)
+        if clip:
+            unit = np.clip(unit, 0.0, 1.0)
+        return np.column_stack([columns[:, cats], unit]) if cats else unit
 
     def from_unit(self, unit: np.ndarray, log_space: bool = True) -> Config:
         """Map a ``[d]`` unit-cube vector to a config (clipped, ints rounded)."""

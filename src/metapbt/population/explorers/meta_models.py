@@ -23,7 +23,7 @@ from metapbt.metadata.store import MetaStore
 from metapbt.population.explorers.base import RoundContext
 from metapbt.population.explorers.training import TrainingSet
 from metapbt.population.space import SearchSpace
-from metapbt.surrogates import ExactGP, FittedGP, TimeVaryingSE
+from metapbt.surrogates import ExactGP, FittedGP, TimeVaryingMixture, TimeVaryingSE
 from metapbt.surrogates.transfer import MetaTerms, padded_meta_means
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,10 @@ def fitted_tasks(
     if key in _FITS:
         _FITS.move_to_end(key)
         return _FITS[key]
-    model = ExactGP(TimeVaryingSE())
+    cats = len(space.categorical_names)
+    # A mixed space: PB2-Mix's kernel, so that a task's prediction at a category leans on its
+    # rows of that category (and on the others only as far as its fitted mixture shares them).
+    model = ExactGP(TimeVaryingMixture(cats) if cats else TimeVaryingSE())
     kept, gps = [], []
     for task in source.load(space.to_dict()):
         try:

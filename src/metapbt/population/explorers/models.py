@@ -194,7 +194,8 @@ class MetaPriorSurrogate(GPSurrogate):
         w, preds, scalings = self.meta.task_weights(context, train, rng)
         residual = train.y - w @ preds
         offset, scale = float(residual.mean()), float(residual.std() + 1e-8)
-        gp = self.fit_gp(self.model, train.x, (residual - offset) / scale, context, "residual")
+        model = self.model_for(train)  # PB2-Mix's mixture kernel on a mixed space
+        gp = self.fit_gp(model, train.x, (residual - offset) / scale, context, "residual")
         if gp is None:
             return None
         prior = self.meta.terms(w, scalings)

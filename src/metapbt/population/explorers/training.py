@@ -103,12 +103,8 @@ def training_set(
         extra = np.asarray(extra_rewards, np.float64)
         rewards = np.concatenate([rewards, extra[np.isfinite(extra)]])
     r_range = (float(rewards.min()), float(rewards.max()))
-    cats = [i for i, n in enumerate(space.names) if n in space.categorical_names]
-    numeric = [i for i in range(space.dim) if i not in cats]
-    h = space.numeric().columns_to_unit(data.hparams[:, numeric], log_space)
-    if clip:
-        h = np.clip(h, 0.0, 1.0)
-    h = np.column_stack([data.hparams[:, cats], h]) if cats else h
+    h = space.model_columns(data.hparams, log_space, clip)
+    cats = space.categorical_names
     y = np.clip((data.target - data.target.mean()) / (data.target.std() + _EPS), -2.0, 2.0)
     raw = np.column_stack([data.time, data.reward_before]).astype(np.float64)
     x = np.column_stack(
