@@ -5,16 +5,19 @@
 
 rejax (``pip install -e ".[bench]"``; Liesen et al., 2024) is a maintained public JAX PPO in
 the style of purejaxrl: its ``train_iteration`` (rollout, GAE, epochs of minibatch steps)
-jitted and vmapped over seeds, as its authors run it. Both sides train the same PPO: the
-preset's environments, rollout length, epochs and minibatches (``fast`` for classic control,
-``brax-fast`` for Brax), separate 64-64 tanh actor and critic networks, Adam, the preset's
-learning rate, discount, GAE lambda, clip and loss weights. What differs, and cannot be set
-the same: rejax clips each gradient element to ``max_grad_norm`` where we clip the global norm
-(both 0.5). Both step our environments (rejax takes a gymnax environment object; a thin
-adapter turns gymnax 1.x's 6-value ``step`` into the 5 values rejax 0.1.3 unpacks), so the
-environment is the same to the line.
+jitted and vmapped over seeds, as its authors run it. Both sides do the same work per
+iteration: the preset's environments, rollout length, epochs and minibatches (``classic`` for
+CartPole, ``brax-fast`` for Brax), separate 64-64 tanh actor and critic networks, Adam, the
+same learning rate, discount, GAE lambda, clip and loss weights, and the same environment
+(rejax takes a gymnax environment object; a thin adapter turns gymnax 1.x's 6-value ``step``
+into the 5 values rejax 0.1.3 unpacks). Where the two PPOs differ, none of it much in compute:
+rejax clips each gradient element to ``max_grad_norm`` (we clip the global norm), clips its
+value loss, steps separate Adams for actor and critic, and has no KL term (ours computes one
+even at coefficient 0); presets' ``reward_scale`` and ``scale_obs`` are ours alone.
+Host-stepped environments (LunarLander) have no rejax counterpart and are refused.
 
-Per side and member count: one warm-up call (compiles; its time is reported apart), then
+Per side and member count: one warm-up call (compiling, then training once: reported apart
+as ``compile_s``), then
 ``--repeats`` timed calls of ``--iterations`` training iterations each; env steps per second
 are members x iterations x batch / seconds, the median over the repeats. Prints the device and
 the ratio (ours / rejax), writes benchmarks/results/engine_vs_reference_<env>.json. Runs
@@ -61,8 +64,8 @@ class FiveTuple:
 def ours(env: str, config: presets.PPOConfig, members: int, iterations: int, repeats: int):
     """(compile seconds, [seconds per call]) of our trainer."""
     trainer = make_trainer(env, None, config, members)
-    lr = {"lr": 3e-4, "lambda": 0.95, "clip": 0.2}
-    state = trainer.init(jax.random.PRNGKey(0), [dict(lr) for _ in range(members)])
+    hparams = {"lr": 3e-4, "lambda": 0.95, "clip": 0.2}
+    state = trainer.init(jax.random.PRNGKey(0), [dict(hparams) for _ in range(members)])
     steps = iterations * config.batch_size
     start = time.perf_counter()
     state = jax.block_until_ready(trainer.train(state, steps))
@@ -125,7 +128,11 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=40, help="per timed call")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    config = presets.make(presets.for_env(args.env)[0], env=args.env)  # classic = fast here
+    from metapbt import envs
+
+    if envs.spec(args.env).trainer != "jax":
+        raise SystemExit(f"{args.env} steps on the host: no rejax counterpart (use a gymnax env)")
+    config = presets.make(presets.for_env(args.env)[0], env=args.env)
     print(
         f"device: {jax.devices()[0]} ({jax.default_backend()}); env {args.env}; "
         f"batch {config.batch_size}, {config.epochs} epochs, "

@@ -13,7 +13,14 @@ from metapbt.engine.trainer import PopulationTrainer
 from tests.engine.helpers import same_member
 
 TINY = presets.make(
-    "fast", num_envs=4, rollout_len=32, epochs=2, minibatch_size=64, hidden=(16,), eval_episodes=2
+    "fast",
+    num_envs=4,
+    rollout_len=32,
+    epochs=2,
+    minibatch_size=64,
+    hidden=(16,),
+    eval_episodes=2,
+    kl_coeff=0.2,  # the adaptive KL coefficient follows the last pass's KL: checked too
 )  # batch 128
 BASE = {"lr": 3e-3, "lambda": 0.95, "clip": 0.2}
 KEY = jax.random.PRNGKey(3)
@@ -24,21 +31,30 @@ def space(**extra):
 
 
 def trained(config, configs):
-    """Params after one batch of a fresh 3-member trainer (same keys every call)."""
+    """The state after two batches of a fresh trainer (same keys every call)."""
     trainer = PopulationTrainer("cart_pole", "earth", config, len(configs))
     state = trainer.init(KEY, configs)
-    return trainer.train(state, config.batch_size).params
+    return trainer.train(state, 2 * config.batch_size)
 
 
 def member_close(a, b, member):
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        np.testing.assert_allclose(np.asarray(x[member]), np.asarray(y[member]), atol=2e-6)
+    """Weights, optimiser state and KL coefficient of ``member`` agree."""
+    for part in ("params", "opt_state", "kl_coeff"):
+        leaves = zip(
+            jax.tree.leaves(getattr(a, part)), jax.tree.leaves(getattr(b, part)), strict=True
+        )
+        for x, y in leaves:
+            np.testing.assert_allclose(
+                np.asarray(x[member]), np.asarray(y[member]), atol=5e-6, err_msg=part
+            )
 
 
 def test_for_space_sets_the_structural_bounds():
     config = tuning.for_space(TINY, space(epochs=Int(1, 6), minibatches=Categorical((1, 2, 4))))
     assert (config.max_epochs, config.minibatch_chunks) == (6, 4)
     assert tuning.for_space(TINY, space()) is TINY
+    with pytest.raises(ConfigError, match="needs 'lr'"):
+        tuning.for_space(TINY, SearchSpace({"epochs": Int(1, 4)}))
     assert tuning.for_space(TINY, space(minibatches=Int(1, 2))).minibatch_chunks == 2
 
 
@@ -68,7 +84,7 @@ def test_member_counts_are_checked_against_the_program():
     trainer = PopulationTrainer("cart_pole", "earth", config, 2)
     with pytest.raises(ConfigError, match=r"outside 1\.\.3"):
         trainer.init(KEY, [{**BASE, "epochs": 4, "minibatches": 1}] * 2)
-    with pytest.raises(ConfigError, match="do not divide the program's 2 chunks"):
+    with pytest.raises(ConfigError, match="not positive divisors of the program's 2 chunks"):
         trainer.init(KEY, [{**BASE, "epochs": 1, "minibatches": 4}] * 2)
 
 
@@ -82,7 +98,7 @@ def test_standardised_per_minibatch_of_chunks_by_hand():
     np.testing.assert_array_equal(raw, np.asarray(adv))
 
 
-@pytest.mark.parametrize("count", [1, 4])
+@pytest.mark.parametrize("count", [1, 2, 4])  # 2: minibatches of 2 chunks, accumulated
 def test_a_tuned_minibatch_count_equals_the_untuned_update_with_it(count):
     config = tuning.for_space(TINY, space(minibatches=Categorical((1, 2, 4))))
     tuned = trained(config, [{**BASE, "minibatches": count}] * 2)
@@ -90,12 +106,26 @@ def test_a_tuned_minibatch_count_equals_the_untuned_update_with_it(count):
     member_close(tuned, plain, 0)
 
 
-@pytest.mark.parametrize("count", [3])
-def test_a_tuned_epoch_count_equals_the_untuned_update_with_it(count):
-    config = tuning.for_space(TINY, space(epochs=Int(1, 5)))
-    tuned = trained(config, [{**BASE, "epochs": count}] * 2)
-    plain = trained(TINY.with_overrides(epochs=count), [BASE] * 2)
-    member_close(tuned, plain, 0)
+def test_masked_epochs_change_nothing_beyond_a_members_count():
+    # A member with 3 passes in a program of up to 6 trains as in a program of up to 3.
+    wide = tuning.for_space(TINY, space(epochs=Int(1, 6)))
+    narrow = tuning.for_space(TINY, space(epochs=Int(1, 3)))
+    member_close(
+        trained(wide, [{**BASE, "epochs": 3}] * 2), trained(narrow, [{**BASE, "epochs": 3}] * 2), 0
+    )
+    # ... and a fourth pass does change it.
+    more = trained(wide, [{**BASE, "epochs": 4}] * 2)
+    with pytest.raises(AssertionError):
+        member_close(more, trained(narrow, [{**BASE, "epochs": 3}] * 2), 0)
+
+
+def test_a_tuned_epoch_count_trains_that_many_passes():
+    # One pass of one minibatch step per pass: the update is Adam's first steps, one per pass.
+    one = TINY.with_overrides(minibatch_size=128)
+    tuned = tuning.for_space(one, space(epochs=Int(1, 4)))
+    for count in (1, 3):
+        state = trained(tuned, [{**BASE, "epochs": count}] * 2)
+        assert int(np.asarray(state.opt_state.inner_state[1][0].count)[0]) == 2 * count
 
 
 def test_a_tuned_gamma_equals_the_preset_with_it():

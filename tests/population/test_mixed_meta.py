@@ -14,15 +14,15 @@ from metapbt.surrogates.gp import predict
 from metapbt.toy import MovingOptimum, run_toy
 
 SPACE = SearchSpace(
-    {"x": Float(0.0, 1.0), "y": Float(0.0, 1.0), "cat": Categorical(("good", "poor"))}
+    {"x": Float(0.0, 1.0), "y": Float(0.0, 1.0), "cat": Categorical(("good", "poor", "other"))}
 )
-# "good" trains at the full rate for the whole run, "poor" at a fifth of it.
+# "good" trains at the full rate for the whole run, the two others at a fifth of it.
 PROBLEM = MovingOptimum(
     start=(0.3, 0.7),
     end=(0.7, 0.3),
     budget=240_000,
     interval=40_000,
-    choices=("good", "poor"),
+    choices=("good", "poor", "other"),
     switch=1.0,
     off=0.2,
 )
@@ -52,6 +52,7 @@ def test_meta_gps_condition_on_the_category(mixed_store):
     assert len(gps) == 2 and all(isinstance(g.model.kernel, TimeVaryingMixture) for g in gps)
     for task, gp in zip(tasks, gps, strict=True):
         x, _ = task.rows(SPACE, True)
+        assert set(np.unique(x[:, 2])) <= {0.0, 1.0, 2.0} and x[:, 2].max() == 2.0  # unclipped
         good, poor = x.copy(), x.copy()
         good[:, 2], poor[:, 2] = 0.0, 1.0  # the category column: "good" is index 0
         mean_good = np.asarray(predict(gp, good.astype(np.float32))[0]).mean()
@@ -65,7 +66,7 @@ def test_mixed_meta_methods_explore_valid_mixed_configs(mixed_store, name):
     method = methods.make(name, metadata=source)
     result = run_toy(method, 3, problem=PROBLEM, space=SPACE)
     frame = result.population.history.to_frame()
-    assert set(frame["cat"]) <= {"good", "poor"}
+    assert set(frame["cat"]) <= {"good", "poor", "other"}
     assert frame[["x", "y"]].stack().between(0.0, 1.0).all()
     explorer = method.explorer
     assert explorer.weights, "the RGPE weights were never computed"

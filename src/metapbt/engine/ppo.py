@@ -254,7 +254,8 @@ def ppo_update(
 
     if "epochs" not in hp:
         init = (state.params, state.opt_state, jnp.float32(0.0))
-        (params, opt_state, _), kls = jax.lax.scan(epoch, init, _epoch_keys(k_perm, config.epochs))
+        keys = jax.random.split(k_perm, config.epochs)  # as every run before tuned counts
+        (params, opt_state, _), kls = jax.lax.scan(epoch, init, keys)
         kl = kls[-1]
     else:
         if config.max_epochs is None:
@@ -276,10 +277,12 @@ def ppo_update(
 
 
 def _epoch_keys(key: jax.Array, epochs: int) -> jax.Array:
-    """``[epochs]`` permutation keys, pass ``e``'s folded in from ``key``.
+    """``[epochs]`` permutation keys of a tuned count, pass ``e``'s folded in from ``key``.
 
-    The first ``e`` keys do not depend on how many passes follow, so a tuned count that masks
-    the passes of one longer sequence permutes as the untuned update with that count does.
+    The first ``e`` keys do not depend on how many passes follow, so masking the passes beyond
+    a member's count changes nothing: the member trains as a program whose largest count is
+    its own would train it. (The untuned update splits ``key`` into ``epochs`` keys, as every
+    run before tuned counts did; a tuned run's permutations are other draws of the same law.)
     """
     return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, jnp.arange(epochs))
 

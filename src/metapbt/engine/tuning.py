@@ -7,8 +7,10 @@ the engine traces them as follows:
 
 - ``epochs`` (an integer): the program runs the space's largest count
   (``PPOConfig.max_epochs``) and masks each member's passes beyond its own. A member's update
-  then equals the untuned update with its count; the cost is the largest count's compute for
-  every member (XLA runs a masked pass in full).
+  then equals the one a program whose largest count is its own gives (its passes' permutation
+  keys are folded in per pass, so they do not depend on the largest count; they are other
+  draws than an untuned run's, which splits its key into ``epochs``); the cost is the largest
+  count's compute for every member (XLA runs a masked pass in full).
 - ``minibatches`` (a divisor list): the batch is cut into ``PPOConfig.minibatch_chunks`` equal
   chunks (the least common multiple of the choices); a member with ``k`` minibatches averages
   the gradients of ``chunks / k`` consecutive chunks, taken at the same weights, and steps
@@ -69,11 +71,16 @@ def for_space(config: PPOConfig, space: SearchSpace) -> PPOConfig:
     """``config`` with the structural bounds tuning ``space`` needs (itself if none).
 
     Raises:
-        ConfigError: If ``space`` names a parameter the engine cannot tune, or gives one
-            values it cannot take (a fractional epoch count, a minibatch count that does not
-            divide the batch, a string choice, a non-bool ``adv_norm``).
+        ConfigError: If ``space`` lacks ``lr``, names a parameter the engine cannot tune, or
+            gives one values it cannot take (a fractional epoch count, a minibatch count that
+            does not divide the batch, a string choice, a non-bool ``adv_norm``).
     """
     check_names(space.names)
+    if "lr" not in space.names:
+        raise ConfigError(
+            f"the engine needs 'lr' in the search space, got {space.names}; add e.g. "
+            "lr=log:1e-5:1e-3 (a narrow range holds it nearly fixed)"
+        )
     changes: dict[str, int] = {}
     for name in space.names:
         param = space[name]
@@ -141,10 +148,15 @@ def check_values(config: PPOConfig, configs: Sequence[Mapping[str, Any]]) -> Non
         chunks = config.minibatch_chunks
         if chunks is None:
             raise ConfigError(_unshaped("minibatches"))
-        bad = [c["minibatches"] for c in configs if chunks % max(_count(c["minibatches"]), 1)]
-        bad += [c["minibatches"] for c in configs if _count(c["minibatches"]) < 1]
+        bad = [
+            c["minibatches"]
+            for c in configs
+            if _count(c["minibatches"]) < 1 or chunks % _count(c["minibatches"])
+        ]
         if bad:
-            raise ConfigError(f"minibatch counts {bad} do not divide the program's {chunks} chunks")
+            raise ConfigError(
+                f"minibatch counts {bad} are not positive divisors of the program's {chunks} chunks"
+            )
 
 
 def _count(value: Any) -> int:

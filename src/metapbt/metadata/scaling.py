@@ -35,12 +35,16 @@ class MetaNormaliser:
         ctx = np.column_stack([time, reward])
         return cls(ctx.min(0), ctx.max(0), float(y.mean()), float(y.std() + _EPS))
 
-    def inputs(self, time: np.ndarray, reward: np.ndarray, unit_h: np.ndarray) -> np.ndarray:
-        """``[n, 2 + d]``: context min-max scaled over all rows, hyperparameters clipped."""
+    def inputs(self, time: np.ndarray, reward: np.ndarray, h: np.ndarray) -> np.ndarray:
+        """``[n, 2 + d]``: context min-max scaled over all rows, then ``h`` as given.
+
+        ``h`` is the surrogate's hyperparameter columns (:meth:`~metapbt.population.space.
+        SearchSpace.model_columns`: category indices, then the unit cube, clipped there).
+        """
         ctx = (np.column_stack([time, reward]) - self.context_min) / (
             self.context_max - self.context_min + _EPS
         )
-        return np.column_stack([ctx, np.clip(unit_h, 0.0, 1.0)])
+        return np.column_stack([ctx, h])
 
     def targets(self, y: np.ndarray) -> np.ndarray:
         """Standardised targets, clipped to [-2, 2] as the target's are."""

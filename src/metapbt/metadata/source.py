@@ -73,7 +73,7 @@ class NormalisedTask:
         """
         t = self.task
         sel = slice(None) if rows is None else rows
-        unit = space.model_columns(t.hparams[sel], log_space)
+        unit = space.model_columns(t.hparams[sel], log_space, clip=True)
         return self.norm.inputs(t.time[sel], t.reward_before[sel], unit), self.norm.targets(
             t.target[sel]
         )

@@ -126,8 +126,9 @@ class Categorical:
     """A hyperparameter chosen from a list (an optimiser, advantage normalisation on or off).
 
     Configs hold the choice itself; histories store it as written, and models that need a
-    number see its index in ``choices``. Which methods handle one: :mod:`metapbt.population.
-    methods` (``random`` and ``pbt``; the PB2 family refuses a space with one).
+    number see its index in ``choices``. Which methods handle one: ``random``, ``pbt``,
+    ``pb2-mix``, ``meta-prior`` and ``taf`` (:mod:`metapbt.population.methods`); the others
+    refuse a space with one.
 
     Args:
         choices: At least two distinct values of one JSON-able type (``str``, ``int``,
