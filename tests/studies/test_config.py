@@ -283,3 +283,15 @@ def test_a_method_may_tune_its_own_space_beside_the_protocols():
     assert by_label["pbt"].search_space == mixed
     held = by_label["pb2-star"].search_space
     assert held.names == ["lr", "clip", "epochs"] and not held.categorical_names
+
+
+def test_a_methods_initial_ranges_lie_in_its_own_space(tmp_path):
+    lr = '{ type = "float", low = 1e-5, high = 1e-3, log = true }'
+    own = f'{{ lr = {lr}, epochs = {{ type = "int", low = 1, high = 8 }} }}'
+    few = f'label = "few", method = "pbt", space = {own}, init_ranges = {{ epochs = [1, 2] }}'
+    text = MINIMAL.replace('methods = ["random", ', f"methods = [{{{few}}}, ")
+    study = load_study(_write(tmp_path, text))
+    few = next(c for c in study.cells if c.method.label == "few").run_config()
+    assert few.init_ranges == {"epochs": (1.0, 2.0)} and few.search_space["epochs"].high == 8
+    with pytest.raises(ConfigError, match="init_ranges"):
+        load_study(_write(tmp_path, text.replace("epochs = [1, 2]", "clip = [0.1, 0.2]")))

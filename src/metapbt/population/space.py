@@ -341,6 +341,13 @@ class SearchSpace:
                     f"the range of {name!r} must satisfy {param.low!r} <= low < high <= "
                     f"{param.high!r}, got [{low!r}, {high!r}]"
                 )
+            if isinstance(param, Int):  # whole bounds, however written (1.0 from a file)
+                if float(low) != int(low) or float(high) != int(high):
+                    raise ConfigError(
+                        f"the range of the integer {name!r} needs whole bounds, got "
+                        f"[{low!r}, {high!r}]"
+                    )
+                low, high = int(low), int(high)
             params[name] = type(param)(low, high, param.log)
         return SearchSpace(params)
 

@@ -66,7 +66,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from metapbt import envs
 from metapbt._slug import slug
@@ -74,6 +82,7 @@ from metapbt.envs.contexts import task_id
 from metapbt.envs.grids import expand_contexts
 from metapbt.errors import ConfigError
 from metapbt.population import methods
+from metapbt.population.space import SearchSpace
 from metapbt.runs.config import POOLED, Protocol, RunConfig, check_init_ranges, describe
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -98,8 +107,8 @@ class MethodSpec(_Frozen):
     method: str
     portfolio: str | None = None
     metadata: str | None = None
+    space: dict[str, dict[str, Any]] | None = None  # before init_ranges: their check reads it
     init_ranges: dict[str, tuple[float, float]] | None = None
-    space: dict[str, dict[str, Any]] | None = None
 
     @field_validator("label")
     @classmethod
@@ -113,7 +122,24 @@ class MethodSpec(_Frozen):
     def _method(cls, value: str) -> str:
         return methods.METHODS.check(value)
 
-    _init_ranges = field_validator("init_ranges")(check_init_ranges)
+    @field_validator("space")
+    @classmethod
+    def _space(cls, value: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]] | None:
+        if value is not None:
+            try:
+                SearchSpace.from_dict(value)
+            except ConfigError as err:
+                raise ValueError(str(err)) from None
+        return value
+
+    @field_validator("init_ranges")
+    @classmethod
+    def _init_ranges(
+        cls, value: dict[str, tuple[float, float]] | None, info: ValidationInfo
+    ) -> dict[str, tuple[float, float]] | None:
+        # Inside the method's own space when it has one (the protocol's is checked per cell).
+        own = info.data.get("space")
+        return check_init_ranges(value, None if own is None else SearchSpace.from_dict(own))
 
     @model_validator(mode="after")
     def _meta(self) -> MethodSpec:
