@@ -61,21 +61,25 @@ class FiveTuple:
         return getattr(self._env, name)
 
 
+HPARAMS = {"lr": 3e-4, "lambda": 0.95, "clip": 0.2}
+"""Every member's tuned values, on both sides."""
+
+
+def timed(step: Any, state: Any, repeats: int) -> tuple[float, list[float]]:
+    """(seconds of a first call, compiling and training once; [seconds of each later call])."""
+    times = []
+    for _ in range(1 + repeats):
+        start = time.perf_counter()
+        state = jax.block_until_ready(step(state))
+        times.append(time.perf_counter() - start)
+    return times[0], times[1:]
+
+
 def ours(env: str, config: presets.PPOConfig, members: int, iterations: int, repeats: int):
     """(compile seconds, [seconds per call]) of our trainer."""
     trainer = make_trainer(env, None, config, members)
-    hparams = {"lr": 3e-4, "lambda": 0.95, "clip": 0.2}
-    state = trainer.init(jax.random.PRNGKey(0), [dict(hparams) for _ in range(members)])
-    steps = iterations * config.batch_size
-    start = time.perf_counter()
-    state = jax.block_until_ready(trainer.train(state, steps))
-    compile_s = time.perf_counter() - start
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        state = jax.block_until_ready(trainer.train(state, steps))
-        times.append(time.perf_counter() - start)
-    return compile_s, times
+    state = trainer.init(jax.random.PRNGKey(0), [dict(HPARAMS) for _ in range(members)])
+    return timed(lambda s: trainer.train(s, iterations * config.batch_size), state, repeats)
 
 
 def rejax_ppo(env: str, config: presets.PPOConfig, members: int, iterations: int, repeats: int):
@@ -92,11 +96,11 @@ def rejax_ppo(env: str, config: presets.PPOConfig, members: int, iterations: int
         num_steps=config.rollout_len,
         num_epochs=config.epochs,
         num_minibatches=config.batch_size // config.minibatch_size,
-        learning_rate=3e-4,
+        learning_rate=HPARAMS["lr"],
         max_grad_norm=config.max_grad_norm or float("inf"),
         gamma=config.gamma,
-        gae_lambda=0.95,
-        clip_eps=0.2,
+        gae_lambda=HPARAMS["lambda"],
+        clip_eps=HPARAMS["clip"],
         ent_coef=config.ent_coef,
         vf_coef=config.vf_coef,
         total_timesteps=iterations * config.batch_size,
@@ -108,17 +112,8 @@ def rejax_ppo(env: str, config: presets.PPOConfig, members: int, iterations: int
     def train(ts):
         return jax.lax.fori_loop(0, iterations, lambda _, t: algo.train_iteration(t), ts)
 
-    run = jax.jit(jax.vmap(train))
     ts = jax.vmap(algo.init_state)(jax.random.split(jax.random.PRNGKey(0), members))
-    start = time.perf_counter()
-    ts = jax.block_until_ready(run(ts))
-    compile_s = time.perf_counter() - start
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        ts = jax.block_until_ready(run(ts))
-        times.append(time.perf_counter() - start)
-    return compile_s, times
+    return timed(jax.jit(jax.vmap(train)), ts, repeats)
 
 
 def main() -> None:

@@ -3,8 +3,21 @@
 import jax
 import numpy as np
 
+from metapbt.engine import presets
 from metapbt.population.portfolio import Candidate, Portfolio, ScoreMatrix
 from metapbt.population.space import default_space
+
+
+def tiny(**overrides):
+    """A ``fast`` preset small enough for tests (batch 128, 2 epochs of 2 minibatches).
+
+    4 environments x 32 steps, one hidden layer of 16, 2 evaluation episodes; ``overrides``
+    change any field.
+    """
+    settings = dict(
+        num_envs=4, rollout_len=32, epochs=2, minibatch_size=64, hidden=(16,), eval_episodes=2
+    )
+    return presets.make("fast", **{**settings, **overrides})
 
 
 def configs(lrs):

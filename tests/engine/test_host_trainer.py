@@ -5,16 +5,13 @@ import numpy as np
 import pytest
 
 from metapbt import Clone, ConfigError, History, Keep
-from metapbt.engine import presets
 from metapbt.engine.factory import make_trainer
 from metapbt.engine.host_trainer import Episodes, HostPopulationTrainer
 from metapbt.engine.trainer import PopulationTrainer
 from metapbt.runs.run import RunConfig, run
-from tests.engine.helpers import configs, leaves
+from tests.engine.helpers import configs, leaves, tiny
 
-TINY = presets.make(
-    "fast", num_envs=2, rollout_len=32, epochs=2, minibatch_size=32, hidden=(16,), eval_episodes=2
-)
+TINY = tiny(num_envs=2, minibatch_size=32)
 
 
 @pytest.fixture(scope="module")

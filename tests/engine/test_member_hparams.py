@@ -3,13 +3,10 @@
 import jax
 import pytest
 
-from metapbt.engine import presets
 from metapbt.engine.trainer import PopulationTrainer
-from tests.engine.helpers import same_member
+from tests.engine.helpers import same_member, tiny
 
-TINY = presets.make(
-    "fast", num_envs=4, rollout_len=32, epochs=3, minibatch_size=64, hidden=(16,), eval_episodes=2
-)
+TINY = tiny(epochs=3)
 BASE = {"lr": 3e-3, "lambda": 0.95, "clip": 0.2}
 
 

@@ -6,21 +6,11 @@ import numpy as np
 import pytest
 
 from metapbt import Clone, Keep
-from metapbt.engine import presets
 from metapbt.engine.factory import make_trainer
 from metapbt.engine.networks import OBS_CLIP, OBS_STATS, ActorCritic, update_obs_stats
-from tests.engine.helpers import configs
+from tests.engine.helpers import configs, tiny
 
-NORM = presets.make(
-    "fast",
-    num_envs=4,
-    rollout_len=32,
-    epochs=2,
-    minibatch_size=64,
-    hidden=(16,),
-    eval_episodes=2,
-    normalize_obs=True,
-)
+NORM = tiny(normalize_obs=True)
 
 
 def _network():

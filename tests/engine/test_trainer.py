@@ -5,11 +5,9 @@ import pytest
 from metapbt import Clone, ConfigError, Keep
 from metapbt.engine import presets
 from metapbt.engine.trainer import PopulationTrainer
-from tests.engine.helpers import configs
+from tests.engine.helpers import configs, tiny
 
-TINY = presets.make(
-    "fast", num_envs=4, rollout_len=32, epochs=2, minibatch_size=64, hidden=(16,), eval_episodes=2
-)
+TINY = tiny()
 
 
 @pytest.fixture(scope="module")

@@ -7,17 +7,12 @@ import numpy as np
 import pytest
 
 from metapbt import Clone, ConfigError, Keep
-from metapbt.engine import presets
 from metapbt.engine.host_trainer import HostPopulationTrainer
 from metapbt.engine.trainer import PopulationTrainer
-from tests.engine.helpers import configs, leaves, same_member
+from tests.engine.helpers import configs, leaves, same_member, tiny
 
-JAX_TINY = presets.make(
-    "fast", num_envs=4, rollout_len=32, epochs=2, minibatch_size=64, hidden=(16,), eval_episodes=2
-)
-HOST_TINY = presets.make(
-    "fast", num_envs=2, rollout_len=32, epochs=2, minibatch_size=32, hidden=(16,), eval_episodes=2
-)
+JAX_TINY = tiny()
+HOST_TINY = tiny(num_envs=2, minibatch_size=32)
 
 
 @pytest.fixture(scope="module", params=["jax", "host"])

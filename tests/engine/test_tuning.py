@@ -7,21 +7,13 @@ import numpy as np
 import pytest
 
 from metapbt import Categorical, ConfigError, Float, Int, SearchSpace
-from metapbt.engine import presets, tuning
+from metapbt.engine import tuning
 from metapbt.engine.ppo import _standardised
 from metapbt.engine.trainer import PopulationTrainer
-from tests.engine.helpers import same_member
+from tests.engine.helpers import same_member, tiny
 
-TINY = presets.make(
-    "fast",
-    num_envs=4,
-    rollout_len=32,
-    epochs=2,
-    minibatch_size=64,
-    hidden=(16,),
-    eval_episodes=2,
-    kl_coeff=0.2,  # the adaptive KL coefficient follows the last pass's KL: checked too
-)  # batch 128
+# The adaptive KL coefficient follows the last pass's KL: checked too. Batch 128.
+TINY = tiny(kl_coeff=0.2)
 BASE = {"lr": 3e-3, "lambda": 0.95, "clip": 0.2}
 KEY = jax.random.PRNGKey(3)
 

@@ -132,7 +132,7 @@ def first_above(
         Context values (rows, sorted) x ``methods`` (columns); NaN: never, within the steps run.
     """
     rows = avg[avg["task"].isin(values) & avg["method"].isin(methods)]
-    rows = rows.assign(value=rows["task"].map(values)).sort_values("step")
+    rows = rows.assign(value=rows["task"].map(values))
     above = rows[rows["score"] > level]
     first = above.groupby(["value", "method"])["step"].min().unstack("method")
     index = sorted(set(values.values()))

@@ -252,8 +252,8 @@ def ppo_update(
         )
         return (params, opt_state, kls.mean()), kls.mean()
 
+    init = (state.params, state.opt_state, jnp.float32(0.0))  # (params, opt state, its KL)
     if "epochs" not in hp:
-        init = (state.params, state.opt_state, jnp.float32(0.0))
         keys = jax.random.split(k_perm, config.epochs)  # as every run before tuned counts
         (params, opt_state, _), kls = jax.lax.scan(epoch, init, keys)
         kl = kls[-1]
@@ -267,7 +267,6 @@ def ppo_update(
             new, _ = epoch(carry, k)
             return _where(e < count, new, carry), None
 
-        init = (state.params, state.opt_state, jnp.float32(0.0))
         keys = _epoch_keys(k_perm, config.max_epochs)
         (params, opt_state, kl), _ = jax.lax.scan(
             masked, init, (jnp.arange(config.max_epochs), keys)
