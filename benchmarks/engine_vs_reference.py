@@ -17,10 +17,12 @@ even at coefficient 0); presets' ``reward_scale`` and ``scale_obs`` are ours alo
 Host-stepped environments (LunarLander) have no rejax counterpart and are refused.
 
 Per side and member count: one warm-up call (compiling, then training once: reported apart
-as ``compile_s``), then
-``--repeats`` timed calls of ``--iterations`` training iterations each; env steps per second
+as ``compile_s``), then ``--repeats`` timed calls of ``--iterations`` training iterations each,
+alternating between the sides (a shared virtual machine has slow spells of tens of percent;
+alternating puts them on both sides); env steps per second
 are members x iterations x batch / seconds, the median over the repeats. Prints the device and
-the ratio (ours / rejax), writes benchmarks/results/engine_vs_reference_<env>.json. Runs
+the ratio (ours / rejax) and XLA's cost analysis of one iteration per side (flops and bytes
+accessed: the same work, or not), writes benchmarks/results/engine_vs_reference_<env>.json. Runs
 unchanged on a GPU (``jax.devices()`` decides). Measure on an otherwise idle machine.
 """
 
@@ -55,6 +57,10 @@ class FiveTuple:
         obs, state, reward, term, trunc, info = self._env.step(key, state, action, params)
         return obs, state, reward, jax.numpy.logical_or(term, trunc), info
 
+    def __deepcopy__(self, memo: dict) -> FiveTuple:
+        """The environment is stateless: rejax's deep copy of its config shares it."""
+        return self
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):  # copies (rejax deep-copies its config) look these up first
             raise AttributeError(name)
@@ -65,25 +71,35 @@ HPARAMS = {"lr": 3e-4, "lambda": 0.95, "clip": 0.2}
 """Every member's tuned values, on both sides."""
 
 
-def timed(step: Any, state: Any, repeats: int) -> tuple[float, list[float]]:
-    """(seconds of a first call, compiling and training once; [seconds of each later call])."""
-    times = []
+def timed(sides: dict[str, tuple[Any, Any]], repeats: int) -> dict[str, tuple[float, list[float]]]:
+    """Per side: (seconds of a first call, compiling and training once; [seconds of later calls]).
+
+    ``sides`` maps a name to ``(step, state)``. After each side's first call the timed calls
+    alternate between the sides, so that a slow spell of a shared machine falls on both.
+    """
+    states = {name: state for name, (_, state) in sides.items()}
+    times: dict[str, list[float]] = {name: [] for name in sides}
     for _ in range(1 + repeats):
-        start = time.perf_counter()
-        state = jax.block_until_ready(step(state))
-        times.append(time.perf_counter() - start)
-    return times[0], times[1:]
+        for name, (step, _) in sides.items():
+            start = time.perf_counter()
+            states[name] = jax.block_until_ready(step(states[name]))
+            times[name].append(time.perf_counter() - start)
+    return {name: (t[0], t[1:]) for name, t in times.items()}
 
 
-def ours(env: str, config: presets.PPOConfig, members: int, iterations: int, repeats: int):
-    """(compile seconds, [seconds per call]) of our trainer."""
+def ours(env: str, config: presets.PPOConfig, members: int, iterations: int):
+    """(step, state, one iteration) of our trainer: a step trains ``iterations`` iterations."""
     trainer = make_trainer(env, None, config, members)
     state = trainer.init(jax.random.PRNGKey(0), [dict(HPARAMS) for _ in range(members)])
-    return timed(lambda s: trainer.train(s, iterations * config.batch_size), state, repeats)
+    return (
+        lambda s: trainer.train(s, iterations * config.batch_size),
+        state,
+        lambda s: trainer.train(s, config.batch_size),
+    )
 
 
-def rejax_ppo(env: str, config: presets.PPOConfig, members: int, iterations: int, repeats: int):
-    """(compile seconds, [seconds per call]) of rejax's PPO, vmapped over seeds."""
+def rejax_ppo(env: str, config: presets.PPOConfig, members: int, iterations: int):
+    """(step, state, one iteration) of rejax's PPO, vmapped over seeds."""
     from rejax import PPO
 
     from metapbt import envs
@@ -113,7 +129,14 @@ def rejax_ppo(env: str, config: presets.PPOConfig, members: int, iterations: int
         return jax.lax.fori_loop(0, iterations, lambda _, t: algo.train_iteration(t), ts)
 
     ts = jax.vmap(algo.init_state)(jax.random.split(jax.random.PRNGKey(0), members))
-    return timed(jax.jit(jax.vmap(train)), ts, repeats)
+    return jax.jit(jax.vmap(train)), ts, jax.vmap(algo.train_iteration)
+
+
+def cost(one: Any, state: Any) -> dict[str, float]:
+    """XLA's cost analysis of one compiled iteration: flops and bytes accessed."""
+    analysis = jax.jit(one).lower(state).compile().cost_analysis()
+    analysis = analysis[0] if isinstance(analysis, list) else analysis
+    return {k: float(analysis.get(k, float("nan"))) for k in ("flops", "bytes accessed")}
 
 
 def main() -> None:
@@ -137,9 +160,15 @@ def main() -> None:
     for members in args.members:
         steps = members * args.iterations * config.batch_size
         row: dict[str, Any] = {"members": members, "steps_per_call": steps}
-        for side, fn in (("ours", ours), ("rejax", rejax_ppo)):
-            compile_s, times = fn(args.env, config, members, args.iterations, args.repeats)
+        sides = {
+            side: fn(args.env, config, members, args.iterations)
+            for side, fn in (("ours", ours), ("rejax", rejax_ppo))
+        }
+        calls = {side: (step, state) for side, (step, state, _) in sides.items()}
+        timings = timed(calls, args.repeats)
+        for side, (compile_s, times) in timings.items():
             row[side] = {
+                "per_iteration": cost(sides[side][2], sides[side][1]),
                 "compile_s": compile_s,
                 "seconds": times,
                 "steps_per_s": steps / median(times),
@@ -151,6 +180,14 @@ def main() -> None:
             f"(compile {row['ours']['compile_s']:.1f}s), rejax "
             f"{row['rejax']['steps_per_s']:,.0f} (compile {row['rejax']['compile_s']:.1f}s), "
             f"ratio {row['ratio']:.2f}"
+        )
+        print(
+            "  one iteration (XLA cost analysis): "
+            + ", ".join(
+                f"{side} {row[side]['per_iteration']['flops']:.3g} flops "
+                f"{row[side]['per_iteration']['bytes accessed']:.3g} bytes"
+                for side in sides
+            )
         )
     spread = {
         side: float(np.max([np.ptp(r[side]["seconds"]) / median(r[side]["seconds"]) for r in rows]))
