@@ -58,6 +58,8 @@ LAYERS: dict[str, int] = {
     "_registry": 0,
     "_slug": 0,
     "compile_cache": 0,
+    "_deferred": 0,
+    "stored_programs": 5,  # uses compile_cache and _atomic
 }
 
 

@@ -25,7 +25,8 @@ import jax
 logger = logging.getLogger(__name__)
 
 ENV_VAR = "METAPBT_COMPILE_CACHE"
-_OFF = {"off", "0", "false", "no", "none"}
+OFF = {"off", "0", "false", "no", "none"}
+"""Values of an environment variable that turn a cache off."""
 
 
 def default_dir() -> Path | None:
@@ -34,7 +35,7 @@ def default_dir() -> Path | None:
     if not value:
         base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
         return Path(base) / "metapbt" / "jax"
-    return None if value.lower() in _OFF else Path(value).expanduser()
+    return None if value.lower() in OFF else Path(value).expanduser()
 
 
 def current() -> str | None:

@@ -150,4 +150,4 @@ def test_each_members_value_changes_only_its_update_and_compiles_nothing_new():
         after = trainer.train(changed, config.batch_size)
         for member, differs in ((0, False), (1, True), (2, False)):
             assert same_member(reference.params, after.params, member) != differs, (name, member)
-    assert trainer._train._cache_size() == 1
+    assert trainer._train.cache_size() == 1

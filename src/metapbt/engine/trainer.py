@@ -8,10 +8,14 @@ constants of those programs (as a lone run has always used them). Given a contex
 stacked ``[P]`` and passed into the programs as traced, vmapped values: one program for every
 context (``study run --mix-contexts``). Such programs made XLA's CPU runtime hang now and then
 in early tests; 164 fresh processes of them no longer did (``docs/stall-report.md``).
+
+Both programs are stored programs (:mod:`metapbt.stored_programs`): a warm process loads
+them from disk instead of tracing them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +29,7 @@ from metapbt.engine.ppo import MemberState, Transition
 from metapbt.engine.presets import PPOConfig
 from metapbt.engine.trainer_base import BasePopulationTrainer
 from metapbt.errors import ConfigError
+from metapbt.stored_programs import StoredProgram
 
 
 class PopulationTrainer(BasePopulationTrainer):
@@ -64,10 +69,25 @@ class PopulationTrainer(BasePopulationTrainer):
             self.env.observation_space(self.env_params),
         )
         self.eval_steps = int(self.env_params.max_steps_in_episode)
-        self._train = jax.jit(self._train_impl, static_argnames="iterations")
-        self._evaluate = jax.jit(self._evaluate_impl)
+        # Everything the two programs close over derives from these (and the code).
+        owner = {
+            "trainer": type(self).__name__,
+            "env": env_id,
+            "contexts": contexts,
+            "config": dataclasses.asdict(config),
+            "size": size,
+        }
+        self._train = StoredProgram(
+            "train",
+            jax.jit(self._train_impl, static_argnames="iterations"),
+            owner,
+            output=lambda args: jax.tree.structure(args[0]),
+        )
+        self._evaluate = StoredProgram("evaluate", jax.jit(self._evaluate_impl), owner)
 
     def _fresh(self, keys: jax.Array) -> MemberState:
+        # Not jitted: one program of every member's init deadlocked XLA's 2-thread CPU pool
+        # (the batched QR of the orthogonal init waits on the pool's busy threads).
         return self._per_member(self._init_member, self.member_params, keys)
 
     def _init_member(self, key: jax.Array, env_params: Any) -> MemberState:

@@ -46,6 +46,9 @@ class EnvSpec:
 
     def make(self, context: Mapping[str, float]) -> tuple[Any, Any]:
         """The gymnax environment and its params under a full context."""
+        from metapbt._deferred import GYMNAX_RENDERING, defer
+
+        defer(GYMNAX_RENDERING)
         import gymnax
 
         env, params = gymnax.make(self.gymnax_id)

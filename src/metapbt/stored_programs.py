@@ -1,0 +1,222 @@
+"""Traced programs kept on disk, so that a warm process loads them instead of tracing them again.
+
+JAX's persistent compilation cache (:mod:`metapbt.compile_cache`) stores compiled programs,
+but a process must still trace a function to Python-free form and lower it before it can look
+the compiled program up: for a default CartPole run that is about a second of tracing and
+lowering the trainer's two programs, every process. A :class:`StoredProgram` wraps such a
+jitted function: the first time it is called with a given signature it is exported
+(:func:`jax.export.export`), serialised and written beside the compilation cache; a later
+process with the same key deserialises it and calls it, tracing nothing of the function.
+
+The key is everything that shapes the program: the function's name, its owner's description
+(for a trainer: environment, every member's context values, the PPO preset's fields and the
+population size), the static arguments, the structure, shapes and dtypes of the arguments,
+the versions of JAX, jaxlib and the libraries that build the program (flax, optax, gymnax,
+brax), the device, and a digest of this package's source. The whole key is stored in the file
+and compared on load, so a file renamed, swapped or written by other code is never used; a
+file that does not match, cannot be read or cannot be deserialised is replaced by tracing
+again (with a warning for the unreadable ones). Deleting the directory is always safe.
+
+Where: ``programs/`` inside the compilation cache's directory; off when that cache is off, or
+with ``METAPBT_STORED_PROGRAMS=off`` (then every process traces, as before).
+The program a process loads computes exactly what the traced one does (tested bitwise).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from metapbt import compile_cache
+from metapbt._atomic import write_atomic
+
+logger = logging.getLogger(__name__)
+
+FORMAT = 1
+"""Bumped when the file layout changes."""
+
+LIBRARIES = ("jax", "jaxlib", "flax", "optax", "gymnax", "brax", "distrax")
+"""Packages whose versions are part of every key (what builds the traced programs)."""
+
+
+ENV_VAR = "METAPBT_STORED_PROGRAMS"
+
+
+def directory() -> Path | None:
+    """Where programs are stored: ``programs/`` in the compilation cache (``None``: off)."""
+    if os.environ.get(ENV_VAR, "").strip().lower() in compile_cache.OFF:
+        return None
+    cache = compile_cache.current()
+    return Path(cache) / "programs" if cache else None
+
+
+@functools.cache
+def source_digest() -> str:
+    """SHA-256 of every Python file of this package (any change to the code changes keys)."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@functools.cache
+def _environment() -> dict[str, Any]:
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    device = jax.devices()[0]
+    return {
+        "format": FORMAT,
+        "versions": versions,
+        "platform": device.platform,
+        "device": device.device_kind,
+        "source": source_digest(),
+    }
+
+
+def signature(args: tuple[Any, ...]) -> tuple[list[Any], Any, list[jax.ShapeDtypeStruct]]:
+    """(flat leaves, tree structure, shape and dtype of each leaf) of ``args``.
+
+    Weak types are left out: a program is traced for strong types, which every later state
+    has (a fresh state's step counters are weakly typed, a trained one's are not, and a
+    deserialised program returns strong types), so one program serves both.
+    """
+    leaves, tree = jax.tree.flatten(args)
+    specs = []
+    for leaf in leaves:
+        dtype = leaf.dtype if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
+        specs.append(jax.ShapeDtypeStruct(np.shape(leaf), dtype))
+    return leaves, tree, specs
+
+
+class StoredProgram:
+    """A jitted function, exported on first use and loaded from disk by later processes.
+
+    Args:
+        name: The function's name in the key (``"PopulationTrainer.train"``).
+        fn: A ``jax.jit``-wrapped function of pytrees of arrays (static arguments by keyword).
+        owner: JSON-able description of everything the function closes over that shapes its
+            program (a trainer's environment, contexts, preset and size).
+        output: The output's tree structure, from the arguments' structure
+            (``lambda tree: ...``); ``None``: the output is one array.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        owner: Mapping[str, Any],
+        output: Callable[[tuple[Any, ...]], Any] | None = None,
+    ) -> None:
+        self.name, self.fn, self.owner, self.output = name, fn, dict(owner), output
+        self._calls: dict[str, Callable[..., Any]] = {}
+
+    def __call__(self, *args: Any, **static: Any) -> Any:
+        """``fn(*args, **static)``, through the stored program where the store is on."""
+        folder = directory()
+        if folder is None:
+            return self.fn(*args, **static)
+        leaves, tree, specs = signature(args)
+        key = {
+            "name": self.name,
+            "owner": self.owner,
+            "static": static,
+            "tree": str(tree),
+            "avals": [[list(x.shape), str(x.dtype)] for x in specs],
+            **_environment(),
+        }
+        text = json.dumps(key, sort_keys=True, default=repr)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+        call = self._calls.get(digest)
+        if call is None:
+            path = folder / f"{digest}.bin"
+            call = self._calls[digest] = self._load(path, text, tree, specs, static)
+        # Strong types in: one compiled call for a fresh state and a trained one.
+        out = call(*(_strong(leaf) for leaf in leaves))
+        if self.output is None:
+            return out[0]
+        return jax.tree.unflatten(self.output(jax.tree.unflatten(tree, leaves)), out)
+
+    def cache_size(self) -> int:
+        """Programs this function has compiled in this process (a new input adds none)."""
+        return self.fn._cache_size() + sum(call._cache_size() for call in self._calls.values())
+
+    def _load(
+        self, path: Path, key: str, tree: Any, specs: list[Any], static: Mapping[str, Any]
+    ) -> Callable[..., Any]:
+        """The jitted call of the stored program at ``path``, exporting it first if needed."""
+        exported = read(path, key)
+        if exported is None:
+            logger.debug("tracing and storing %s (%s)", self.name, path.name)
+            exported = self._export(path, key, tree, specs, static)
+        else:
+            logger.debug("loaded %s (%s)", self.name, path.name)
+        return jax.jit(exported.call)
+
+    def _export(
+        self, path: Path, key: str, tree: Any, specs: list[Any], static: Mapping[str, Any]
+    ) -> Any:
+        """Trace ``fn`` over flat leaves (no tree to serialise), export it and store it."""
+        fn = self.fn
+
+        @jax.jit
+        def flat(*leaves: Any) -> list[Any]:
+            return jax.tree.leaves(fn(*jax.tree.unflatten(tree, leaves), **static))
+
+        exported = jax.export.export(flat)(*specs)
+        try:
+            blob = bytes(exported.serialize())
+            write_atomic(path, lambda tmp: tmp.write_bytes(_header(key) + blob))
+        except Exception as err:  # storing is an optimisation: never stop a run
+            logger.warning("could not store the traced program %s (%s)", self.name, err)
+        return exported
+
+
+def _strong(leaf: Any) -> Any:
+    """``leaf`` without a weak type (a cast of its own dtype; the values are unchanged)."""
+    if getattr(leaf, "weak_type", False):
+        return jax.lax.convert_element_type(leaf, leaf.dtype)
+    return leaf
+
+
+def _header(key: str) -> bytes:
+    return key.encode() + b"\n"
+
+
+def read(path: Path, key: str) -> Any | None:
+    """The exported program stored at ``path`` under exactly ``key``, else ``None``.
+
+    A missing file or one stored under another key is a quiet miss; a file that cannot be
+    read or deserialised is a miss with a warning (it is replaced by the next export).
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        logger.warning("traced program %s unreadable (%s): tracing again", path.name, err)
+        return None
+    stored, _, blob = data.partition(b"\n")
+    if stored != key.encode():
+        logger.debug("traced program %s was stored under another key: tracing again", path.name)
+        return None
+    try:
+        return jax.export.deserialize(bytearray(blob))
+    except Exception as err:  # any corruption means: trace again
+        logger.warning("traced program %s is corrupt (%s): tracing again", path.name, err)
+        return None
