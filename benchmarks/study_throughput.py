@@ -15,7 +15,10 @@ a fresh process with a fresh compilation cache and results directory, so each pa
 compilations, as a first study on a machine does. Reported per mode: wall time, cells per
 hour, env steps per second, and the share of wall time outside training, estimated as
 ``1 - (env steps / training rate) / wall``, with the training rate of the population trainer
-measured here at the batch's member count (``training_rate`` of ``_common``).
+measured here at the batch's member count (``training_rate`` of ``_common``), and measured:
+every run writes where its batch's time went (``timings.json``: start, train, evaluate,
+explore, apply, write, finish), summed here over the runs with the rest of the wall time as
+``other`` (process starts, imports, claims, the watchdog).
 
 On a GPU the same script runs unchanged; ``--preset paper --seeds 1 --modes auto`` times an
 18-cell slice and extrapolates to the 1,600-cell paper grid.
@@ -25,6 +28,7 @@ Writes benchmarks/results/study_throughput[_<label>].json.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import subprocess
@@ -81,6 +85,21 @@ def run_mode(file: Path, batch: str, root: Path) -> float:
     return time.perf_counter() - start
 
 
+def breakdown(root: Path, mode: str, wall: float) -> dict[str, float]:
+    """Seconds per phase summed over the mode's runs (``timings.json``), and the rest.
+
+    Each run's file holds its share of its batch's phases (``metapbt.runs.outputs.PHASES``);
+    ``other`` is the wall time outside every batch's ``train``: the process start, imports,
+    the runner's claims and the watchdog's child processes.
+    """
+    totals: dict[str, float] = {}
+    for path in root.rglob(f"throughput-{mode}/**/timings.json"):
+        for phase, seconds in json.loads(path.read_text())["seconds"].items():
+            totals[phase] = totals.get(phase, 0.0) + seconds
+    totals["other"] = wall - sum(totals.values())
+    return totals
+
+
 def trainer_rate(preset: str, members: int) -> float:
     config = presets.make(preset)
     trainer = PopulationTrainer("cart_pole", "earth", config, members)
@@ -106,6 +125,7 @@ def main() -> None:
             contexts = 1 if mode == "mixed" else 2  # a batch: one env (and one context)
             members = min(members, 4 * cells // (contexts * len(ENVS)))
             wall = run_mode(file, mode, root)
+            phases = breakdown(root, mode, wall)
             rate = trainer_rate(args.preset, members)
             outside = 1 - steps / rate / wall
             peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
@@ -118,12 +138,18 @@ def main() -> None:
                 "members_per_batch": members,
                 "outside_training": outside,
                 "peak_rss_gib_any_child_so_far": peak_gib,
+                "phases_s": phases,
+                "outside_training_measured": 1 - phases.get("train", 0.0) / wall,
             }
             print(
                 f"--batch {mode:>4}: {cells} cells in {wall:.0f} s = {cells * 3600 / wall:.0f} "
                 f"cells/h, {steps / wall:,.0f} env steps/s; training rate at {members} members "
                 f"{rate:,.0f} steps/s; {100 * outside:.0f} % of wall time outside training; "
                 f"peak memory of a child so far {peak_gib:.1f} GiB"
+            )
+            print(
+                "  where the wall time went (timings.json of every run): "
+                + ", ".join(f"{k} {100 * v / wall:.1f} %" for k, v in phases.items())
             )
             if args.preset == "paper":
                 hours = PAPER_CELLS * wall / cells / 3600

@@ -10,6 +10,7 @@ from metapbt.errors import MetaPBTError
 from metapbt.runs import batch as batch_module
 from metapbt.runs.batch import RunJob, run_batch
 from metapbt.runs.config import RunConfig
+from metapbt.runs.outputs import PHASES
 from metapbt.runs.resolve import batch_key
 
 PROTOCOL = {"budget": 6000, "interval": 2000, "population": 3}
@@ -50,6 +51,17 @@ def test_every_run_of_a_batch_writes_the_outputs_of_a_run(batched):
         assert len(summary["best_per_round"]) == config.rounds
         assert (root / f"run{i}" / "run.png").exists()
         assert (root / f"run{i}" / "checkpoint.msgpack").exists()
+
+
+def test_every_run_gets_its_share_of_where_the_batchs_time_went(batched):
+    root, _ = batched
+    timings = [json.loads((root / f"run{i}" / "timings.json").read_text()) for i in range(3)]
+    assert all(t == timings[0] for t in timings)  # equal shares of one batch
+    assert timings[0]["runs_in_batch"] == 3
+    seconds = timings[0]["seconds"]
+    assert list(seconds) == list(PHASES)
+    assert all(v >= 0 for v in seconds.values())
+    assert seconds["train"] > 0 and seconds["evaluate"] > 0 and seconds["explore"] > 0
 
 
 def test_a_failing_run_is_reported_and_the_others_go_on(tmp_path):

@@ -18,6 +18,7 @@ them would recompile), training on with their last hyperparameters, unrecorded.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -30,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from metapbt._atomic import write_text_atomic
 from metapbt.engine.factory import make_trainer
 from metapbt.engine.ppo import MemberState
 from metapbt.engine.trainer_base import BasePopulationTrainer
@@ -42,7 +44,7 @@ from metapbt.population.space import Config
 from metapbt.runs.checkpoint import Checkpoint
 from metapbt.runs.config import RunConfig
 from metapbt.runs.loggers import RoundReport, RunLogger
-from metapbt.runs.outputs import CHECKPOINT, RunOutputs, summary
+from metapbt.runs.outputs import CHECKPOINT, PHASES, RunOutputs, summary
 from metapbt.runs.resolve import ResolvedRun, batch_key, resolve
 
 logger = logging.getLogger(__name__)
@@ -139,6 +141,15 @@ class Batch:
             )
         first = jobs[0].config
         self.size, self.rounds, self.interval = first.population, first.rounds, first.interval
+        # Seconds of this process's train() per phase (runs.outputs.PHASES).
+        self.phases = dict.fromkeys(PHASES, 0.0)
+        self._tick = time.perf_counter()
+
+    def _phase(self, name: str) -> None:
+        """Book the time since the last booking to ``name``."""
+        now = time.perf_counter()
+        self.phases[name] += now - self._tick
+        self._tick = now
 
     def results(self) -> list[Result]:
         """Each run's summary or error, in job order (after :meth:`train`)."""
@@ -148,6 +159,7 @@ class Batch:
     def train(self, on_round: Callable[[int, RoundReport], None] | None = None) -> None:
         """Build the trainer, then train, evaluate, tell and write every remaining round."""
         runs, size = self.runs, self.size
+        self._tick = time.perf_counter()
         # One context: constants of the trainer's programs; several: one per member, traced.
         contexts = [dict(run.resolved.context) for run in runs for _ in range(size)]
         same = all(c == contexts[0] for c in contexts)
@@ -156,12 +168,30 @@ class Batch:
             first.config.env, contexts[0] if same else contexts, first.ppo, len(contexts)
         )
         state = self._start(trainer)
+        self._phase("start")
         done = {len(r.ckpt.records) for r in runs if r.error is None and r.ckpt is not None}
         for r in range(min(done, default=self.rounds) + 1, self.rounds + 1):
             state = self._round(trainer, state, r, on_round)
         for run in runs:
             if run.error is None:
                 self._finish(run)
+        self._phase("finish")
+        self._write_timings()
+
+    def _write_timings(self) -> None:
+        """Log where the batch's time went; each run's ``timings.json`` gets its share."""
+        total = sum(self.phases.values()) or 1.0
+        logger.info(
+            "batch of %d runs, %.1f s: %s",
+            len(self.runs),
+            total,
+            ", ".join(f"{k} {v:.1f} s ({100 * v / total:.0f} %)" for k, v in self.phases.items()),
+        )
+        share = {k: v / len(self.runs) for k, v in self.phases.items()}
+        text = json.dumps({"runs_in_batch": len(self.runs), "seconds": share}, indent=2)
+        for run in self.runs:
+            if run.error is None:
+                write_text_atomic(run.outputs.timings, text)
 
     def _round(
         self,
@@ -174,13 +204,16 @@ class Batch:
         runs, size = self.runs, self.size
         start = time.perf_counter()
         step = r * self.interval
-        state = trainer.train(state, self.interval)
+        self._phase("write")  # between rounds: the loggers' and callers' work
+        state = jax.block_until_ready(trainer.train(state, self.interval))
+        self._phase("train")
         eval_keys = []
         for run in runs:
             key, k_eval = jax.random.split(run.ckpt.key)
             run.ckpt = replace(run.ckpt, key=key)
             eval_keys.append(jax.random.split(k_eval, size))
         rewards = trainer.evaluate_members(state, jnp.concatenate(eval_keys))
+        self._phase("evaluate")
         shared = (time.perf_counter() - start) / len(runs)
         decisions: list[Decision] = []
         for i, run in enumerate(runs):
@@ -190,9 +223,11 @@ class Batch:
             run.clone_sources = [d.source if isinstance(d, Clone) else NO_SOURCE for d in mine]
             decisions += _offset(mine, i * size)
             run.seconds = shared + time.perf_counter() - tick
+        self._phase("explore")
         if r < self.rounds:
             state = trainer.apply(state, decisions)
         parts = trainer.split(state, len(runs))
+        self._phase("apply")
         for i, run in enumerate(runs):
             if run.error is not None:
                 continue
@@ -212,6 +247,7 @@ class Batch:
                 log.log_round(report)
             if on_round is not None:
                 on_round(run.index, report)
+        self._phase("write")
         return state
 
     def _start(self, trainer: BasePopulationTrainer) -> MemberState:

@@ -31,6 +31,10 @@ from metapbt.runs.checkpoint import Checkpoint
 from metapbt.runs.config import RunConfig
 
 SUMMARY_SCHEMA = "metapbt.summary/1"
+PHASES = ("start", "train", "evaluate", "explore", "apply", "write", "finish")
+"""A batch's wall time, in order: building the trainer and first states (resumes included),
+training, evaluation, every run's explore step, applying the decisions (clones, new
+hyperparameters), writing histories and checkpoints, and the final summaries and figures."""
 CHECKPOINT = "checkpoint.msgpack"
 
 
@@ -59,6 +63,11 @@ class RunOutputs:
     def checkpoint(self) -> Path:
         """``checkpoint.msgpack``."""
         return self.root / CHECKPOINT
+
+    @property
+    def timings(self) -> Path:
+        """``timings.json``: where the last process's wall time went (:data:`PHASES`)."""
+        return self.root / "timings.json"
 
     def write_round(self, history: History, checkpoint: Checkpoint) -> None:
         """After each round: the history so far and the checkpoint."""
