@@ -66,7 +66,11 @@ def process_timings(repeats: int) -> dict[str, object]:
     default ``metapbt run`` <= 20 s warm. Each cold sample uses a fresh cache directory.
     """
     out: dict[str, object] = {}
-    for name, args in (("reference_example", REFERENCE_ARGS), ("default_run", [])):
+    for name, args in (
+        ("reference_example", REFERENCE_ARGS),
+        ("default_run", []),
+        ("default_run_3_rounds", ["--budget", "120000"]),
+    ):
         cold, warm = [], []
         for _ in range(repeats):
             with tempfile.TemporaryDirectory() as cache:
@@ -77,6 +81,15 @@ def process_timings(repeats: int) -> dict[str, object]:
             f"{name} as a whole process: cold cache median {median(cold):.1f} s, "
             f"warm {median(warm):.1f} s"
         )
+    # The default run has 15 rounds: a round's cost and the fixed cost of a warm process.
+    warm15, warm3 = (median(out[k]["warm"]) for k in ("default_run", "default_run_3_rounds"))
+    per_round = (warm15 - warm3) / 12
+    fixed = warm3 - 3 * per_round
+    out["warm_round_s"], out["warm_fixed_s"] = per_round, fixed
+    print(
+        f"warm process: {per_round:.2f} s per round, fixed {fixed:.1f} s "
+        f"({fixed / per_round:.1f} rounds' worth; target about 5)"
+    )
     return out
 
 
@@ -89,8 +102,15 @@ def main() -> None:
         action="store_true",
         help="also time whole `python -m metapbt run` processes, cold and warm cache",
     )
+    parser.add_argument(
+        "--only-processes", action="store_true", help="only the whole-process times"
+    )
     args = parser.parse_args()
     results: dict[str, object] = {}
+    if args.only_processes:
+        results["process"] = process_timings(args.repeats)
+        print(f"wrote {write('engine_throughput_processes', results)}")
+        return
     for preset in ("fast", "paper"):
         rate = throughput(preset, args.repeats)
         results[f"steps_per_s_{preset}"] = rate
