@@ -121,6 +121,7 @@ def test_time_limit_truncates_and_resets():
     assert flags[3][2] == 1
 
 
+@pytest.mark.slow  # 29 s idle; the default run keeps CartPole's learning tests
 def test_ppo_learns_inverted_pendulum_with_brax_fast():
     from metapbt.engine import presets
     from metapbt.engine.factory import make_trainer
