@@ -173,3 +173,19 @@ def test_weak_and_strong_inputs_share_one_stored_program(store):
     np.testing.assert_array_equal(program(*strong, scale=2.0)["x"], 1.5 * 2.0 + np.ones(3))
     assert traced.traces == 1 and len(list(store.glob("*.bin"))) == 1
     assert program.cache_size() == 1  # one compiled call for both
+
+
+def test_a_program_jax_cannot_export_runs_traced_with_a_warning(store, caplog):
+    @jax.jit
+    def host(args):  # a host callback: no compatibility guarantee, so jax.export refuses it
+        doubled = jax.pure_callback(
+            lambda x: np.asarray(x) * 2, jax.ShapeDtypeStruct((3,), jnp.float32), args["x"]
+        )
+        return {"x": doubled, "y": args["y"]}
+
+    program = StoredProgram("host", host, {}, output=lambda a: jax.tree.structure(a[0]))
+    with caplog.at_level(logging.WARNING, logger="metapbt.stored_programs"):
+        out = program(*args())
+    assert "cannot be stored" in caplog.text
+    np.testing.assert_array_equal(out["x"], 2 * np.arange(3))
+    assert not store.exists() or not list(store.glob("*.bin"))

@@ -160,31 +160,32 @@ class StoredProgram:
         self, path: Path, key: str, tree: Any, specs: list[Any], static: Mapping[str, Any]
     ) -> Callable[..., Any]:
         """The jitted call of the stored program at ``path``, exporting it first if needed."""
-        exported = read(path, key)
-        if exported is None:
-            logger.debug("tracing and storing %s (%s)", self.name, path.name)
-            exported = self._export(path, key, tree, specs, static)
-        else:
-            logger.debug("loaded %s (%s)", self.name, path.name)
-        return jax.jit(exported.call)
-
-    def _export(
-        self, path: Path, key: str, tree: Any, specs: list[Any], static: Mapping[str, Any]
-    ) -> Any:
-        """Trace ``fn`` over flat leaves (no tree to serialise), export it and store it."""
         fn = self.fn
 
         @jax.jit
         def flat(*leaves: Any) -> list[Any]:
             return jax.tree.leaves(fn(*jax.tree.unflatten(tree, leaves), **static))
 
-        exported = jax.export.export(flat)(*specs)
+        exported = read(path, key)
+        if exported is not None:
+            logger.debug("loaded %s (%s)", self.name, path.name)
+            return jax.jit(exported.call)
+        logger.debug("tracing and storing %s (%s)", self.name, path.name)
+        try:
+            exported = jax.export.export(flat)(*specs)
+        except Exception as err:  # a program JAX cannot export still runs, traced as before
+            logger.warning("%s cannot be stored (%s): traced in every process", self.name, err)
+            return flat
+        self._store(path, key, exported)
+        return jax.jit(exported.call)
+
+    def _store(self, path: Path, key: str, exported: Any) -> None:
+        """Write ``exported`` under ``key`` (a failure only warns)."""
         try:
             blob = bytes(exported.serialize())
             write_atomic(path, lambda tmp: tmp.write_bytes(_header(key) + blob))
         except Exception as err:  # storing is an optimisation: never stop a run
             logger.warning("could not store the traced program %s (%s)", self.name, err)
-        return exported
 
 
 def _strong(leaf: Any) -> Any:
