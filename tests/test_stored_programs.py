@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from functools import partial
 
@@ -13,6 +14,8 @@ import pytest
 from metapbt import compile_cache, stored_programs
 from metapbt.engine.trainer import PopulationTrainer
 from metapbt.stored_programs import StoredProgram
+from metapbt.surrogates.gp import ExactGP
+from metapbt.surrogates.kernels import TimeVaryingSE
 from tests.engine.helpers import configs, tiny
 
 
@@ -189,3 +192,42 @@ def test_a_program_jax_cannot_export_runs_traced_with_a_warning(store, caplog):
     assert "cannot be stored" in caplog.text
     np.testing.assert_array_equal(out["x"], 2 * np.arange(3))
     assert not store.exists() or not list(store.glob("*.bin"))
+
+
+def test_describe_takes_every_field_and_refuses_what_it_cannot_write():
+    @dataclasses.dataclass(frozen=True)
+    class Model:
+        scale: float
+        hidden: float = dataclasses.field(default=1.0, repr=False, compare=False)
+
+    assert stored_programs.describe(Model(2.0, 3.0))["hidden"] == 3.0  # not in repr: still keyed
+    assert stored_programs.describe(Model(2.0)) != stored_programs.describe(Model(2.0, 3.0))
+    with pytest.raises(stored_programs.UndescribableError):
+        stored_programs.describe({"objective": lambda x: x})
+
+
+def test_a_static_argument_that_cannot_be_described_runs_traced_and_stores_nothing(store):
+    @partial(jax.jit, static_argnames="f")
+    def apply(args, f):
+        return {"x": f(args["x"]), "y": args["y"]}
+
+    program = StoredProgram("apply", apply, {}, output=lambda a: jax.tree.structure(a[0]))
+    out = program(*args(), f=jnp.square)
+    np.testing.assert_array_equal(out["x"], np.arange(3) ** 2)
+    assert not store.exists()
+
+
+def test_a_stored_gp_fit_equals_the_traced_one_and_a_changed_model_refits(store, monkeypatch):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(20, 3)).astype(np.float32)
+    y = np.sin(3 * x[:, 1]).astype(np.float32)
+    stored = ExactGP(TimeVaryingSE()).fit(x, y)
+    again = ExactGP(TimeVaryingSE()).fit(x, y)  # loaded
+    monkeypatch.setenv(stored_programs.ENV_VAR, "off")
+    plain = ExactGP(TimeVaryingSE()).fit(x, y)
+    for other in (again, plain):
+        np.testing.assert_array_equal(np.asarray(stored.alpha), np.asarray(other.alpha))
+    monkeypatch.delenv(stored_programs.ENV_VAR)
+    ExactGP(TimeVaryingSE(), jitter=1e-4).fit(x, y)  # another model: another program
+    names = [p.read_bytes().partition(b"\n")[0] for p in store.glob("*.bin")]
+    assert len(names) == 2 and all(b'"gp.fit"' in n for n in names)

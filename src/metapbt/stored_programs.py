@@ -3,8 +3,8 @@
 JAX's persistent compilation cache (:mod:`metapbt.compile_cache`) stores compiled programs,
 but a process must still trace a function to Python-free form and lower it before it can look
 the compiled program up: for a default CartPole run that is about a second of tracing and
-lowering the trainer's two programs, every process. A :class:`StoredProgram` wraps such a
-jitted function: the first time it is called with a given signature it is exported
+lowering the trainer's two programs and the GP fit, every process. A :class:`StoredProgram`
+wraps such a jitted function: the first time it is called with a given signature it is exported
 (:func:`jax.export.export`), serialised and written beside the compilation cache; a later
 process with the same key deserialises it and calls it, tracing nothing of the function.
 
@@ -24,6 +24,7 @@ The program a process loads computes exactly what the traced one does (tested bi
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import importlib.metadata
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from metapbt import compile_cache
@@ -89,6 +91,31 @@ def _environment() -> dict[str, Any]:
     }
 
 
+class UndescribableError(TypeError):
+    """A static argument whose every field cannot be written into a key."""
+
+
+def describe(value: Any) -> Any:
+    """``value`` as JSON data with every field, or :class:`UndescribableError`.
+
+    Dataclasses (a GP model, its kernel and constraints) are described field by field, all
+    fields (those left out of their ``repr`` too), with their type; anything else that is not
+    plain data (a function, an arbitrary object) cannot be described, so a program closing over
+    it is never stored.
+    """
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, tuple | list):
+        return [describe(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): describe(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        kind = f"{type(value).__module__}.{type(value).__qualname__}"
+        fields = {f.name: describe(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {"type": kind, **fields}
+    raise UndescribableError(f"cannot describe a {type(value).__name__} in a key")
+
+
 def signature(args: tuple[Any, ...]) -> tuple[list[Any], Any, list[jax.ShapeDtypeStruct]]:
     """(flat leaves, tree structure, shape and dtype of each leaf) of ``args``.
 
@@ -97,6 +124,7 @@ def signature(args: tuple[Any, ...]) -> tuple[list[Any], Any, list[jax.ShapeDtyp
     deserialised program returns strong types), so one program serves both.
     """
     leaves, tree = jax.tree.flatten(args)
+    leaves = [leaf if hasattr(leaf, "dtype") else jnp.asarray(leaf) for leaf in leaves]
     specs = []
     for leaf in leaves:
         dtype = leaf.dtype if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
@@ -110,8 +138,10 @@ class StoredProgram:
     Args:
         name: The function's name in the key (``"PopulationTrainer.train"``).
         fn: A ``jax.jit``-wrapped function of pytrees of arrays (static arguments by keyword).
-        owner: JSON-able description of everything the function closes over that shapes its
-            program (a trainer's environment, contexts, preset and size).
+        owner: Description of everything the function closes over that shapes its program (a
+            trainer's environment, contexts, preset and size): plain data or dataclasses
+            (:func:`describe`). Static arguments are described the same way; a program with
+            one that cannot be described is not stored (it runs traced, as before).
         output: The output's tree structure, from the arguments' structure
             (``lambda tree: ...``); ``None``: the output is one array.
     """
@@ -132,15 +162,19 @@ class StoredProgram:
         if folder is None:
             return self.fn(*args, **static)
         leaves, tree, specs = signature(args)
+        try:
+            described = {"owner": describe(self.owner), "static": describe(static)}
+        except UndescribableError as err:
+            logger.debug("%s not stored: %s", self.name, err)
+            return self.fn(*args, **static)
         key = {
             "name": self.name,
-            "owner": self.owner,
-            "static": static,
+            **described,
             "tree": str(tree),
             "avals": [[list(x.shape), str(x.dtype)] for x in specs],
             **_environment(),
         }
-        text = json.dumps(key, sort_keys=True, default=repr)
+        text = json.dumps(key, sort_keys=True)
         digest = hashlib.sha256(text.encode()).hexdigest()[:32]
         call = self._calls.get(digest)
         if call is None:

@@ -125,12 +125,12 @@ def test_growing_data_within_a_bucket_does_not_recompile():
     x, y = data(n=40)
     model = ExactGP(TimeVaryingSE())
     model.fit(x[:33], y[:33]).predict(x[:3])
-    fit_compiles = gp_module._fit._cache_size()
+    fit_compiles = gp_module.FIT.cache_size()
     predict_compiles = gp_module.predict._cache_size()
     for n in range(34, 41):
         fitted = model.fit(x[:n], y[:n], warm_start={**PARAMS})
         fitted.predict(x[:3])
-    assert gp_module._fit._cache_size() == fit_compiles
+    assert gp_module.FIT.cache_size() == fit_compiles
     assert gp_module.predict._cache_size() == predict_compiles
 
 

@@ -25,6 +25,7 @@ import optax
 import optax.tree_utils as otu
 
 from metapbt.errors import SurrogateError
+from metapbt.stored_programs import StoredProgram
 from metapbt.surrogates.kernels import Kernel
 from metapbt.surrogates.params import Bounded, Positive, Transform, constrain, unconstrain
 
@@ -140,7 +141,7 @@ class ExactGP:
                 f"expected x [m, D] and y [m] with m > 0, got {x.shape}, {y.shape}"
             )
         xp, yp, mask = pad_rows(x, y, bucket_size(max(x.shape[0] + reserve, min_rows)))
-        raw, losses = _fit(self, self.initial_raw(warm_start), xp, yp, mask, self.max_iter)
+        raw, losses = FIT(self.initial_raw(warm_start), xp, yp, mask, self.max_iter, model=self)
         losses = np.asarray(losses)
         if not np.isfinite(losses).any() or losses.min() >= _BAD_LOSS:
             raise SurrogateError(
@@ -306,6 +307,23 @@ def _fit(
     # lax.map, not vmap: a vmapped L-BFGS while-loop deadlocks XLA's CPU thread pool (seen with
     # jax 0.10 on 2 cores; known upstream as the Eigen-pool vmap hang).
     return jax.lax.map(run, raw_starts)
+
+
+@partial(jax.jit, static_argnames="model")
+def _fit_by_keyword(
+    raw_starts: Params,
+    x: jax.Array,
+    y: jax.Array,
+    mask: jax.Array,
+    max_iter: Any,
+    *,
+    model: ExactGP,
+) -> tuple[Params, jax.Array]:
+    return _fit(model, raw_starts, x, y, mask, max_iter)
+
+
+FIT = StoredProgram("gp.fit", _fit_by_keyword, {}, output=lambda a: jax.tree.structure((a[0], 0)))
+"""The fit, stored traced (:mod:`metapbt.stored_programs`; the model is part of the key)."""
 
 
 @jax.jit
