@@ -125,25 +125,21 @@ def signature(args: tuple[Any, ...]) -> tuple[list[Any], Any, list[jax.ShapeDtyp
     """
     leaves, tree = jax.tree.flatten(args)
     leaves = [leaf if hasattr(leaf, "dtype") else jnp.asarray(leaf) for leaf in leaves]
-    specs = []
-    for leaf in leaves:
-        dtype = leaf.dtype if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
-        specs.append(jax.ShapeDtypeStruct(np.shape(leaf), dtype))
-    return leaves, tree, specs
+    return leaves, tree, [jax.ShapeDtypeStruct(np.shape(leaf), leaf.dtype) for leaf in leaves]
 
 
 class StoredProgram:
     """A jitted function, exported on first use and loaded from disk by later processes.
 
     Args:
-        name: The function's name in the key (``"PopulationTrainer.train"``).
+        name: The function's name in the key (``"train"``, ``"gp.fit"``).
         fn: A ``jax.jit``-wrapped function of pytrees of arrays (static arguments by keyword).
         owner: Description of everything the function closes over that shapes its program (a
             trainer's environment, contexts, preset and size): plain data or dataclasses
             (:func:`describe`). Static arguments are described the same way; a program with
             one that cannot be described is not stored (it runs traced, as before).
-        output: The output's tree structure, from the arguments' structure
-            (``lambda tree: ...``); ``None``: the output is one array.
+        output: The output's tree structure, from the arguments
+            (``lambda args: jax.tree.structure(args[0])``); ``None``: the output is one array.
     """
 
     def __init__(
@@ -153,58 +149,64 @@ class StoredProgram:
         owner: Mapping[str, Any],
         output: Callable[[tuple[Any, ...]], Any] | None = None,
     ) -> None:
-        self.name, self.fn, self.owner, self.output = name, fn, dict(owner), output
-        self._calls: dict[str, Callable[..., Any]] = {}
+        self.name, self.fn, self.output = name, fn, output
+        try:
+            self._owner: Any = describe(owner)
+        except UndescribableError as err:
+            logger.debug("%s not stored: %s", name, err)
+            self._owner = None
+        # Per key digest: the jitted call and the output's tree structure (None: one array).
+        self._calls: dict[str, tuple[Callable[..., Any], Any]] = {}
 
     def __call__(self, *args: Any, **static: Any) -> Any:
         """``fn(*args, **static)``, through the stored program where the store is on."""
         folder = directory()
-        if folder is None:
+        if folder is None or self._owner is None:
             return self.fn(*args, **static)
-        leaves, tree, specs = signature(args)
         try:
-            described = {"owner": describe(self.owner), "static": describe(static)}
+            described = describe(static)
         except UndescribableError as err:
             logger.debug("%s not stored: %s", self.name, err)
             return self.fn(*args, **static)
+        leaves, tree, specs = signature(args)
         key = {
             "name": self.name,
-            **described,
+            "owner": self._owner,
+            "static": described,
             "tree": str(tree),
             "avals": [[list(x.shape), str(x.dtype)] for x in specs],
             **_environment(),
         }
         text = json.dumps(key, sort_keys=True)
         digest = hashlib.sha256(text.encode()).hexdigest()[:32]
-        call = self._calls.get(digest)
-        if call is None:
-            path = folder / f"{digest}.bin"
-            call = self._calls[digest] = self._load(path, text, tree, specs, static)
+        if digest not in self._calls:
+            call = self._load(folder / f"{digest}.bin", text, tree, specs, static)
+            output = None if self.output is None else self.output(jax.tree.unflatten(tree, leaves))
+            self._calls[digest] = call, output
+        call, output = self._calls[digest]
         # Strong types in: one compiled call for a fresh state and a trained one.
         out = call(*(_strong(leaf) for leaf in leaves))
-        if self.output is None:
-            return out[0]
-        return jax.tree.unflatten(self.output(jax.tree.unflatten(tree, leaves)), out)
+        return out[0] if output is None else jax.tree.unflatten(output, out)
 
     def cache_size(self) -> int:
         """Programs this function has compiled in this process (a new input adds none)."""
-        return self.fn._cache_size() + sum(call._cache_size() for call in self._calls.values())
+        return self.fn._cache_size() + sum(call._cache_size() for call, _ in self._calls.values())
 
     def _load(
         self, path: Path, key: str, tree: Any, specs: list[Any], static: Mapping[str, Any]
     ) -> Callable[..., Any]:
         """The jitted call of the stored program at ``path``, exporting it first if needed."""
-        fn = self.fn
-
-        @jax.jit
-        def flat(*leaves: Any) -> list[Any]:
-            return jax.tree.leaves(fn(*jax.tree.unflatten(tree, leaves), **static))
-
         exported = read(path, key)
         if exported is not None:
             logger.debug("loaded %s (%s)", self.name, path.name)
             return jax.jit(exported.call)
         logger.debug("tracing and storing %s (%s)", self.name, path.name)
+        fn = self.fn
+
+        @jax.jit
+        def flat(*leaves: Any) -> list[Any]:  # over flat leaves: no tree to serialise
+            return jax.tree.leaves(fn(*jax.tree.unflatten(tree, leaves), **static))
+
         try:
             exported = jax.export.export(flat)(*specs)
         except Exception as err:  # a program JAX cannot export still runs, traced as before
