@@ -37,6 +37,7 @@ def test_every_run_config_field_is_a_run_option():
     assert set(RunConfig.model_fields) <= options
 
 
+@pytest.mark.slow  # 16 s; the batch runner skips finished cells in the default job
 def test_metadata_build_skips_finished_runs(tmp_path):
     args = [
         "metadata",

@@ -69,6 +69,18 @@ def test_a_later_process_loads_the_program_without_tracing(store):
     np.testing.assert_array_equal(again["x"], expected(args(), 2.0))
 
 
+def test_one_program_used_with_another_store_writes_there_too(store, tmp_path, monkeypatch):
+    """A module-level program (the GP fit) outlives a change of the compilation cache's folder."""
+    traced = Traced()
+    program = traced.program()
+    program(*args(), scale=2.0)
+    other = tmp_path / "other"
+    monkeypatch.setattr(compile_cache, "current", lambda: str(other))
+    np.testing.assert_array_equal(program(*args(), scale=2.0)["x"], expected(args(), 2.0))
+    assert len(list(store.glob("*.bin"))) == 1
+    assert len(list((other / "programs").glob("*.bin"))) == 1
+
+
 @pytest.mark.parametrize(
     "change",
     ["owner", "static", "shape", "dtype", "source", "versions"],

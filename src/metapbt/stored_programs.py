@@ -155,8 +155,10 @@ class StoredProgram:
         except UndescribableError as err:
             logger.debug("%s not stored: %s", name, err)
             self._owner = None
-        # Per key digest: the jitted call and the output's tree structure (None: one array).
-        self._calls: dict[str, tuple[Callable[..., Any], Any]] = {}
+        # Per stored file (the store's folder and the key's digest): the jitted call and the
+        # output's tree structure (None: one array). Keyed by file, so another store (a
+        # changed compilation cache directory) loads or writes its own.
+        self._calls: dict[Path, tuple[Callable[..., Any], Any]] = {}
 
     def __call__(self, *args: Any, **static: Any) -> Any:
         """``fn(*args, **static)``, through the stored program where the store is on."""
@@ -179,11 +181,12 @@ class StoredProgram:
         }
         text = json.dumps(key, sort_keys=True)
         digest = hashlib.sha256(text.encode()).hexdigest()[:32]
-        if digest not in self._calls:
-            call = self._load(folder / f"{digest}.bin", text, tree, specs, static)
+        path = folder / f"{digest}.bin"
+        if path not in self._calls:
+            call = self._load(path, text, tree, specs, static)
             output = None if self.output is None else self.output(jax.tree.unflatten(tree, leaves))
-            self._calls[digest] = call, output
-        call, output = self._calls[digest]
+            self._calls[path] = call, output
+        call, output = self._calls[path]
         # Strong types in: one compiled call for a fresh state and a trained one.
         out = call(*(_strong(leaf) for leaf in leaves))
         return out[0] if output is None else jax.tree.unflatten(output, out)

@@ -37,7 +37,17 @@ def test_a_test_with_block_gets_its_flags_on_every_command(tmp_path):
         blocks(page)
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
+#: Guides whose examples take 15-30 s each: run in the slow job (the README's and the getting-
+#: started page's, which cover the same commands on the defaults, run in the default job).
+SLOW_PAGES = {"docs/guides/run.md", "docs/guides/search-spaces.md", "docs/guides/studies.md"}
+
+
+def _param(page):
+    name = str(page.relative_to(ROOT))
+    return pytest.param(page, id=name, marks=[pytest.mark.slow] if name in SLOW_PAGES else [])
+
+
+@pytest.mark.parametrize("page", [_param(p) for p in PAGES])
 def test_the_pages_examples_run(page, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "MPLBACKEND": "Agg"}
     found = blocks(page)

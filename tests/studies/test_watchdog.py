@@ -166,6 +166,7 @@ def test_a_stalled_batch_restarts_from_its_checkpoints_to_identical_histories(
         pd.testing.assert_frame_equal(got[cell_id], want[cell_id])
 
 
+@pytest.mark.slow  # 15 s; restart and stall error run in the default job
 def test_a_batch_that_keeps_stalling_is_recorded_as_failed_and_the_study_goes_on(
     tmp_path, monkeypatch
 ):

@@ -1,0 +1,58 @@
+"""The warm-start attribution tables count only tasks that every method has finished."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+STUDIES = Path(__file__).resolve().parents[2] / "studies"
+
+
+@pytest.fixture
+def attribution(monkeypatch):
+    monkeypatch.syspath_prepend(str(STUDIES))
+    import warm_attribution
+
+    yield warm_attribution
+    sys.modules.pop("warm_attribution", None)
+    sys.modules.pop("classic_control_repro", None)
+
+
+def _results(tasks, methods, seeds, steps):
+    rows = [
+        {"task": t, "method": m, "seed": s, "step": k, "best": float(k)}
+        for t, m, s, k in itertools.product(tasks, methods, seeds, steps)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_a_task_counts_once_every_method_has_every_seeds_every_round(attribution):
+    results = _results(["a", "b", "c"], ["x", "y"], [0, 1], [1, 2, 3])
+    # b: one run stopped before its last round; c: one seed of y not started
+    results = results[
+        ~(
+            (results["task"] == "b")
+            & (results["seed"] == 1)
+            & (results["step"] == 3)
+            & (results["method"] == "x")
+        )
+    ]
+    results = results[
+        ~((results["task"] == "c") & (results["seed"] == 1) & (results["method"] == "y"))
+    ]
+    assert attribution.complete_tasks(results, ("x", "y"), 2) == ["a"]
+    assert attribution.complete_tasks(results, ("x",), 2) == ["a", "c"]
+    assert attribution.complete_tasks(results, ("x", "y", "z"), 2) == []
+
+
+def test_the_study_file_holds_every_method_the_tables_read(attribution):
+    from metapbt.studies.config import load_study
+
+    labels = {m.label for m in load_study(attribution.STUDY).method_specs}
+    wanted = {*attribution.REPRODUCTION, *attribution.ABLATIONS}
+    wanted |= {m + attribution.POOLED for m in attribution.META}
+    assert wanted <= labels
