@@ -183,8 +183,13 @@ def test_smoke_study_runs_and_reports(tmp_path):
     path = tmp_path / "smoke.toml"
     path.write_text(source)
     cli = CliRunner()
+    result = cli.invoke(app, ["study", "run", str(path), "--workers", "2", "--first-seeds", "1"])
+    assert result.exit_code == 0, result.output
+    done = {p.parent.name for p in (tmp_path / "results" / "smoke").glob("*/summary.json")}
+    assert len(done) == 6 and all(name.endswith("__seed0") for name in done)
     result = cli.invoke(app, ["study", "run", str(path), "--workers", "2"])
     assert result.exit_code == 0, result.output
+    assert "6 cells done" in result.output  # only the second seed's
     listed = cli.invoke(app, ["study", "list", str(path)])
     assert "12 cells (12 done)" in listed.output
     report = tmp_path / "report"

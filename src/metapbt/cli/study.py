@@ -59,6 +59,14 @@ def study_run(
     ] = None,
     watchdog: WatchdogOption = True,
     mix_contexts: MixContexts = True,
+    first_seeds: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Run only the cells of the study's first N seeds (a smaller study first, on "
+            "every task; run again without it for the rest).",
+        ),
+    ] = None,
 ) -> None:
     """Run every cell that is not done yet (failed cells are retried), in batches.
 
@@ -70,15 +78,17 @@ def study_run(
 
     with user_errors():
         study = load_study(file)
+        seeds = set(study.seed_list[:first_seeds])
         cell_states = states(study)
         results = run_cells(
             study,
-            [c for c in study.cells if cell_states[c.id] != "done"],
+            [c for c in study.cells if cell_states[c.id] != "done" and c.seed in seeds],
             lambda on_cell, on_round, on_batches: run_study(
                 study,
                 workers=workers,
                 ray=ray,
                 on_cell=on_cell,
+                skip=lambda cell: cell.seed not in seeds,
                 batch=batch,
                 on_round=on_round if ray is None else None,
                 on_batches=on_batches,
