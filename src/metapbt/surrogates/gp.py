@@ -271,12 +271,13 @@ def nll_from_factor(y: jax.Array, mask: jax.Array, chol: jax.Array, alpha: jax.A
 
 @partial(jax.jit, static_argnames="model")
 def _fit(
-    model: ExactGP,
     raw_starts: Params,
     x: jax.Array,
     y: jax.Array,
     mask: jax.Array,
     max_iter: jax.Array | int,
+    *,
+    model: ExactGP,
 ) -> tuple[Params, jax.Array]:
     """L-BFGS on the mean negative log likelihood from each start; returns raws and losses."""
     n = jnp.maximum(jnp.sum(mask), 1)
@@ -309,20 +310,7 @@ def _fit(
     return jax.lax.map(run, raw_starts)
 
 
-@partial(jax.jit, static_argnames="model")
-def _fit_by_keyword(
-    raw_starts: Params,
-    x: jax.Array,
-    y: jax.Array,
-    mask: jax.Array,
-    max_iter: Any,
-    *,
-    model: ExactGP,
-) -> tuple[Params, jax.Array]:
-    return _fit(model, raw_starts, x, y, mask, max_iter)
-
-
-FIT = StoredProgram("gp.fit", _fit_by_keyword, {}, output=lambda a: jax.tree.structure((a[0], 0)))
+FIT = StoredProgram("gp.fit", _fit, {}, output=lambda a: jax.tree.structure((a[0], 0)))
 """The fit, stored traced (:mod:`metapbt.stored_programs`; the model is part of the key)."""
 
 
