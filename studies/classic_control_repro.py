@@ -100,6 +100,13 @@ def env_table(rank_df: pd.DataFrame) -> str:
     return md_table(["method", *by_env.columns], rows)
 
 
+def publish(text: str, path: Path) -> None:
+    """Print ``text`` and write it to ``path`` (its folder made if missing)."""
+    print(text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
 def main() -> None:
     """Print the three tables and write them to ``paper.md`` beside the study's report."""
     results = load_results(load_study(STUDY))
@@ -131,9 +138,7 @@ def main() -> None:
             "",
         ]
     )
-    print(text)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(text, encoding="utf-8")
+    publish(text, OUT)
 
 
 if __name__ == "__main__":

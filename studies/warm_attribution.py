@@ -27,8 +27,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-from classic_control_repro import env_table, round_table
+from classic_control_repro import env_table, publish, round_table
 
 from metapbt.analysis import compare, intervals
 from metapbt.analysis.render import md_table
@@ -93,73 +94,58 @@ def rank_table(results: pd.DataFrame, first: pd.DataFrame | None) -> str:
     return md_table([*header, "final-round rank", "normalised at the final round"], rows)
 
 
+KINDS = ("final", "anytime")
+
+
+def _scores(results: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
+    """Normalised final and anytime scores per method (:mod:`metapbt.analysis.intervals`)."""
+    return {"final": intervals.final_scores(results), "anytime": intervals.anytime_scores(results)}
+
+
 def _interval(value: intervals.Interval) -> str:
     return f"{value.value:.2f} [{value.low:.2f}, {value.high:.2f}]"
 
 
+def _iqm(scores: np.ndarray) -> str:
+    return _interval(intervals.bootstrap_interval(scores, reps=REPS))
+
+
+def _better(x: np.ndarray, y: np.ndarray) -> str:
+    """``P(X > Y)`` with its interval."""
+    return _interval(intervals.improvement_interval(x, y, reps=REPS))
+
+
 def ablation_table(results: pd.DataFrame) -> str:
     """IQMs of the warm start and each ablation, and P(warm > ablation), final and anytime."""
-    scores = {
-        "final": intervals.final_scores(results),
-        "anytime": intervals.anytime_scores(results),
-    }
+    scores = _scores(results)
     rows = []
     for method in (WARM, *ABLATIONS):
-        row = [method]
-        for kind in ("final", "anytime"):
-            row.append(_interval(intervals.bootstrap_interval(scores[kind][method], reps=REPS)))
-        for kind in ("final", "anytime"):
-            if method == WARM:
-                row.append("")
-                continue
-            row.append(
-                _interval(
-                    intervals.improvement_interval(
-                        scores[kind][WARM], scores[kind][method], reps=REPS
-                    )
-                )
-            )
+        row = [method, *(_iqm(scores[kind][method]) for kind in KINDS)]
+        if method == WARM:
+            row += ["", ""]
+        else:
+            row += [_better(scores[kind][WARM], scores[kind][method]) for kind in KINDS]
         rows.append(row)
-    header = [
-        "method",
-        "final IQM",
-        "anytime IQM",
-        f"P({WARM} > method), final",
-        f"P({WARM} > method), anytime",
-    ]
+    header = ["method", "final IQM", "anytime IQM"]
+    header += [f"P({WARM} > method), {kind}" for kind in KINDS]
     return md_table(header, rows)
 
 
 def pooling_table(results: pd.DataFrame) -> str:
     """Per meta method: IQMs on per-env and pooled meta-data, and P(pooled > per-env)."""
-    scores = {
-        "final": intervals.final_scores(results),
-        "anytime": intervals.anytime_scores(results),
-    }
+    scores = _scores(results)
     rows = []
     for method in META:
         pooled = method + POOLED
         row = [method]
-        for kind in ("final", "anytime"):
-            for label in (method, pooled):
-                row.append(_interval(intervals.bootstrap_interval(scores[kind][label], reps=REPS)))
-            row.append(
-                _interval(
-                    intervals.improvement_interval(
-                        scores[kind][pooled], scores[kind][method], reps=REPS
-                    )
-                )
-            )
+        for kind in KINDS:
+            by_kind = scores[kind]
+            row += [_iqm(by_kind[method]), _iqm(by_kind[pooled])]
+            row.append(_better(by_kind[pooled], by_kind[method]))
         rows.append(row)
-    header = [
-        "method",
-        "final IQM, per env",
-        "pooled",
-        "P(pooled > per env), final",
-        "anytime IQM, per env",
-        "pooled",
-        "P(pooled > per env), anytime",
-    ]
+    header = ["method"]
+    for kind in KINDS:
+        header += [f"{kind} IQM, per env", "pooled", f"P(pooled > per env), {kind}"]
     return md_table(header, rows)
 
 
@@ -181,6 +167,7 @@ def main() -> None:
     repro = restrict(results, REPRODUCTION, tasks)
     group = (WARM, *ABLATIONS)
     pooling = (*META, *(m + POOLED for m in META))
+    repro_ranks = compare.ranks(compare.seed_average(repro))
     ablation_ranks = compare.average_ranks(
         compare.ranks(compare.seed_average(restrict(results, group, tasks)))
     )
@@ -202,11 +189,11 @@ def main() -> None:
             "",
             "### Mean rank over tasks per round",
             "",
-            round_table(compare.average_ranks(compare.ranks(compare.seed_average(repro)))),
+            round_table(compare.average_ranks(repro_ranks)),
             "",
             "### Anytime average rank per environment",
             "",
-            env_table(compare.ranks(compare.seed_average(repro))),
+            env_table(repro_ranks),
             "",
             "## Ablations: the portfolio, the explore step, a high-lr start",
             "",
@@ -230,9 +217,7 @@ def main() -> None:
             "",
         ]
     )
-    print(text)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(text, encoding="utf-8")
+    publish(text, OUT)
 
 
 if __name__ == "__main__":
