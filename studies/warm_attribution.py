@@ -74,10 +74,12 @@ def restrict(results: pd.DataFrame, methods: tuple[str, ...], tasks: list[str]) 
     return results[results["method"].isin(methods) & results["task"].isin(tasks)]
 
 
-def rank_table(results: pd.DataFrame, first: pd.DataFrame | None) -> str:
-    """Anytime and final-round ranks and the final normalised score, beside the first run's."""
-    avg = compare.seed_average(results)
-    ar = compare.average_ranks(compare.ranks(avg))
+def rank_table(avg: pd.DataFrame, ar: compare.AverageRanks, first: pd.DataFrame | None) -> str:
+    """Anytime and final-round ranks and the final normalised score, beside the first run's.
+
+    ``avg`` is the seed-averaged results (:func:`compare.seed_average`), ``ar`` their average
+    ranks; ``first`` the first run's rows on the same tasks, or None.
+    """
     norm = compare.normalised_scores(avg)
     final = norm[norm["step"] == norm["step"].max()].groupby("method")["normalised"].mean()
     before = None
@@ -167,7 +169,9 @@ def main() -> None:
     repro = restrict(results, REPRODUCTION, tasks)
     group = (WARM, *ABLATIONS)
     pooling = (*META, *(m + POOLED for m in META))
-    repro_ranks = compare.ranks(compare.seed_average(repro))
+    repro_avg = compare.seed_average(repro)
+    repro_ranks = compare.ranks(repro_avg)
+    repro_average = compare.average_ranks(repro_ranks)
     ablation_ranks = compare.average_ranks(
         compare.ranks(compare.seed_average(restrict(results, group, tasks)))
     )
@@ -185,11 +189,15 @@ def main() -> None:
             "Ranks across the 8 per (task, round) of seed-averaged returns, as the paper ranks; "
             "the first run (5 seeds, shared initial populations) on the same tasks beside them.",
             "",
-            rank_table(repro, first if first["task"].nunique() == len(tasks) else None),
+            rank_table(
+                repro_avg,
+                repro_average,
+                first if first["task"].nunique() == len(tasks) else None,
+            ),
             "",
             "### Mean rank over tasks per round",
             "",
-            round_table(compare.average_ranks(repro_ranks)),
+            round_table(repro_average),
             "",
             "### Anytime average rank per environment",
             "",
