@@ -56,3 +56,21 @@ def test_the_study_file_holds_every_method_the_tables_read(attribution):
     wanted = {*attribution.REPRODUCTION, *attribution.ABLATIONS}
     wanted |= {m + attribution.POOLED for m in attribution.META}
     assert wanted <= labels
+
+
+def test_the_env_breakdown_scores_each_env_on_its_own_tasks(attribution):
+    warm, against = attribution.WARM, ("high-lr", "random-warm")
+    tasks = ["a earth", "a mars", "b earth", "b mars"]
+    results = _results(tasks, [warm, *against], [0, 1, 2], [1, 2])
+    offset = {warm: 0.0, "high-lr": -1.0, "random-warm": 0.0}
+    results["best"] += results["method"].map(offset) * results["seed"].map({0: 1, 1: 2, 2: 3})
+    # on env b high-lr beats the warm start in every run instead
+    on_b = results["task"].str.startswith("b") & (results["method"] == "high-lr")
+    results.loc[on_b, "best"] += 10.0
+    rows = attribution.env_breakdown(results, against).splitlines()[2:]
+    cells = {row.split("|")[1].strip(): [c.strip() for c in row.split("|")[2:-1]] for row in rows}
+    assert set(cells) == {"a", "b"}
+    # columns: 3 anytime IQMs, then P(warm > high-lr) final / anytime, P(warm > random-warm) ...
+    assert cells["a"][3:5] == ["1.00 [1.00, 1.00]"] * 2
+    assert cells["b"][3:5] == ["0.00 [0.00, 0.00]"] * 2
+    assert cells["a"][5:] == cells["b"][5:] == ["0.50 [0.50, 0.50]"] * 2
