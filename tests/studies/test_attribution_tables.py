@@ -74,3 +74,17 @@ def test_the_env_breakdown_scores_each_env_on_its_own_tasks(attribution):
     assert cells["a"][3:5] == ["1.00 [1.00, 1.00]"] * 2
     assert cells["b"][3:5] == ["0.00 [0.00, 0.00]"] * 2
     assert cells["a"][5:] == cells["b"][5:] == ["0.50 [0.50, 0.50]"] * 2
+
+
+def test_the_paper_correlation_reads_each_methods_own_rank(attribution):
+    from metapbt.analysis import compare
+
+    paper = {m: attribution.PAPER[m][0] for m in attribution.REPRODUCTION}
+    # one task, one step: ranks equal to the paper's order, then reversed
+    avg = pd.DataFrame(
+        {"task": "a", "step": 1, "method": list(paper), "score": [-r for r in paper.values()]}
+    )
+    same = compare.average_ranks(compare.ranks(avg))
+    assert attribution.paper_correlation(same) == pytest.approx(1.0)
+    reverse = compare.average_ranks(compare.ranks(avg.assign(score=-avg["score"])))
+    assert attribution.paper_correlation(reverse) == pytest.approx(-1.0)
