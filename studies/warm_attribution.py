@@ -197,8 +197,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, help="read the study's first N seeds (default: all)")
     study = load_study(STUDY)
     seeds = study.seed_list[: parser.parse_args().seeds]
-    results = load_results(study).drop(columns="seconds")
-    results = results[results["seed"].isin(seeds)]
+    results = load_results(study, seeds).drop(columns="seconds")
     labels = tuple(m.label for m in study.method_specs)
     tasks = complete_tasks(results, labels, len(seeds))
     n_all = len({cell.task for cell in study.cells})

@@ -1,6 +1,7 @@
 """Where the explore step sends a clone, from the committed classic-control cells.
 
     python studies/warm_picks.py [STUDY.toml]   # default: studies/classic_control_repro.toml
+    python studies/warm_picks.py STUDY.toml --seeds 5   # the study's first 5 seeds only
 
 For every clone (a history row with ``clone_source >= 0`` at step ``s``), the clone's new
 configuration is the one it trained with in the next interval, its donor's the one the donor
@@ -16,9 +17,9 @@ Writes ``<results>_report/warm_picks.md`` and ``warm_picks.json`` beside the stu
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -56,13 +57,14 @@ def clone_rows(history: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def collect(study_file: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Clones and per-round ``lr`` medians of every done cell of the study."""
+def collect(study_file: Path, seeds: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Clones and per-round ``lr`` medians of every done cell of the study's first ``seeds``."""
     study = load_study(study_file)
+    wanted = set(study.seed_list[:seeds])
     clones, lrs = [], []
     for cell in study.cells:
         path = cell_dir(study, cell) / "history.parquet"
-        if not (cell_dir(study, cell) / "summary.json").exists():
+        if cell.seed not in wanted or not (cell_dir(study, cell) / "summary.json").exists():
             continue
         history = History.from_parquet(path).to_frame()
         steps = sorted(history["step"].unique())
@@ -109,9 +111,13 @@ def tables(clones: pd.DataFrame, lrs: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 def main() -> None:
     """Print the tables and write them beside the study's report."""
-    study_file = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "classic_control_repro.toml"
-    study = load_study(study_file)
-    clones, lrs = collect(study_file)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("study", nargs="?", type=Path, default=ROOT / "classic_control_repro.toml")
+    parser.add_argument("--seeds", type=int, help="read the study's first N seeds (default: all)")
+    args = parser.parse_args()
+    study = load_study(args.study)
+    clones, lrs = collect(args.study, args.seeds)
+    seeds = study.seed_list[: args.seeds]
     out = Path(f"{study.results_dir}_report")
     out.mkdir(parents=True, exist_ok=True)
     parts = tables(clones, lrs)
@@ -120,7 +126,8 @@ def main() -> None:
         "",
         "Distance from a clone's new configuration to its donor's (unit cube, log lr), share of "
         "new configurations on a face of the cube, and the population's median lr, per method "
-        "and round (`python studies/warm_picks.py`).",
+        f"and round (`python studies/warm_picks.py`), over the done cells of seeds "
+        f"{seeds[0]}-{seeds[-1]}.",
         "",
         "## Over all rounds",
         "",

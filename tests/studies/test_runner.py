@@ -89,6 +89,8 @@ def test_a_failing_cell_is_recorded_does_not_stop_the_study_and_is_retried(tmp_p
     assert not (study.results_dir / "pbt__cart_pole__earth__seed0" / "error.json").exists()
     assert set(runner.states(study).values()) == {"done"}
     assert len(load_results(study)) == 4
+    second = load_results(study, seeds=[1])
+    assert len(second) == 2 and set(second["seed"]) == {1}
 
 
 def test_results_of_other_settings_are_never_overwritten(tmp_path, monkeypatch):
@@ -200,6 +202,14 @@ def test_smoke_study_runs_and_reports(tmp_path):
         assert (report / name).stat().st_size > 0 and name in text
     assert len(list((report / "curves").glob("*.png"))) == 2
     assert len(list((report / "schedules").glob("*.png"))) == 3
+    assert ", 2 seeds," in text
+    first = tmp_path / "first"
+    args = ["study", "report", str(path), "--out", str(first), "--first-seeds", "1"]
+    result = cli.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert ", 1 seeds," in (first / "report.md").read_text()
+    names = [p.name for p in (first / "schedules").glob("*.png")]
+    assert len(names) == 3 and all("seed0" in name for name in names)
 
 
 def test_cells_are_planned_in_batches_by_env_protocol_and_finished_rounds(tmp_path, monkeypatch):

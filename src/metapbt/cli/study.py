@@ -113,6 +113,14 @@ def study_report(
         list[str] | None,
         typer.Option(help="Cell id whose schedules to plot (repeatable; default: per method)."),
     ] = None,
+    first_seeds: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Report only the study's first N seeds (the smaller study that "
+            "`study run --first-seeds N` completes first, while the rest runs).",
+        ),
+    ] = None,
 ) -> None:
     """Normalised scores, ranks, critical differences and curves, as PNGs and report.md."""
     from metapbt.analysis.report import build_report
@@ -122,8 +130,9 @@ def study_report(
 
     with user_errors():
         study = load_study(file)
-        results = load_results(study)
-        ids = schedule or list(study.report.schedules) or default_schedules(study)
+        seeds = study.seed_list[:first_seeds]
+        results = load_results(study, seeds)
+        ids = schedule or list(study.report.schedules) or default_schedules(study, seeds)
         path = build_report(
             results.drop(columns="seconds"),
             out,

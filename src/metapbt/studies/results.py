@@ -17,17 +17,19 @@ from metapbt.studies.states import cell_dir, cell_state
 logger = logging.getLogger(__name__)
 
 
-def load_results(study: Study) -> pd.DataFrame:
+def load_results(study: Study, seeds: Sequence[int] | None = None) -> pd.DataFrame:
     """One row per (task, method, seed, step) of every done cell: the best member's return.
 
     Columns ``task, method, seed, step, best, seconds`` (``seconds``: the cell's wall time).
+    ``seeds``: only the cells of these seeds (default: every seed).
 
     Raises:
         ConfigError: If no cell is done yet.
     """
     rows = []
     skipped = 0
-    for cell in study.cells:
+    cells = [c for c in study.cells if seeds is None or c.seed in seeds]
+    for cell in cells:
         if cell_state(study, cell) != "done":
             skipped += 1
             continue
@@ -46,7 +48,7 @@ def load_results(study: Study) -> pd.DataFrame:
     if not rows:
         raise ConfigError(f"no finished cells in {study.results_dir}; run the study first")
     if skipped:
-        logger.warning("%d of %d cells are not done and are left out", skipped, len(study.cells))
+        logger.warning("%d of %d cells are not done and are left out", skipped, len(cells))
     return pd.DataFrame(rows)
 
 
@@ -68,10 +70,13 @@ def load_histories(study: Study, ids: Sequence[str]) -> dict[str, pd.DataFrame]:
     return found
 
 
-def default_schedules(study: Study) -> list[str]:
-    """Cells whose schedules the report shows by default: each method's first done cell."""
+def default_schedules(study: Study, seeds: Sequence[int] | None = None) -> list[str]:
+    """Cells whose schedules the report shows by default: each method's first done cell.
+
+    ``seeds``: only cells of these seeds (default: any).
+    """
     first: dict[str, str] = {}
     for cell in study.cells:
-        if cell_state(study, cell) == "done":
+        if (seeds is None or cell.seed in seeds) and cell_state(study, cell) == "done":
             first.setdefault(cell.method.label, cell.id)
     return list(first.values())
