@@ -153,6 +153,7 @@ def _check_against_ray(scheduler, reports):
         assert not at_step.empty, (
             f"member {row.member} (trial {members[row.member]}) was told a reward at step "
             f"{row.step} but reported iterations {frame['training_iteration'].tolist()}; "
+            f"statuses {[(t.trial_id, t.status, t.error_file) for t in scheduler._members]}; "
             f"history:\n{history.to_string()}"
         )
         assert row.reward == pytest.approx(at_step.iloc[-1])
