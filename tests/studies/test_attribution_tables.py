@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import itertools
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-STUDIES = Path(__file__).resolve().parents[2] / "studies"
-
 
 @pytest.fixture
-def attribution(monkeypatch):
-    monkeypatch.syspath_prepend(str(STUDIES))
-    import warm_attribution
-
-    yield warm_attribution
-    sys.modules.pop("warm_attribution", None)
-    sys.modules.pop("classic_control_repro", None)
+def attribution(study_script):
+    return study_script("warm_attribution")
 
 
 def _results(tasks, methods, seeds, steps):

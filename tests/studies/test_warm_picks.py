@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
-STUDIES = Path(__file__).resolve().parents[2] / "studies"
-
 
 @pytest.fixture
-def picks(monkeypatch):
-    monkeypatch.syspath_prepend(str(STUDIES))
-    import warm_picks
-
-    yield warm_picks
-    sys.modules.pop("warm_picks", None)
+def picks(study_script):
+    return study_script("warm_picks")
 
 
 def _row(step, member, source, lr, lam, clip):
