@@ -115,7 +115,7 @@ def test_planets_scale_gravity_inside_gymnasiums_bounds():
         ("gravity=-12", "outside"),
         ("gravity=0", "outside"),
         ("leg_height=0", "outside"),
-        ("main_engine_power=nan", "outside"),
+        ("main_engine_power=nan", "not a finite number"),
     ],
 )
 def test_unknown_or_out_of_bounds_features_are_config_errors(context, match):

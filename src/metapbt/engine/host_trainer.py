@@ -35,6 +35,7 @@ from metapbt.engine.networks import update_obs_stats
 from metapbt.engine.ppo import MemberState, Transition
 from metapbt.engine.presets import PPOConfig
 from metapbt.engine.trainer_base import BasePopulationTrainer
+from metapbt.envs.wrappers import is_image
 from metapbt.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,9 @@ jax.tree_util.register_pytree_node(Episodes, lambda _: ((), None), lambda _aux, 
 class HostPopulationTrainer(BasePopulationTrainer):
     """Trains ``size`` PPO members on host-stepped environments (spec ``trainer == "host"``).
 
+    Discrete and continuous (``Box``) actions; ``Box`` observations of any shape (images
+    ``[H, W, C]`` go to the CNN torso, other shapes are flattened).
+
     Each member gets ``num_envs`` training environments whenever it starts fresh episodes; the
     ``eval_episodes`` evaluation environments per member are created once (every evaluation
     resets them).
@@ -93,16 +97,28 @@ class HostPopulationTrainer(BasePopulationTrainer):
         if spec.trainer != "host":
             raise ConfigError(f"{env_id} steps inside JAX: train it with PopulationTrainer")
         self.context = envs.resolve_context(env_id, context)
-        self._make_env = partial(spec.factory, self.context)
+        self._make_env = partial(spec.make_host, self.context)
         self._eval_envs = [self._make_env() for _ in range(size * config.eval_episodes)]
-        super().__init__(
-            config, size, self._eval_envs[0].action_space, self._eval_envs[0].observation_space
-        )
-        self._n_actions = int(self._eval_envs[0].action_space.n)
+        action_space = self._eval_envs[0].action_space
+        raw_shape = tuple(self._eval_envs[0].observation_space.shape)
+        # Observations the networks take: images as they are, anything else flattened.
+        self._obs_shape_host = raw_shape if is_image(raw_shape) else (int(np.prod(raw_shape)),)
+        super().__init__(config, size, action_space, self._eval_envs[0].observation_space)
+        self._discrete = hasattr(action_space, "n")
+        if self._discrete:
+            self._low, self._high = np.int32(0), np.int32(int(action_space.n) - 1)
+            self._action_shape: tuple[int, ...] = ()
+        else:
+            self._low = np.asarray(action_space.low, np.float32)
+            self._high = np.asarray(action_space.high, np.float32)
+            self._action_shape = (int(np.prod(action_space.shape)),)
         self._act = jax.jit(jax.vmap(self._act_member))
         self._value = jax.jit(jax.vmap(lambda p, o: self.network.apply(p, o)[1]))
         self._update_stats = jax.jit(jax.vmap(update_obs_stats))
         self._update_all = jax.jit(jax.vmap(self.update))
+
+    def _obs_shape(self, observation_space: Any) -> tuple[int, ...]:
+        return self._obs_shape_host
 
     def _fresh(self, keys: jax.Array) -> MemberState:
         k_net, k_run = jax.vmap(jax.random.split, out_axes=1)(keys)
@@ -139,7 +155,8 @@ class HostPopulationTrainer(BasePopulationTrainer):
             action = self._clip(action)  # waits for the result, so obs may now change
             for p, e in zip(*np.nonzero(alive), strict=True):
                 env = self._eval_envs[p * n + e]
-                obs[p, e], reward, term, trunc, _ = env.step(int(action[p, e]))
+                o, reward, term, trunc, _ = env.step(self._env_action(action[p, e]))
+                obs[p, e] = np.reshape(o, self._obs_shape_host)
                 returns[p, e] += reward
                 alive[p, e] = not (term or trunc)
         return np.where(finite, returns.mean(axis=1), np.nan)
@@ -156,8 +173,14 @@ class HostPopulationTrainer(BasePopulationTrainer):
         return action, value, dist.log_prob(action), key
 
     def _clip(self, action: jax.Array) -> np.ndarray:
-        # A diverged member's NaN logits still sample an index; clip so it cannot crash the run.
-        return np.clip(np.asarray(action), 0, self._n_actions - 1)
+        # A diverged member's NaN logits still sample an index; clip so it cannot crash the
+        # run. Continuous actions are clipped to the space's bounds (the Gaussian is not
+        # squashed; PPO keeps the unclipped sample's log-probability, as in the JAX trainer).
+        return np.clip(np.asarray(action), self._low, self._high)
+
+    def _env_action(self, action: np.ndarray) -> Any:
+        """One environment's action as gymnasium takes it: an int, or a float vector."""
+        return int(action) if self._discrete else np.asarray(action, np.float32)
 
     def _start(self, keys: jax.Array) -> tuple[list[Any], np.ndarray]:
         """New training environments seeded from ``keys [P]``: ``(envs [P*E], obs [P, E, d])``."""
@@ -172,7 +195,8 @@ class HostPopulationTrainer(BasePopulationTrainer):
             )
         )
         first = [env.reset(seed=int(s))[0] for env, s in zip(env_list, seeds.ravel(), strict=True)]
-        return np.stack(first).reshape(self.size, per_member, -1).astype(np.float32)
+        shape = (self.size, per_member, *self._obs_shape_host)
+        return np.stack(first).reshape(shape).astype(np.float32)
 
     def _rollout(
         self, state: MemberState, environments: Sequence[Any], obs: np.ndarray
@@ -184,7 +208,10 @@ class HostPopulationTrainer(BasePopulationTrainer):
         """
         size, steps, n_envs = self.size, self.config.rollout_len, self.config.num_envs
         obs_buf = np.empty((size, steps, *obs.shape[1:]), np.float32)
-        actions = np.empty((size, steps, n_envs), np.int32)
+        actions = np.empty(
+            (size, steps, n_envs, *self._action_shape),
+            np.int32 if self._discrete else np.float32,
+        )
         rewards = np.empty((size, steps, n_envs), np.float32)
         dones = np.empty((size, steps, n_envs), bool)
         values = np.empty((size, steps, n_envs), np.float32)
@@ -221,10 +248,10 @@ class HostPopulationTrainer(BasePopulationTrainer):
         next_obs = np.empty_like(obs)
         for i, env in enumerate(environments):
             p, e = divmod(i, n_envs)
-            o, reward, term, trunc, _ = env.step(int(action[p, e]))
+            o, reward, term, trunc, _ = env.step(self._env_action(action[p, e]))
             if term or trunc:
                 o, _ = env.reset()
-            next_obs[p, e] = o
+            next_obs[p, e] = np.reshape(o, self._obs_shape_host)
             rewards[p, e] = reward
             dones[p, e] = term or trunc
         return next_obs

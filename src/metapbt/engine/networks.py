@@ -1,4 +1,10 @@
-"""Separate policy and value MLPs (flax), for discrete and continuous actions."""
+"""Separate policy and value networks (flax), for discrete and continuous actions.
+
+Each network is a torso and a linear head: an MLP over vector observations, or a small CNN
+(MinAtar's: one 3x3 convolution of 16 channels) before the MLP over image observations
+``[H, W, C]`` (:func:`torso_for`). Other shapes are flattened by a wrapper before they get here
+(:mod:`metapbt.envs.wrappers`).
+"""
 
 from __future__ import annotations
 
@@ -53,8 +59,50 @@ def update_obs_stats(params: dict, obs: jax.Array) -> dict:
     return {**params, OBS_STATS: {"count": total, "mean": mean, "var": var}}
 
 
-def _mlp(x: jax.Array, hidden: Sequence[int], activation: str, out: int, out_scale: float):
+TORSOS = ("mlp", "cnn")
+"""The torsos: an MLP over vectors, a CNN then the MLP over images."""
+
+
+def torso_for(obs_shape: Sequence[int]) -> str:
+    """``"cnn"`` for image observations ``[H, W, C]``, ``"mlp"`` for vectors."""
+    from metapbt.envs.wrappers import is_image
+
+    return "cnn" if is_image(tuple(obs_shape)) else "mlp"
+
+
+class ConvTorso(nn.Module):
+    """MinAtar's torso: a 3x3 convolution of ``channels`` (ReLU), flattened.
+
+    Takes ``[..., H, W, C]`` and returns ``[..., H * W * channels]``.
+    """
+
+    channels: int = 16
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """Features of the images ``x [..., H, W, C]``."""
+        lead = x.shape[:-3]
+        y = x.reshape((-1, *x.shape[-3:]))
+        # The convolution as patches times a dense kernel: vmapped over members (each its own
+        # kernel) XLA's CPU convolution runs about 40x slower than this batched matmul.
+        patches = jax.lax.conv_general_dilated_patches(
+            y, (3, 3), (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+        y = nn.relu(nn.Dense(self.channels, name="conv")(patches))
+        return y.reshape((*lead, -1))
+
+
+def _mlp(
+    x: jax.Array,
+    hidden: Sequence[int],
+    activation: str,
+    out: int,
+    out_scale: float,
+    torso: str = "mlp",
+):
     act = nn.tanh if activation == "tanh" else nn.relu
+    if torso == "cnn":
+        x = ConvTorso()(x)
     for width in hidden:
         x = act(nn.Dense(width, kernel_init=nn.initializers.orthogonal(np.sqrt(2)))(x))
     return nn.Dense(out, kernel_init=nn.initializers.orthogonal(out_scale))(x)
@@ -73,6 +121,9 @@ class ActorCritic(nn.Module):
         normalize_obs: Standardise observations with running statistics (count, mean,
             variance in the ``obs_stats`` collection, updated by :func:`update_obs_stats`,
             never by gradients), then clip to ``[-OBS_CLIP, OBS_CLIP]``.
+        torso: ``"mlp"`` (vector observations) or ``"cnn"`` (images, :class:`ConvTorso`
+            before the MLP).
+        obs_ndim: Dimensions of one observation (an image's 3); the MLP torso flattens them.
     """
 
     action_dim: int
@@ -82,10 +133,14 @@ class ActorCritic(nn.Module):
     obs_center: tuple[float, ...] | None = None
     obs_scale: tuple[float, ...] | None = None
     normalize_obs: bool = False
+    torso: str = "mlp"
+    obs_ndim: int = 1
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> tuple[distrax.Distribution, jax.Array]:
-        """Action distribution and value for ``obs [..., obs_dim]``."""
+        """Action distribution and value for ``obs [..., obs_dim]`` (``[..., H, W, C]``: CNN)."""
+        if self.torso == "mlp" and self.obs_ndim > 1:
+            obs = obs.reshape((*obs.shape[: -self.obs_ndim], -1))
         if self.obs_center is not None:
             obs = obs - jnp.asarray(self.obs_center, obs.dtype)
         if self.obs_scale is not None:
@@ -99,8 +154,8 @@ class ActorCritic(nn.Module):
             centred = obs - jax.lax.stop_gradient(mean.value)
             scaled = centred / jnp.sqrt(jax.lax.stop_gradient(var.value) + 1e-8)
             obs = jnp.clip(scaled, -OBS_CLIP, OBS_CLIP)
-        logits = _mlp(obs, self.hidden, self.activation, self.action_dim, 0.01)
-        value = _mlp(obs, self.hidden, self.activation, 1, 1.0)[..., 0]
+        logits = _mlp(obs, self.hidden, self.activation, self.action_dim, 0.01, self.torso)
+        value = _mlp(obs, self.hidden, self.activation, 1, 1.0, self.torso)[..., 0]
         if self.continuous:
             log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,))
             return distrax.MultivariateNormalDiag(logits, jnp.exp(log_std)), value

@@ -66,6 +66,9 @@ class PPOConfig:
         minibatch_chunks: The batch is cut into this many equal chunks when ``minibatches``
             is tuned (a member with ``k`` minibatches takes one optimiser step per
             ``minibatch_chunks / k`` chunks); ``None``: the preset's ``minibatch_size``.
+        torso: The networks' torso: ``"mlp"`` (an image is flattened first) or ``"cnn"``
+            (images only); ``None``: chosen by the observation's shape
+            (:func:`metapbt.engine.networks.torso_for`: a CNN for images ``[H, W, C]``).
     """
 
     num_envs: int = 16
@@ -87,6 +90,7 @@ class PPOConfig:
     eval_episodes: int = 10
     max_epochs: int | None = None
     minibatch_chunks: int | None = None
+    torso: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("num_envs", "rollout_len", "epochs", "minibatch_size", "eval_episodes"):
@@ -108,6 +112,8 @@ class PPOConfig:
             )
         if not self.reward_scale > 0:
             raise ConfigError(f"reward_scale must be positive, got {self.reward_scale}")
+        if self.torso not in (None, "mlp", "cnn"):
+            raise ConfigError(f"torso must be 'mlp', 'cnn' or None, got {self.torso!r}")
         if self.activation not in ("tanh", "relu"):
             raise ConfigError(f"activation must be 'tanh' or 'relu', got {self.activation!r}")
 
@@ -123,19 +129,26 @@ class PPOConfig:
 
 PRESETS: Registry[PPOConfig] = Registry("preset")
 
-CLASSIC_CONTROL, BRAX, BOX2D = "classic_control", "brax", "box2d"
-"""Environment families (each env spec's ``family``)."""
+CLASSIC_CONTROL, BRAX, BOX2D, GENERIC = "classic_control", "brax", "box2d", "generic"
+"""Environment families (each env spec's ``family``); ``generic``: an environment from a source
+(``gymnax:``, ``gymnasium:``, a user's) that no preset was calibrated for."""
 
-KINDS = {CLASSIC_CONTROL: "a classic-control env", BRAX: "a Brax robot", BOX2D: "a Box2D env"}
+KINDS = {
+    CLASSIC_CONTROL: "a classic-control env",
+    BRAX: "a Brax robot",
+    BOX2D: "a Box2D env",
+    GENERIC: "an environment no preset was calibrated for",
+}
 """How an error names each family."""
 
-RECOMMENDED = {CLASSIC_CONTROL: "classic", BRAX: "brax-fast", BOX2D: "box2d"}
-"""The preset an error suggests for each family."""
+RECOMMENDED = {CLASSIC_CONTROL: "classic", BRAX: "brax-fast", BOX2D: "box2d", GENERIC: "fast"}
+"""The preset an error suggests for each family (a run's preset when none is given)."""
 
-NOT_BRAX = (CLASSIC_CONTROL, BOX2D)
+NOT_BRAX = (CLASSIC_CONTROL, BOX2D, GENERIC)
 """The families of every preset but the Brax ones: LunarLander's observations and discrete
 actions are classic-control-like (``classic``, which equals ``fast`` there, and ``box2d`` are
-run on it), and ``box2d`` is ``fast`` with a larger batch."""
+run on it), and ``box2d`` is ``fast`` with a larger batch. An environment we did not calibrate
+gets ``fast`` by default (a run says so: :func:`warn_uncalibrated`)."""
 
 
 @dataclass(frozen=True)
@@ -339,6 +352,20 @@ def unsuited(name: str, env: str) -> str | None:
         f"the {name!r} preset is not meant for {env} ({KINDS[family]}): the {best!r} "
         f"preset{also} is"
     )
+
+
+@functools.cache
+def warn_uncalibrated(env: str) -> None:
+    """Log once per env in a process that ``env``'s default preset was not calibrated for it."""
+    if envs.spec(env).family == GENERIC:
+        logger.warning(
+            "no preset was calibrated for %s: training with %r, the default for such "
+            "environments (choose one with --preset; `metapbt calibrate --env %s` tells "
+            "whether a task learns and depends on its hyperparameters)",
+            env,
+            RECOMMENDED[GENERIC],
+            env,
+        )
 
 
 @functools.cache

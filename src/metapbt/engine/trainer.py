@@ -68,7 +68,7 @@ class PopulationTrainer(BasePopulationTrainer):
             self.env.action_space(self.env_params),
             self.env.observation_space(self.env_params),
         )
-        self.eval_steps = int(self.env_params.max_steps_in_episode)
+        self.eval_steps = horizon(env_id, self.env_params)
         # Everything the two programs close over derives from these (and the code).
         owner = {
             "trainer": type(self).__name__,
@@ -182,6 +182,14 @@ class PopulationTrainer(BasePopulationTrainer):
             return jnp.where(finite, ret.mean(), jnp.nan)
 
         return self._per_member(member, member_params, params, keys)
+
+
+def horizon(env_id: str, env_params: Any) -> int:
+    """Steps of an evaluation episode at most: the params' time limit, else the spec's."""
+    spec = envs.spec(env_id)
+    if hasattr(spec, "horizon"):
+        return int(spec.horizon(env_params))
+    return int(env_params.max_steps_in_episode)
 
 
 def _per_member(

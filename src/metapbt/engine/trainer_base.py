@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from metapbt.engine import tuning
-from metapbt.engine.networks import ActorCritic, bounds_scaling
+from metapbt.engine.networks import ActorCritic, bounds_scaling, torso_for
 from metapbt.engine.ppo import MemberState, make_optimizer, ppo_update
 from metapbt.engine.presets import PPOConfig
 from metapbt.errors import ConfigError
@@ -64,12 +64,18 @@ class BasePopulationTrainer(abc.ABC):
             obs_center=center,
             obs_scale=scale,
             normalize_obs=config.normalize_obs,
+            torso=config.torso or torso_for(observation_space.shape),
+            obs_ndim=len(self._obs_shape(observation_space)),
         )
         self.optimizer = make_optimizer(config)
         # One member's PPO update: (state, traj [T, E], last_value [E]) -> state.
         self.update = partial(
             ppo_update, apply_fn=self.network.apply, optimizer=self.optimizer, config=config
         )
+
+    def _obs_shape(self, observation_space: Any) -> tuple[int, ...]:
+        """One observation's shape as the networks get it (the host trainer flattens)."""
+        return tuple(observation_space.shape)
 
     def check_space(self, names: Sequence[str]) -> None:
         """Raise unless every tuned hyperparameter is one the engine can change."""

@@ -23,11 +23,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar, Protocol
 
-from metapbt._registry import Registry
+from metapbt.envs.adapters import Bounds, ParamsUpdate
 from metapbt.envs.brax_envs import BRAX
 from metapbt.envs.classic_control import CLASSIC_CONTROL
 from metapbt.envs.contexts import PLANETS, Context, parse_assignments, planet_factor
 from metapbt.envs.lunar_lander import LUNAR_LANDER
+from metapbt.envs.registry import EnvRegistry
+from metapbt.envs.sources import spec_of
 from metapbt.errors import ConfigError
 
 
@@ -51,9 +53,64 @@ class EnvFamily(Protocol):
         ...
 
 
-ENVS: Registry[EnvFamily] = Registry("environment")
+ENVS = EnvRegistry()
 for _spec in (*CLASSIC_CONTROL, *BRAX, LUNAR_LANDER):
     ENVS.register(_spec.id)(lambda _s=_spec: _s)
+
+
+def register(
+    env_id: str,
+    env: Any,
+    *,
+    params: Any = None,
+    bounds: Bounds | None = None,
+    docs: Mapping[str, str] | None = None,
+    gravity_features: tuple[str, ...] | None = None,
+    apply: ParamsUpdate | None = None,
+    solved: float | None = None,
+    max_episode_steps: int | None = None,
+    replace: bool = False,
+) -> EnvFamily:
+    """Make ``env`` trainable as ``env_id`` (``metapbt run --env ID``, study files...).
+
+    Args:
+        env_id: The id (no spaces, no ``:``).
+        env: A gymnax-API environment instance, a zero-argument factory returning one (or
+            ``(env, params)``), a gymnasium environment class or factory, or a ready spec.
+        params: A gymnax-API env's params (default: its ``default_params``); their numeric
+            scalar fields are its context features.
+        bounds: ``feature -> (low, high)``; features without bounds take any finite value.
+        docs: ``feature -> description`` (``metapbt envs`` shows them).
+        gravity_features: The features a planet name scales (default: ``gravity`` or ``g``).
+        apply: ``(params, context) -> params``, run after the features are written: for
+            derived fields (gymnax CartPole's ``total_mass`` from its two masses).
+        solved: The usual "solved" return, if any.
+        max_episode_steps: Time limit, for an env whose params carry none.
+        replace: Replace an environment registered under ``env_id``.
+
+    Returns:
+        The checked spec (the environment is traced once, abstractly, to check its contract).
+
+    A registration lives in this process; a spawned child (the watchdog's) sees it only if it
+    is made at import time of a module the child imports: the ``metapbt.envs`` entry-point
+    group, or a ``package.module:attr`` id, reaches every process.
+
+    Raises:
+        ConfigError: If the id is taken or malformed, or the environment breaks the contract.
+    """
+    spec = spec_of(
+        env_id,
+        env,
+        params=params,
+        bounds=bounds,
+        docs=docs,
+        gravity_features=gravity_features,
+        apply=apply,
+        solved=solved,
+        max_episode_steps=max_episode_steps,
+    )
+    ENVS.add(env_id, lambda: spec, replace=replace)
+    return spec
 
 
 def spec(env_id: str) -> EnvFamily:
@@ -72,6 +129,11 @@ def resolve_context(env_id: str, context: str | Mapping[str, float] | None = Non
     if context is None or context == "":
         given: Mapping[str, float] = {}
     elif isinstance(context, str) and context in PLANETS:
+        if not env.gravity_features and planet_factor(context) != 1.0:
+            raise ConfigError(
+                f"{env_id} has no gravity feature for the planet {context!r}: give its "
+                f"context as NAME=VALUE (features: {list(env.features)})"
+            )
         factor = planet_factor(context)
         given = {name: env.features[name].default * factor for name in env.gravity_features}
     elif isinstance(context, str):

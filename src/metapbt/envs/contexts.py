@@ -35,26 +35,58 @@ def planet_factor(planet: str) -> float:
 class Feature:
     """One context feature of an environment: a physical parameter with its default and bounds.
 
+    Bounds are optional: a feature read from an environment's own parameters (a gymnax-API
+    env's ``default_params``) has none unless its author or the user gives them, and then takes
+    any finite value.
+
     Args:
         default: Value of the environment's standard task.
-        low: Smallest allowed value.
-        high: Largest allowed value.
+        low: Smallest allowed value (``None``: no lower bound).
+        high: Largest allowed value (``None``: no upper bound).
         doc: What the feature is.
+        integer: The parameter is an integer (a value must be whole; it is written back as an
+            ``int``).
     """
 
     default: float
-    low: float
-    high: float
+    low: float | None = None
+    high: float | None = None
     doc: str = ""
+    integer: bool = False
+
+    @property
+    def bounded(self) -> bool:
+        """Whether both bounds are known."""
+        return self.low is not None and self.high is not None
 
     def check(self, name: str, value: float) -> float:
         """Return ``value`` as a float, or raise if it is not finite or out of bounds."""
         value = float(value)
-        if not math.isfinite(value) or not self.low <= value <= self.high:
+        if not math.isfinite(value):
+            raise ConfigError(f"context feature {name}={value!r} is not a finite number")
+        if self.integer and value != int(value):
+            raise ConfigError(f"context feature {name}={value!r} must be a whole number")
+        if (self.low is not None and value < self.low) or (
+            self.high is not None and value > self.high
+        ):
             raise ConfigError(
                 f"context feature {name}={value!r} is outside [{self.low}, {self.high}]"
             )
         return value
+
+    def bounds(self, name: str, needed_for: str) -> tuple[float, float]:
+        """``(low, high)``, or a :class:`ConfigError` saying what needs them and how to give them.
+
+        Raises:
+            ConfigError: If a bound is unknown.
+        """
+        if self.low is None or self.high is None:
+            raise ConfigError(
+                f"context feature {name!r} has no bounds, and {needed_for} needs them: give "
+                f"them where the environment is registered (bounds={{{name!r}: (low, high)}}) "
+                "or as the env's context_bounds attribute"
+            )
+        return self.low, self.high
 
 
 class Context(Mapping[str, float]):

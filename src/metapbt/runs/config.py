@@ -269,6 +269,7 @@ class RunConfig(Protocol):
             env = data.get("env", cls.model_fields["env"].default)
             if isinstance(env, str) and env in envs.ENVS:
                 data = {**data, "preset": presets.for_env(env)[0]}
+                presets.warn_uncalibrated(env)
         return data
 
     @model_validator(mode="after")
