@@ -53,10 +53,43 @@ def toy(
     console.print(table)
 
 
-def list_envs() -> None:
-    """List the environments and their context features."""
+def list_envs(
+    env: Annotated[
+        str | None,
+        typer.Option(help="Show one environment (any id or source) and its context features."),
+    ] = None,
+) -> None:
+    """List the registered environments and their context features, then the other sources."""
     from metapbt import envs
+    from metapbt.envs.sources import SOURCES_HELP
 
+    if env is not None:
+        with user_errors():
+            describe_env(env)
+        return
     for name in envs.names():
         features = ", ".join(f"{k}={f.default}" for k, f in envs.spec(name).features.items())
-        console.print(f"{name}: {features}")
+        console.print(f"{name}: {features}", highlight=False)
+    console.print(
+        f"\nAlso any of: {SOURCES_HELP}. `metapbt envs --env ID` shows one env's features.",
+        highlight=False,
+    )
+
+
+def describe_env(env_id: str) -> None:
+    """Show one environment: where it steps, its preset and its context features."""
+    from metapbt import envs
+    from metapbt.engine import presets
+
+    spec = envs.spec(env_id)
+    console.print(
+        f"{env_id}: steps {'in JAX' if spec.trainer == 'jax' else 'on the host'}, "
+        f"family {spec.family}, default preset {presets.for_env(env_id)[0]!r}",
+        highlight=False,
+    )
+    for name, f in spec.features.items():
+        bounds = f"[{f.low}, {f.high}]" if f.bounded else "unbounded"
+        kind = "int" if f.integer else "float"
+        console.print(f"  {name} = {f.default:g} ({kind}, {bounds}) {f.doc}", highlight=False)
+    if not spec.features:
+        console.print("  no context features", highlight=False)

@@ -189,7 +189,7 @@ class GymnaxApiSpec:
         limit = getattr(params, "max_steps_in_episode", None) or self.max_episode_steps
         if limit is None:
             raise ConfigError(
-                f"{self.id} has no time limit: its params have no max_steps_in_episode; "
+                f"env {self.id!r} has no time limit: its params have no max_steps_in_episode; "
                 "register it with max_episode_steps=N"
             )
         return int(limit)

@@ -41,26 +41,35 @@ def check_jax(spec: Any) -> None:
     try:
         obs, state = jax.eval_shape(env.reset, key, params)
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"env {spec.id!r}: reset(key, params) fails when traced: {err}") from err
+        raise ConfigError(
+            f"env {spec.id!r}: reset(key, params) fails when traced: {_first_line(err)}"
+        ) from err
     if hasattr(action_space, "n"):
         action = jax.ShapeDtypeStruct((), np.int32)
     else:
         action = jax.ShapeDtypeStruct(tuple(action_space.shape), np.float32)
-    try:
-        out = jax.eval_shape(env.step, key, state, action, params)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(
-            f"env {spec.id!r}: step(key, state, action, params) fails when traced: {err}"
-        ) from err
-    if not isinstance(out, tuple) or len(out) != 6:
-        got = len(out) if isinstance(out, tuple) else type(out).__name__
-        raise ConfigError(
-            f"env {spec.id!r}: step returned {got} values; the gymnax API (>= 1.0) returns 6: "
-            "(obs, state, reward, terminated, truncated, info)"
-        )
+    raw = getattr(env, "unwrapped", env)  # the arity is the env's, not our wrappers'
+    for stepper in (raw, env):
+        try:
+            out = jax.eval_shape(stepper.step, key, state, action, params)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(
+                f"env {spec.id!r}: step(key, state, action, params) fails when traced: "
+                f"{_first_line(err)}"
+            ) from err
+        if not isinstance(out, tuple) or len(out) != 6:
+            got = len(out) if isinstance(out, tuple) else type(out).__name__
+            raise ConfigError(
+                f"env {spec.id!r}: step returned {got} values; the gymnax API (>= 1.0) returns "
+                "6: (obs, state, reward, terminated, truncated, info)"
+            )
     _check_obs(spec.id, obs.shape, tuple(obs_space.shape))
     if out[2].shape != ():
         raise ConfigError(f"env {spec.id!r}: step's reward has shape {out[2].shape}, not ()")
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
 def _space(env_id: str, name: str, env: Any, params: Any) -> Any:

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any
@@ -74,10 +76,17 @@ def from_source(env_id: str) -> Any:
 def load_attr(text: str) -> Any:
     """The object ``package.module:attr`` names (``attr`` may be dotted).
 
+    The working directory is put first on ``sys.path`` (as ``python -m`` does),
+    so ``--env my_env:ENV`` finds ``my_env.py`` where the command runs.
+
     Raises:
         ConfigError: If the module cannot be imported or has no such attribute.
     """
     module_name, _, attr = text.partition(":")
+    # A user's module in the working directory imports as it would with `python -m` (first
+    # on the path): the `metapbt` script's own sys.path does not hold the working directory.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
@@ -103,7 +112,10 @@ def _gymnax(env_id: str, name: str) -> GymnaxApiSpec:
         )
 
     def build() -> tuple[Any, Any]:
-        return gymnax.make(name)
+        try:
+            return gymnax.make(name)
+        except OSError as err:  # MNISTBandit downloads its data set when made
+            raise ConfigError(f"{env_id}: gymnax cannot make {name!r} here: {err}") from None
 
     return spec_of(env_id, build)
 
@@ -204,9 +216,12 @@ def spec_of(
             "factory of one, or a gymnasium environment class or factory"
         )
     env, default = build()
-    features = adapters.params_features(
-        default, bounds if bounds is not None else getattr(env, "context_bounds", None), docs
-    )
+    try:
+        features = adapters.params_features(
+            default, bounds if bounds is not None else getattr(env, "context_bounds", None), docs
+        )
+    except ConfigError as err:
+        raise ConfigError(f"env {env_id!r}: {err}") from None
     spec = GymnaxApiSpec(
         env_id,
         build,

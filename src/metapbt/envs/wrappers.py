@@ -7,6 +7,8 @@ compose around any environment and a context (the ``params``) passes through unt
 
 - :class:`FloatObservation`: observations as ``float32`` (MinAtar's and bsuite's are booleans
   or integers in some versions);
+- :class:`OneHotObservation`: a discrete observation (FrozenLake's cell index) as a one-hot
+  vector;
 - :class:`FlattenObservation`: observations of any non-image shape as a vector (an image,
   ``[H, W, C]``, is left for the CNN torso: :func:`metapbt.engine.networks.torso_for`);
 - :class:`ClipAction`: continuous actions clipped to the action space's bounds before the
@@ -23,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -90,6 +93,22 @@ class FloatObservation(Wrapper):
         return jnp.asarray(obs, jnp.float32)
 
 
+class OneHotObservation(Wrapper):
+    """Discrete observations ``i`` in ``0..n-1`` as one-hot vectors ``[n]``."""
+
+    def __init__(self, env: Any, n: int) -> None:
+        super().__init__(env)
+        self._n = n
+
+    def observation(self, obs: Any) -> Any:
+        """``obs`` one-hot encoded."""
+        return jax.nn.one_hot(jnp.asarray(obs, jnp.int32), self._n, dtype=jnp.float32)
+
+    def observation_space(self, params: Any) -> VectorSpace:
+        """``[0, 1]^n``."""
+        return VectorSpace(np.zeros(self._n, np.float32), np.ones(self._n, np.float32), (self._n,))
+
+
 class FlattenObservation(Wrapper):
     """Observations ``[*shape]`` as vectors ``[prod(shape)]``."""
 
@@ -123,11 +142,15 @@ def is_image(shape: tuple[int, ...]) -> bool:
 def standard(env: Any, params: Any) -> Any:
     """``env`` with the wrappers it needs: float observations, flattening, action clipping.
 
-    Observations become ``float32``; a non-vector, non-image observation is flattened; a
-    continuous action space with finite bounds gets its actions clipped.
+    A discrete observation becomes one-hot; other observations become ``float32``, and a
+    non-vector, non-image one is flattened; a continuous action space with finite bounds gets
+    its actions clipped.
     """
+    obs_space = env.observation_space(params)
+    if hasattr(obs_space, "n"):
+        return OneHotObservation(env, int(obs_space.n))
     wrapped: Any = FloatObservation(env)
-    shape = tuple(env.observation_space(params).shape)
+    shape = tuple(obs_space.shape)
     if len(shape) != 1 and not is_image(shape):
         wrapped = FlattenObservation(wrapped)
     space = env.action_space(params)

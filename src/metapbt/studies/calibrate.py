@@ -130,7 +130,7 @@ def result_path(out: Path, env: str, preset: str, context: str, budget: int, see
     context was slugged (commas kept) is found where it is.
     """
     return found_or_new(
-        out / f"{env}__{preset}__{slug(context)}__{budget}__seed{seed}.json",
+        out / f"{slug(env)}__{preset}__{slug(context)}__{budget}__seed{seed}.json",
         out / f"{env}__{preset}__{context}__{budget}__seed{seed}.json",
     )
 

@@ -232,7 +232,7 @@ class Cell(_Frozen):
     @property
     def id(self) -> str:
         """Stable id (and results sub-directory): ``<label>__<env>__<context>__seed<seed>``."""
-        return f"{self.method.label}__{self.env}__{slug(self.context)}__seed{self.seed}"
+        return f"{self.method.label}__{slug(self.env)}__{slug(self.context)}__seed{self.seed}"
 
     def run_config(self) -> RunConfig:
         """The run's settings."""
