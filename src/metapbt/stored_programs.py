@@ -137,7 +137,8 @@ class StoredProgram:
         owner: Description of everything the function closes over that shapes its program (a
             trainer's environment, contexts, preset and size): plain data or dataclasses
             (:func:`describe`). Static arguments are described the same way; a program with
-            one that cannot be described is not stored (it runs traced, as before).
+            one that cannot be described is not stored (it runs traced, as before); ``None``:
+            never stored (a user's code shapes it).
         output: The output's tree structure, from the arguments
             (``lambda args: jax.tree.structure(args[0])``); ``None``: the output is one array.
     """
@@ -146,12 +147,12 @@ class StoredProgram:
         self,
         name: str,
         fn: Callable[..., Any],
-        owner: Mapping[str, Any],
+        owner: Mapping[str, Any] | None,
         output: Callable[[tuple[Any, ...]], Any] | None = None,
     ) -> None:
         self.name, self.fn, self.output = name, fn, output
         try:
-            self._owner: Any = describe(owner)
+            self._owner: Any = None if owner is None else describe(owner)
         except UndescribableError as err:
             logger.debug("%s not stored: %s", name, err)
             self._owner = None

@@ -105,7 +105,7 @@ def test_the_host_trainer_takes_continuous_actions_within_bounds():
     trainer = make_trainer("gymnasium:MountainCarContinuous-v0", None, TINY, 2)
     assert not trainer._discrete
     state = trainer.init(jax.random.PRNGKey(0), [{"lr": 3e-4}] * 2)
-    state, traj, _, _ = trainer._rollout(
+    state, traj, _ = trainer._rollout(
         state, trainer._start(state.key)[0], trainer._start(state.key)[1]
     )
     assert traj.action.shape == (2, TINY.rollout_len, TINY.num_envs, 1)

@@ -22,7 +22,7 @@ def kit(request):
         trainer = PopulationTrainer("cart_pole", "earth", JAX_TINY, 3)
         return trainer, JAX_TINY, trainer._train.cache_size
     trainer = HostPopulationTrainer("lunar_lander", "neptune", HOST_TINY, 3)
-    return trainer, HOST_TINY, trainer._update_all._cache_size
+    return trainer, HOST_TINY, trainer._learn._cache_size
 
 
 def test_one_members_lr_changes_only_its_update(kit):

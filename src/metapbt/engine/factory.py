@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from metapbt import envs
 from metapbt._registry import Registry
+from metapbt.engine.agent import Agent
 from metapbt.engine.host_trainer import HostPopulationTrainer
 from metapbt.engine.presets import PPOConfig
 from metapbt.engine.trainer import PopulationTrainer
@@ -21,6 +22,7 @@ def make_trainer(
     context: str | Mapping[str, float] | Sequence[Mapping[str, float]] | None,
     config: PPOConfig,
     size: int,
+    agent: Agent | None = None,
 ) -> BasePopulationTrainer:
     """The trainer of ``env_id``: in-JAX for gymnax envs, host-stepped for Box2D ones.
 
@@ -30,7 +32,13 @@ def make_trainer(
             or a list of one per member (in-JAX trainers of envs whose contexts mix).
         config: Structural PPO settings (a preset).
         size: Number of members.
+        agent: The learner (default: PPO of ``config``).
     """
     return TRAINERS.make(
-        envs.spec(env_id).trainer, env_id=env_id, context=context, config=config, size=size
+        envs.spec(env_id).trainer,
+        env_id=env_id,
+        context=context,
+        config=config,
+        size=size,
+        agent=agent,
     )

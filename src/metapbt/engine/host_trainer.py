@@ -1,15 +1,16 @@
-"""A population trainer for environments that step on the host (Box2D LunarLander).
+"""A population trainer for environments that step on the host (Box2D LunarLander, gymnasium).
 
 The environments cannot run inside JAX, so one iteration of every member is:
 
-1. ``rollout_len`` host steps; at each, one jitted call vmapped over members samples the actions
-   (with values and log-probs) of all ``P x E`` environments, then the host steps them. An
+1. ``rollout_len`` host steps; at each, one jitted call vmapped over members asks the agent for
+   the actions (and what it learns from: PPO's values and log-probs) of all ``P x E``
+   environments, then the host steps them. An
    episode that ends (terminated or truncated) is reset at once and its last transition is
    marked done, so GAE never bootstraps across it: truncation is treated as termination, as in
    :class:`~metapbt.engine.trainer.PopulationTrainer`.
-2. The pure PPO update (:func:`~metapbt.engine.ppo.ppo_update`), jitted and vmapped over
-   members, on the ``[P, T, E]`` rollout: the same traced per-member ``lr``/``lambda``/``clip``/
-   ``ent_coef``, optimiser state and KL coefficient.
+2. The agent's learning (PPO: :func:`~metapbt.engine.ppo.ppo_update`), jitted and vmapped over
+   members, on the ``[P, T, E]`` rollout: the same traced per-member hyperparameters and state
+   as in the JAX trainer.
 
 The environments in progress belong to the state, in its ``env_state`` (:class:`Episodes`):
 ``train`` hands them on from the state it trains to the state it returns (a state derived by
@@ -31,8 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from metapbt import envs
-from metapbt.engine.networks import update_obs_stats
-from metapbt.engine.ppo import MemberState, Transition
+from metapbt.engine.agent import Agent, Rollout
 from metapbt.engine.presets import PPOConfig
 from metapbt.engine.trainer_base import BasePopulationTrainer
 from metapbt.envs.wrappers import is_image
@@ -70,7 +70,7 @@ jax.tree_util.register_pytree_node(Episodes, lambda _: ((), None), lambda _aux, 
 
 
 class HostPopulationTrainer(BasePopulationTrainer):
-    """Trains ``size`` PPO members on host-stepped environments (spec ``trainer == "host"``).
+    """Trains ``size`` members on host-stepped environments (spec ``trainer == "host"``).
 
     Discrete and continuous (``Box``) actions; ``Box`` observations of any shape (images
     ``[H, W, C]`` go to the CNN torso, other shapes are flattened).
@@ -84,6 +84,7 @@ class HostPopulationTrainer(BasePopulationTrainer):
         context: The context (planet name, ``"name=value"`` text or mapping).
         config: Structural PPO settings (a preset).
         size: Number of members.
+        agent: The learner (default: PPO of ``config``).
     """
 
     def __init__(
@@ -92,6 +93,7 @@ class HostPopulationTrainer(BasePopulationTrainer):
         context: str | Mapping[str, float] | None,
         config: PPOConfig,
         size: int,
+        agent: Agent | None = None,
     ) -> None:
         spec = envs.spec(env_id)
         if spec.trainer != "host":
@@ -103,7 +105,7 @@ class HostPopulationTrainer(BasePopulationTrainer):
         raw_shape = tuple(self._eval_envs[0].observation_space.shape)
         # Observations the networks take: images as they are, anything else flattened.
         self._obs_shape_host = raw_shape if is_image(raw_shape) else (int(np.prod(raw_shape)),)
-        super().__init__(config, size, action_space, self._eval_envs[0].observation_space)
+        super().__init__(config, size, action_space, self._eval_envs[0].observation_space, agent)
         self._discrete = hasattr(action_space, "n")
         if self._discrete:
             self._low, self._high = np.int32(0), np.int32(int(action_space.n) - 1)
@@ -113,20 +115,19 @@ class HostPopulationTrainer(BasePopulationTrainer):
             self._high = np.asarray(action_space.high, np.float32)
             self._action_shape = (int(np.prod(action_space.shape)),)
         self._act = jax.jit(jax.vmap(self._act_member))
-        self._value = jax.jit(jax.vmap(lambda p, o: self.network.apply(p, o)[1]))
-        self._update_stats = jax.jit(jax.vmap(update_obs_stats))
-        self._update_all = jax.jit(jax.vmap(self.update))
+        self._eval_act = jax.jit(jax.vmap(self._eval_member))
+        self._learn = jax.jit(jax.vmap(self.agent.learn))
 
     def _obs_shape(self, observation_space: Any) -> tuple[int, ...]:
         return self._obs_shape_host
 
-    def _fresh(self, keys: jax.Array) -> MemberState:
+    def _fresh(self, keys: jax.Array) -> Any:
         k_net, k_run = jax.vmap(jax.random.split, out_axes=1)(keys)
         environments, obs = self._start(k_run)
-        state = jax.vmap(self._new_member)(k_net, None, jnp.asarray(obs), k_run)
+        state = jax.vmap(self.agent.init_member)(k_net, None, jnp.asarray(obs), k_run)
         return state.replace(env_state=Episodes(environments))
 
-    def _train_iterations(self, state: MemberState, iterations: int) -> MemberState:
+    def _train_iterations(self, state: Any, iterations: int) -> Any:
         owned = state.env_state if isinstance(state.env_state, Episodes) else Episodes()
         environments = owned.take()
         if environments is None:
@@ -135,23 +136,24 @@ class HostPopulationTrainer(BasePopulationTrainer):
         else:
             obs = np.asarray(state.obs)
         for _ in range(iterations):
-            state, traj, last_value, obs = self._rollout(state, environments, obs)
-            state = self._update_all(state.replace(env_state=None), traj, last_value)
+            state, rollout, obs = self._rollout(state, environments, obs)
+            state = self._learn(state.replace(env_state=None), rollout, jnp.asarray(obs))
         return state.replace(env_state=Episodes(environments), obs=jnp.asarray(obs))
 
-    def evaluate_members(self, state: MemberState, keys: jax.Array) -> np.ndarray:
+    def evaluate_members(self, state: Any, keys: jax.Array) -> np.ndarray:
         """Play ``eval_episodes`` episodes per member on the host (contract: the base class).
 
         All ``P x eval_episodes`` episodes run in lockstep, each until it terminates or hits
         the time limit; diverged members are not played.
         """
         n = self.config.eval_episodes
-        finite = _finite_members(state.params, self.size)
+        params = self.agent.eval_params(state)
+        finite = _finite_members(params, self.size)
         obs = self._reset(self._eval_envs, keys, n)
         returns = np.zeros((self.size, n))
         alive = np.repeat(finite[:, None], n, axis=1)
         while alive.any():
-            action, _, _, keys = self._act(state.params, obs, keys)
+            action, keys = self._eval_act(params, obs, keys)
             action = self._clip(action)  # waits for the result, so obs may now change
             for p, e in zip(*np.nonzero(alive), strict=True):
                 env = self._eval_envs[p * n + e]
@@ -164,13 +166,19 @@ class HostPopulationTrainer(BasePopulationTrainer):
     # --- internals -------------------------------------------------------------------------
 
     def _act_member(
-        self, params: Any, obs: jax.Array, key: jax.Array
-    ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-        """One member's policy step on ``obs [E, obs_dim]``: (action, value, log_prob, key)."""
+        self, state: Any, obs: jax.Array, key: jax.Array
+    ) -> tuple[jax.Array, Any, jax.Array]:
+        """One member's training step on ``obs [E, ...]``: ``(action, extras, key)``."""
         key, k_act = jax.random.split(key)
-        dist, value = self.network.apply(params, obs)
-        action = dist.sample(seed=k_act)
-        return action, value, dist.log_prob(action), key
+        action, extras = self.agent.act(state, obs, k_act)
+        return action, extras, key
+
+    def _eval_member(
+        self, params: Any, obs: jax.Array, key: jax.Array
+    ) -> tuple[jax.Array, jax.Array]:
+        """One member's evaluation step on ``obs [N, ...]``: ``(action, key)``."""
+        key, k_act = jax.random.split(key)
+        return self.agent.eval_action(params, obs, k_act), key
 
     def _clip(self, action: jax.Array) -> np.ndarray:
         # A diverged member's NaN logits still sample an index; clip so it cannot crash the
@@ -199,12 +207,12 @@ class HostPopulationTrainer(BasePopulationTrainer):
         return np.stack(first).reshape(shape).astype(np.float32)
 
     def _rollout(
-        self, state: MemberState, environments: Sequence[Any], obs: np.ndarray
-    ) -> tuple[MemberState, Transition, jax.Array, np.ndarray]:
+        self, state: Any, environments: Sequence[Any], obs: np.ndarray
+    ) -> tuple[Any, Rollout, np.ndarray]:
         """``rollout_len`` host steps of every member from ``obs [P, E, d]``.
 
         Returns:
-            ``(state, traj [P, T, E], last_value [P, E], next obs [P, E, d])``.
+            ``(state, rollout [P, T, E], next obs [P, E, d])``.
         """
         size, steps, n_envs = self.size, self.config.rollout_len, self.config.num_envs
         obs_buf = np.empty((size, steps, *obs.shape[1:]), np.float32)
@@ -214,22 +222,20 @@ class HostPopulationTrainer(BasePopulationTrainer):
         )
         rewards = np.empty((size, steps, n_envs), np.float32)
         dones = np.empty((size, steps, n_envs), bool)
-        values = np.empty((size, steps, n_envs), np.float32)
-        log_probs = np.empty((size, steps, n_envs), np.float32)
+        extras = []
         key = state.key
+        acting = state.replace(env_state=None)
         for t in range(steps):
             obs_buf[:, t] = obs
-            action, value, log_prob, key = self._act(state.params, obs_buf[:, t], key)
-            values[:, t], log_probs[:, t] = jax.device_get((value, log_prob))
+            action, extra, key = self._act(acting, obs_buf[:, t], key)
+            extras.append(jax.device_get(extra))
             actions[:, t] = self._clip(action)
             # A new array each step, never written in place: a returned state's obs may share
             # its memory (jnp.asarray of a host array need not copy on CPU).
             obs = self._step(environments, obs, actions[:, t], rewards[:, t], dones[:, t])
-        last_value = self._value(state.params, obs)
-        traj = Transition(obs_buf, actions, rewards, dones, values, log_probs)
-        if self.config.normalize_obs:  # before the update, as in the in-JAX trainer
-            state = state.replace(params=self._update_stats(state.params, obs_buf))
-        return state.replace(key=key), traj, last_value, obs
+        stacked = jax.tree.map(lambda *x: np.stack(x, axis=1), *extras)  # [P, T, E, ...]
+        rollout = Rollout(obs_buf, actions, rewards, dones, stacked)
+        return state.replace(key=key), rollout, obs
 
     def _step(
         self,

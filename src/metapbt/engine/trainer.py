@@ -1,9 +1,10 @@
-"""The JAX population trainer: every member's rollouts and PPO updates in one jitted program.
+"""The JAX population trainer: every member's rollouts and updates in one jitted program.
 
-Environments are gymnax environments (:func:`metapbt.envs.make`); the whole interval
-(rollouts, GAE, minibatch epochs) of every member runs vmapped over the members in one compiled
-program, and so does evaluation. Under one context the environment parameters are compile-time
-constants of those programs (as a lone run has always used them). Given a context per member
+Environments are gymnax-API environments (:func:`metapbt.envs.make`); the whole interval
+(rollouts and the agent's learning: PPO's GAE and minibatch epochs) of every member runs vmapped
+over the members in one compiled program, and so does evaluation. Under one context the
+environment parameters are compile-time constants of those programs (as a lone run has always
+used them). Given a context per member
 (``mixed``: a batch of runs under several contexts of one environment), the parameters are
 stacked ``[P]`` and passed into the programs as traced, vmapped values: one program for every
 context (``study run --mix-contexts``). Such programs made XLA's CPU runtime hang now and then
@@ -24,8 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from metapbt import envs
-from metapbt.engine.networks import update_obs_stats
-from metapbt.engine.ppo import MemberState, Transition
+from metapbt.engine.agent import Agent, Rollout
+from metapbt.engine.ppo_agent import PPOAgent
 from metapbt.engine.presets import PPOConfig
 from metapbt.engine.trainer_base import BasePopulationTrainer
 from metapbt.errors import ConfigError
@@ -33,7 +34,7 @@ from metapbt.stored_programs import StoredProgram
 
 
 class PopulationTrainer(BasePopulationTrainer):
-    """Trains ``size`` PPO members on one contextual gymnax environment, all in one program.
+    """Trains ``size`` members on one contextual gymnax-API environment, all in one program.
 
     Args:
         env_id: Registered environment id.
@@ -41,6 +42,7 @@ class PopulationTrainer(BasePopulationTrainer):
             or a list of one context per member.
         config: Structural PPO settings (a preset).
         size: Number of members.
+        agent: The learner (default: PPO of ``config``).
 
     Raises:
         ConfigError: For per-member contexts of the wrong length, or of an environment whose
@@ -53,6 +55,7 @@ class PopulationTrainer(BasePopulationTrainer):
         context: str | Mapping[str, float] | Sequence[str | Mapping[str, float]] | None,
         config: PPOConfig,
         size: int,
+        agent: Agent | None = None,
     ) -> None:
         contexts = _per_member(env_id, context, size)
         self.env, self.env_params = envs.make(env_id, contexts[0])
@@ -67,11 +70,16 @@ class PopulationTrainer(BasePopulationTrainer):
             size,
             self.env.action_space(self.env_params),
             self.env.observation_space(self.env_params),
+            agent,
         )
         self.eval_steps = horizon(env_id, self.env_params)
         # Everything the two programs close over derives from these (and the code).
+        # A user's env or agent can change without our source or a library's version: such
+        # programs are traced in every process, never stored (``owner`` None).
+        storable = envs.versioned_code(env_id) and isinstance(self.agent, PPOAgent)
         owner = {
             "trainer": type(self).__name__,
+            "agent": self.agent.name,
             "env": env_id,
             "contexts": contexts,
             "config": dataclasses.asdict(config),
@@ -80,29 +88,32 @@ class PopulationTrainer(BasePopulationTrainer):
         self._train = StoredProgram(
             "train",
             jax.jit(self._train_impl, static_argnames="iterations"),
-            owner,
+            owner if storable else None,
             output=lambda args: jax.tree.structure(args[0]),
         )
-        self._evaluate = StoredProgram("evaluate", jax.jit(self._evaluate_impl), owner)
+        self._evaluate = StoredProgram(
+            "evaluate", jax.jit(self._evaluate_impl), owner if storable else None
+        )
 
-    def _fresh(self, keys: jax.Array) -> MemberState:
+    def _fresh(self, keys: jax.Array) -> Any:
         # Not jitted: one program of every member's init deadlocked XLA's 2-thread CPU pool
         # (the batched QR of the orthogonal init waits on the pool's busy threads).
         return self._per_member(self._init_member, self.member_params, keys)
 
-    def _init_member(self, key: jax.Array, env_params: Any) -> MemberState:
+    def _init_member(self, key: jax.Array, env_params: Any) -> Any:
         k_net, k_env, k_run = jax.random.split(key, 3)
         obs, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(
             jax.random.split(k_env, self.config.num_envs), env_params
         )
-        return self._new_member(k_net, env_state, obs, k_run)
+        return self.agent.init_member(k_net, env_state, obs, k_run)
 
-    def _train_iterations(self, state: MemberState, iterations: int) -> MemberState:
+    def _train_iterations(self, state: Any, iterations: int) -> Any:
         return self._train(state, self.member_params, iterations=iterations)
 
-    def evaluate_members(self, state: MemberState, keys: jax.Array) -> np.ndarray:
+    def evaluate_members(self, state: Any, keys: jax.Array) -> np.ndarray:
         """Evaluate every member in one jitted program (contract: the base class)."""
-        return np.asarray(self._evaluate(state.params, keys, self.member_params), np.float64)
+        params = self.agent.eval_params(state)
+        return np.asarray(self._evaluate(params, keys, self.member_params), np.float64)
 
     # --- jitted internals -------------------------------------------------------------
 
@@ -112,28 +123,25 @@ class PopulationTrainer(BasePopulationTrainer):
             return jax.vmap(lambda *a: fn(*a, self.env_params))(*args)
         return jax.vmap(fn)(*args, member_params)
 
-    def _train_impl(self, state: MemberState, member_params: Any, iterations: int) -> MemberState:
-        def member(s: MemberState, env_params: Any) -> MemberState:
+    def _train_impl(self, state: Any, member_params: Any, iterations: int) -> Any:
+        def member(s: Any, env_params: Any) -> Any:
             step = lambda _, x: self._iteration(x, env_params)  # noqa: E731
             return jax.lax.fori_loop(0, iterations, step, s)
 
         return self._per_member(member, member_params, state)
 
-    def _iteration(self, state: MemberState, env_params: Any) -> MemberState:
-        return self.update(*self._rollout(state, env_params))
+    def _iteration(self, state: Any, env_params: Any) -> Any:
+        state, rollout = self._rollout(state, env_params)
+        return self.agent.learn(state, rollout, state.obs)
 
-    def _rollout(
-        self, state: MemberState, env_params: Any
-    ) -> tuple[MemberState, Transition, jax.Array]:
-        """``rollout_len`` steps of one member's ``E`` environments: ``traj [T, E]``."""
+    def _rollout(self, state: Any, env_params: Any) -> tuple[Any, Rollout]:
+        """``rollout_len`` steps of one member's ``E`` environments: ``rollout [T, E]``."""
         step_env = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))
 
         def one(carry, _):
             env_state, obs, key = carry
             key, k_act, k_env = jax.random.split(key, 3)
-            dist, value = self.network.apply(state.params, obs)
-            action = dist.sample(seed=k_act)
-            log_prob = dist.log_prob(action)
+            action, extras = self.agent.act(state, obs, k_act)
             obs2, env_state, reward, term, trunc, _ = step_env(
                 jax.random.split(k_env, self.config.num_envs),
                 env_state,
@@ -142,16 +150,12 @@ class PopulationTrainer(BasePopulationTrainer):
             )
             # Truncation is treated as termination (no bootstrap), as most JAX PPO does.
             done = jnp.logical_or(term, trunc)
-            return (env_state, obs2, key), Transition(obs, action, reward, done, value, log_prob)
+            return (env_state, obs2, key), Rollout(obs, action, reward, done, extras)
 
-        (env_state, obs, key), traj = jax.lax.scan(
+        (env_state, obs, key), rollout = jax.lax.scan(
             one, (state.env_state, state.obs, state.key), None, self.config.rollout_len
         )
-        _, last_value = self.network.apply(state.params, obs)
-        state = state.replace(env_state=env_state, obs=obs, key=key)
-        if self.config.normalize_obs:  # the rollout's observations, before the update (brax)
-            state = state.replace(params=update_obs_stats(state.params, traj.obs))
-        return state, traj, last_value
+        return state.replace(env_state=env_state, obs=obs, key=key), rollout
 
     def _evaluate_impl(self, params: Any, keys: jax.Array, member_params: Any) -> jax.Array:
         def member(p: Any, key: jax.Array, env_params: Any) -> jax.Array:
@@ -165,11 +169,10 @@ class PopulationTrainer(BasePopulationTrainer):
             def one(carry, k):
                 env_state, obs, ret, alive = carry
                 k_act, k_env = jax.random.split(k)
-                dist, _ = self.network.apply(p, obs)
                 obs, env_state, reward, term, trunc, _ = step_env(
                     jax.random.split(k_env, n),
                     env_state,
-                    dist.sample(seed=k_act),
+                    self.agent.eval_action(p, obs, k_act),
                     env_params,
                 )
                 ret = ret + reward * alive

@@ -57,6 +57,19 @@ ENVS = EnvRegistry()
 for _spec in (*CLASSIC_CONTROL, *BRAX, LUNAR_LANDER):
     ENVS.register(_spec.id)(lambda _s=_spec: _s)
 
+BUILTIN = frozenset(s.id for s in (*CLASSIC_CONTROL, *BRAX, LUNAR_LANDER))
+"""Our own environment ids."""
+
+
+def versioned_code(env_id: str) -> bool:
+    """Whether ``env_id``'s code is ours or a versioned library's (gymnax, brax).
+
+    A stored program (:mod:`metapbt.stored_programs`) is keyed by our source and those
+    libraries' versions; a user's environment can change without either, so its programs are
+    traced in every process instead of stored.
+    """
+    return env_id in BUILTIN or env_id.partition(":")[0] in ("gymnax", "brax")
+
 
 def register(
     env_id: str,
