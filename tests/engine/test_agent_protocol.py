@@ -135,7 +135,7 @@ def test_clones_and_new_hyperparameters_go_through_the_agent_without_recompiling
     assert trainer._train.cache_size() == programs  # a new lr did not recompile
     with pytest.raises(ConfigError, match="linear-reinforce agent cannot tune"):
         trainer.init(jax.random.PRNGKey(0), [{"lr": 0.1, "clip": 0.2}] * 2)
-    with pytest.raises(ConfigError, match="needs \\['lr'\\].*linear-reinforce"):
+    with pytest.raises(ConfigError, match=r"needs \['lr'\].*linear-reinforce"):
         trainer.init(jax.random.PRNGKey(0), [{}, {}])
 
 
