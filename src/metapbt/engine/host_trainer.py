@@ -98,7 +98,7 @@ class HostPopulationTrainer(BasePopulationTrainer):
         spec = envs.spec(env_id)
         if spec.trainer != "host":
             raise ConfigError(f"{env_id} steps inside JAX: train it with PopulationTrainer")
-        self.context = envs.resolve_context(env_id, context)
+        self.context = envs.member_contexts(env_id, context, 1)[0]
         self._make_env = partial(spec.make_host, self.context)
         self._eval_envs = [self._make_env() for _ in range(size * config.eval_episodes)]
         action_space = self._eval_envs[0].action_space

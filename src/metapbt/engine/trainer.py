@@ -57,13 +57,14 @@ class PopulationTrainer(BasePopulationTrainer):
         size: int,
         agent: Agent | None = None,
     ) -> None:
-        contexts = _per_member(env_id, context, size)
-        self.env, self.env_params = envs.make(env_id, contexts[0])
+        spec = envs.spec(env_id)
+        contexts = envs.member_contexts(env_id, context, size)
+        self.env, self.env_params = spec.make(contexts[0])
         self.member_params = None
         if any(c != contexts[0] for c in contexts):
-            if not envs.spec(env_id).mixes_contexts:
+            if not spec.mixes_contexts:
                 raise ConfigError(f"{env_id} cannot train several contexts in one program")
-            stacked = [envs.make(env_id, c)[1] for c in contexts]
+            stacked = [spec.make(c)[1] for c in contexts]
             self.member_params = jax.tree.map(lambda *x: jnp.stack(x), *stacked)
         super().__init__(
             config,
@@ -72,7 +73,7 @@ class PopulationTrainer(BasePopulationTrainer):
             self.env.observation_space(self.env_params),
             agent,
         )
-        self.eval_steps = horizon(env_id, self.env_params)
+        self.eval_steps = horizon(spec, self.env_params)
         # Everything the two programs close over derives from these (and the code).
         # A user's env or agent can change without our source or a library's version: such
         # programs are traced in every process, never stored (``owner`` None).
@@ -81,7 +82,7 @@ class PopulationTrainer(BasePopulationTrainer):
             "trainer": type(self).__name__,
             "agent": self.agent.name,
             "env": env_id,
-            "contexts": contexts,
+            "contexts": [dict(c) for c in contexts],
             "config": dataclasses.asdict(config),
             "size": size,
         }
@@ -187,22 +188,8 @@ class PopulationTrainer(BasePopulationTrainer):
         return self._per_member(member, member_params, params, keys)
 
 
-def horizon(env_id: str, env_params: Any) -> int:
+def horizon(spec: Any, env_params: Any) -> int:
     """Steps of an evaluation episode at most: the params' time limit, else the spec's."""
-    spec = envs.spec(env_id)
     if hasattr(spec, "horizon"):
         return int(spec.horizon(env_params))
     return int(env_params.max_steps_in_episode)
-
-
-def _per_member(
-    env_id: str,
-    context: str | Mapping[str, float] | Sequence[str | Mapping[str, float]] | None,
-    size: int,
-) -> list[dict[str, float]]:
-    """Every member's resolved context (one context given: the same for all)."""
-    if isinstance(context, Sequence) and not isinstance(context, str):
-        if len(context) != size:
-            raise ConfigError(f"{size} members need {size} contexts, got {len(context)}")
-        return [dict(envs.resolve_context(env_id, c)) for c in context]
-    return [dict(envs.resolve_context(env_id, context))] * size

@@ -20,7 +20,7 @@ ones that step inside JAX, ``make_host`` for the host ones; the other one raises
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
 from metapbt.envs.adapters import Bounds, ParamsUpdate
@@ -165,6 +165,30 @@ def resolve_context(env_id: str, context: str | Mapping[str, float] | None = Non
         )
     values.update({k: env.features[k].check(k, v) for k, v in given.items()})
     return Context(values)
+
+
+def member_contexts(
+    env_id: str,
+    context: str | Mapping[str, float] | Sequence[str | Mapping[str, float]] | None,
+    size: int,
+) -> list[Context]:
+    """Every member's full context: one for all, or one per member.
+
+    A :class:`Context` (a run's, resolved once) is taken as it is; text or a partial mapping is
+    resolved (:func:`resolve_context`).
+
+    Raises:
+        ConfigError: For per-member contexts of the wrong length, or an invalid context.
+    """
+
+    def full(c: str | Mapping[str, float] | None) -> Context:
+        return c if isinstance(c, Context) else resolve_context(env_id, c)
+
+    if isinstance(context, Sequence) and not isinstance(context, str):
+        if len(context) != size:
+            raise ConfigError(f"{size} members need {size} contexts, got {len(context)}")
+        return [full(c) for c in context]
+    return [full(context)] * size
 
 
 def make(env_id: str, context: str | Mapping[str, float] | None = None) -> tuple[Any, Any]:

@@ -35,6 +35,7 @@ from metapbt._atomic import write_text_atomic
 from metapbt.engine.factory import make_trainer
 from metapbt.engine.ppo import MemberState
 from metapbt.engine.trainer_base import BasePopulationTrainer
+from metapbt.envs.contexts import Context
 from metapbt.errors import ConfigError
 from metapbt.population.decisions import Clone, Decision, Keep
 from metapbt.population.history import NO_SOURCE
@@ -161,7 +162,8 @@ class Batch:
         runs, size = self.runs, self.size
         self._tick = time.perf_counter()
         # One context: constants of the trainer's programs; several: one per member, traced.
-        contexts = [dict(run.resolved.context) for run in runs for _ in range(size)]
+        # Resolved once (the runs' configs): the trainer takes them as they are.
+        contexts = [Context(run.resolved.context) for run in runs for _ in range(size)]
         same = all(c == contexts[0] for c in contexts)
         first = runs[0].resolved
         trainer = make_trainer(

@@ -169,7 +169,20 @@ def task_ref(task: str) -> TaskRef:
     env, context = split_task_id(task)
     if env not in envs.ENVS:
         return TaskRef(env, {}, task)
-    return TaskRef(env, dict(envs.resolve_context(env, context)), task)
+    return TaskRef(env, context_values(env, context), task)
+
+
+def context_values(env: str, context: str | None) -> dict[str, float]:
+    """The full context of a task named in a file (a meta-data task id, a portfolio's task).
+
+    The one place below the configuration that resolves a context: a run's own context is
+    resolved once, by :class:`~metapbt.runs.config.RunConfig`; the tasks other files name are
+    resolved here.
+
+    Raises:
+        ConfigError: If ``env`` is unknown or the context invalid for it.
+    """
+    return dict(envs.resolve_context(env, context))
 
 
 def _initializer(config: RunConfig, space: SearchSpace, target: TaskRef) -> Initializer | None:
@@ -214,7 +227,7 @@ def _is_target(task: str, target: TaskRef) -> bool:
     """Whether the task id ``task`` names ``target``'s physical task (or its exact id)."""
     env, context = split_task_id(task)
     try:
-        values = dict(envs.resolve_context(env, context))
+        values = context_values(env, context)
     except ConfigError:  # not a task of a registered env: only the id can match
         return task == target.name
     return target.same_as(env, values, task)
@@ -264,7 +277,7 @@ def bundled_metadata(
     if context is not None:
         named = set(parse_assignments(context)) if "=" in context else set()
         if values is None:
-            values = envs.resolve_context(env, context)
+            values = context_values(env, context)
         features = envs.spec(env).features
         moved = {k for k, f in features.items() if not math.isclose(values[k], f.default)}
         chosen = [k for k in sorted(named | moved) if k in grids]
