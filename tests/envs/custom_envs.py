@@ -114,3 +114,16 @@ NOT_AN_ENV = 42
 
 def needs_an_argument(size: int) -> Line:
     return Line()
+
+
+def _missing_dependency_env():
+    import gymnasium
+
+    class NeedsMissing(gymnasium.Env):
+        def __init__(self):
+            raise ImportError("No module named 'imageio'")
+
+    return NeedsMissing
+
+
+NEEDS_MISSING = _missing_dependency_env()

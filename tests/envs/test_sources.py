@@ -204,3 +204,27 @@ def test_a_module_in_the_working_directory_is_found(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
     assert envs.spec("cwd_line_env:ENV").features["target"].default == 0.5
+
+
+def test_a_users_gymnasium_class_needs_a_time_limit_and_takes_its_keywords():
+    pendulum = "gymnasium.envs.classic_control.pendulum:PendulumEnv"
+    with pytest.raises(ConfigError, match="has no time limit"):
+        envs.spec(pendulum)
+    from gymnasium.envs.classic_control.pendulum import PendulumEnv
+
+    spec = envs.register("my_pendulum", PendulumEnv, max_episode_steps=50)
+    try:
+        assert spec.trainer == "host" and spec.features["g"].default == 10.0
+        env = envs.make_host("my_pendulum", "g=4")
+        from gymnasium.wrappers import TimeLimit
+
+        assert env.unwrapped.g == 4.0
+        assert isinstance(env, TimeLimit) and env._max_episode_steps == 50
+    finally:
+        envs.ENVS._factories.pop("my_pendulum", None)
+        envs.ENVS._built.pop("my_pendulum", None)
+
+
+def test_a_gymnasium_env_missing_a_dependency_is_a_named_error():
+    with pytest.raises(ConfigError, match="NEEDS_MISSING' cannot be made here: No module"):
+        envs.spec("tests.envs.custom_envs:NEEDS_MISSING")

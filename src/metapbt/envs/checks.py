@@ -101,7 +101,10 @@ def check_host(spec: Any) -> None:
     """
     from gymnasium import spaces
 
-    env = spec.make_host(default_context(spec))
+    try:
+        env = spec.make_host(default_context(spec))
+    except ImportError as err:  # gymnasium's DependencyNotInstalled is one
+        raise ConfigError(f"env {spec.id!r} cannot be made here: {err}") from None
     try:
         if not isinstance(env.action_space, spaces.Discrete | spaces.Box):
             raise ConfigError(
