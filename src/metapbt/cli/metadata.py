@@ -26,7 +26,9 @@ from metapbt.cli._common import (
 
 
 def metadata_build(
-    env: Annotated[str, typer.Option(help="Environment id.")] = "cart_pole",
+    env: Annotated[
+        str, typer.Option(help="Environment id or source (metapbt envs).")
+    ] = "cart_pole",
     contexts: Annotated[
         str, typer.Option(help="'planets', 'grid:FEATURE', or contexts separated by ';'.")
     ] = "planets",

@@ -48,7 +48,14 @@ def _holds_runs(path: Path) -> bool:
 
 
 def run_command(
-    env: Annotated[str | None, option("env", "Environment id (metapbt envs).")] = None,
+    env: Annotated[
+        str | None,
+        option(
+            "env",
+            "Environment id or source (metapbt envs): cart_pole, gymnax:<id>, "
+            "gymnasium:<id>, brax:<name>, package.module:attr.",
+        ),
+    ] = None,
     context: Annotated[str | None, option("context", "Planet or NAME=VALUE,...")] = None,
     method: Annotated[str | None, option("method", "Method (metapbt methods).")] = None,
     preset: Preset = None,
