@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 FORMAT = 1
 """Bumped when the file layout changes."""
 
-LIBRARIES = ("jax", "jaxlib", "flax", "optax", "gymnax", "brax", "distrax")
+LIBRARIES = ("jax", "jaxlib", "flax", "optax", "gymnax", "brax", "distrax", "navix")
 """Packages whose versions are part of every key (what builds the traced programs)."""
 
 

@@ -9,6 +9,7 @@ An env id is one of:
 - ``gymnax:<id>``: any id of ``gymnax.registered_envs``;
 - ``gymnasium:<id>``: any registered gymnasium environment, stepped on the host;
 - ``brax:<name>``: any environment of ``brax.envs`` (with a gravity context);
+- ``navix:<id>``: any navix grid world (:mod:`metapbt.envs.navix_source`);
 - ``package.module:attr``: a user's object: a gymnax-API environment instance, a zero-argument
   factory returning one (or ``(env, params)``), a gymnasium environment class or factory, or a
   ready spec.
@@ -39,13 +40,14 @@ logger = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "metapbt.envs"
 """The entry-point group an installed package lists its environments in (name -> object)."""
 
-PREFIXES = ("gymnax", "gymnasium", "brax")
+PREFIXES = ("gymnax", "gymnasium", "brax", "navix")
 """The library prefixes of an env id (``gymnax:<id>``...)."""
 
 _MODULE_ATTR = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 SOURCES_HELP = (
-    "gymnax:<id>, gymnasium:<id>, brax:<name>, package.module:attr, or an id registered with "
+    "gymnax:<id>, gymnasium:<id>, brax:<name>, navix:<id>, package.module:attr, or an id "
+    "registered with "
     "metapbt.envs.register() or the 'metapbt.envs' entry-point group"
 )
 
@@ -70,6 +72,10 @@ def from_source(env_id: str) -> Any:
         return _gymnasium(env_id, name)
     if prefix == "brax":
         return _brax(env_id, name)
+    if prefix == "navix":
+        from metapbt.envs.navix_source import navix_build
+
+        return spec_of(env_id, navix_build(env_id, name))
     return spec_of(env_id, load_attr(env_id))
 
 
