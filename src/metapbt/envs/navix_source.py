@@ -62,7 +62,7 @@ class NavixGymnax:
 
     @property
     def default_params(self) -> NavixParams:
-        """navix's own settings."""
+        """Navix's own settings."""
         return NavixParams(float(self.env.penality_coeff), int(self.env.max_steps))
 
     def _with(self, params: NavixParams) -> Any:
@@ -88,10 +88,10 @@ class NavixGymnax:
 
     def action_space(self, params: NavixParams) -> Discrete:
         """MiniGrid's discrete actions."""
-        return Discrete(int(len(self.env.action_set)))
+        return Discrete(len(self.env.action_set))
 
     def observation_space(self, params: NavixParams) -> VectorSpace:
-        """navix's observation shape, bounded by its space."""
+        """Navix's observation shape, bounded by its space."""
         space = self.env.observation_space
         shape = tuple(int(s) for s in space.shape)
         low = np.broadcast_to(np.asarray(space.minimum, np.float32), shape)
