@@ -65,8 +65,8 @@ def versioned_code(env_id: str) -> bool:
     """Whether ``env_id``'s code is ours or a versioned library's (gymnax, brax).
 
     A stored program (:mod:`metapbt.stored_programs`) is keyed by our source and those
-    libraries' versions (navix's adapter included); a user's environment can change without either, so its programs are
-    traced in every process instead of stored.
+    libraries' versions (navix's adapter included); a user's environment can change without
+    either, so its programs are traced in every process instead of stored.
     """
     return env_id in BUILTIN or env_id.partition(":")[0] in ("gymnax", "brax", "navix")
 
