@@ -67,8 +67,11 @@ class LinearReinforce:
     def _logits(self, w, obs):
         return jnp.concatenate([obs, jnp.ones((*obs.shape[:-1], 1))], -1) @ w
 
-    def act(self, state, obs, key):
-        return jax.random.categorical(key, self._logits(state.w, obs)), None
+    def act_params(self, state: LinearState):
+        return state.w
+
+    def act(self, w, obs, key):
+        return jax.random.categorical(key, self._logits(w, obs)), None
 
     def learn(self, state: LinearState, rollout: Rollout, last_obs) -> LinearState:
         def backward(ret, step):

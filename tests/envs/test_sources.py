@@ -228,3 +228,24 @@ def test_a_users_gymnasium_class_needs_a_time_limit_and_takes_its_keywords():
 def test_a_gymnasium_env_missing_a_dependency_is_a_named_error():
     with pytest.raises(ConfigError, match="NEEDS_MISSING' cannot be made here: No module"):
         envs.spec("tests.envs.custom_envs:NEEDS_MISSING")
+
+
+def test_a_factory_builds_its_env_once_however_many_members_make_it():
+    from tests.envs.custom_envs import Line
+
+    calls = []
+
+    def factory() -> Line:
+        calls.append(1)
+        return Line()
+
+    try:
+        spec = envs.register("line_counted", factory)
+        built = len(calls)
+        first, _ = spec.make({"target": 0.1})
+        second, params = spec.make({"target": -0.2})
+        assert len(calls) == max(built, 1) and float(params.target) == -0.2
+        assert first.unwrapped is second.unwrapped  # one built env under both wrappers
+    finally:
+        envs.ENVS._factories.pop("line_counted", None)
+        envs.ENVS._built.pop("line_counted", None)

@@ -92,3 +92,32 @@ def test_cli_calibrates_each_preset_for_a_runs_budget_and_warns_of_unsuited_pair
     warned = CliRunner().invoke(app, mixed)  # a pair that does not suit still calibrates
     assert warned.exit_code == 0 and "not meant for hopper" in caplog.text
     assert budgets == {"classic": 600_000}
+
+
+def test_cli_tables_every_calibration_in_out_across_calls_and_budgets(tmp_path, monkeypatch):
+    made = []
+
+    def fake(out, env, preset, budget, configs, context, seed):
+        row = cal.Calibration(
+            env, context, preset, budget, ({"lr": 1e-4},) * 2, (1.0, 2.0), None, 1.0
+        )
+        cal.save(row, cal.result_path(out, env, preset, context, budget, seed))
+        made.append((env, budget))
+        return row
+
+    monkeypatch.setattr(cal, "calibrate_or_load", fake)
+    first = ["calibrate", "--env", "cart_pole", "--preset", "fast", "--out", str(tmp_path)]
+    assert CliRunner().invoke(app, [*first, "--budget", "4000", "--budget", "2000"]).exit_code == 0
+    second = ["calibrate", "--env", "acrobot", "--preset", "fast", "--budget", "2000"]
+    result = CliRunner().invoke(app, [*second, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert made == [("cart_pole", 4000), ("cart_pole", 2000), ("acrobot", 2000)]
+    lines = (tmp_path / "calibration.md").read_text().splitlines()[2:]
+    assert [line.split(" | ")[0:3] for line in lines] == [
+        ["| acrobot", "fast", "2,000"],
+        ["| cart_pole", "fast", "2,000"],
+        ["| cart_pole", "fast", "4,000"],
+    ]
+    (tmp_path / "cart_pole__fast__earth__2000__seed0.json").write_text("{not json")
+    broken = CliRunner().invoke(app, [*second, "--out", str(tmp_path)])
+    assert broken.exit_code != 0 and "not a readable calibration" in broken.output

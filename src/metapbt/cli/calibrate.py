@@ -19,11 +19,11 @@ def calibrate_command(
     ] = None,
     preset: Annotated[list[str] | None, typer.Option(help="Preset(s) (repeat).")] = None,
     budget: Annotated[
-        int | None,
+        list[int] | None,
         typer.Option(
             min=1,
-            help="Steps per configuration (default: a run's budget under each preset; "
-            f"classic: {presets.use('classic').budget:,}).",
+            help="Steps per configuration (repeat for several; default: a run's budget under "
+            f"each preset; classic: {presets.use('classic').budget:,}).",
         ),
     ] = None,
     configs: Annotated[int, typer.Option(min=2, help="Random configurations per task.")] = 30,
@@ -37,24 +37,27 @@ def calibrate_command(
 
     Trains CONFIGS random configurations (fixed for the whole budget) per environment and
     preset; reports the best final return against the usual solved level, and the spread.
-    Finished (env, preset) pairs are read back from OUT, so a killed calibration resumes.
+    Finished (env, preset, budget) results are read back from OUT, so a killed calibration
+    resumes; OUT's table holds every calibration saved there, so separate calls (other
+    environments, presets or budgets) add rows to one table.
     """
     from metapbt.studies import calibrate as cal
 
     env_ids = env or ["cart_pole", "mountain_car", "pendulum", "acrobot"]
     names = preset or ["classic"]
-    rows = []
     with user_errors(), Progress(console=console) as progress:
+        rows = cal.saved(out) if out.is_dir() else {}
         pairs = [(e, p) for e in env_ids for p in names]
         for e, p in pairs:  # before any training: say which pairs do not suit each other
             presets.warn_unsuited(p, e)
-        bar = progress.add_task("calibrating", total=len(pairs))
-        for e, p in pairs:
-            progress.update(bar, description=f"calibrating {e} with {p}")
-            steps = presets.use(p).budget if budget is None else budget
-            rows.append(cal.calibrate_or_load(out, e, p, steps, configs, context, seed))
+        todo = [(e, p, s) for e, p in pairs for s in (budget or [presets.use(p).budget])]
+        bar = progress.add_task("calibrating", total=len(todo))
+        for e, p, steps in todo:
+            progress.update(bar, description=f"calibrating {e} with {p} for {steps:,} steps")
+            path = cal.result_path(out, e, p, context, steps, seed)
+            rows[path.name] = cal.calibrate_or_load(out, e, p, steps, configs, context, seed)
             progress.update(bar, advance=1)
-    text = cal.table(rows)
+    text = cal.table(list(rows.values()))
     write_text_atomic(out / "calibration.md", text + "\n")
     console.print(text)
     console.print(f"wrote {out}/calibration.md and one JSON per row")

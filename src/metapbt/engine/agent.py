@@ -7,7 +7,9 @@ member, and vmapped by the trainer, an agent:
 
 - starts a member (:meth:`Agent.init_member`) around its first observations;
 - acts (:meth:`Agent.act`): an action and what learning needs of the step (PPO: the value and
-  log-probability), from a key the trainer splits off;
+  log-probability), from a key the trainer splits off and from what :meth:`Agent.act_params`
+  takes of the member (PPO: the networks' parameters, not the optimiser state: a host trainer
+  passes it to a jitted call every step);
 - learns from one rollout ``[T, E]`` (:meth:`Agent.learn`);
 - acts for evaluation from what :meth:`Agent.eval_params` returns (the policy alone);
 
@@ -76,7 +78,11 @@ class Agent(Protocol):
         """One member's state around its first observations ``obs [E, ...]`` (one member)."""
         ...
 
-    def act(self, state: Any, obs: jax.Array, key: jax.Array) -> tuple[jax.Array, Any]:
+    def act_params(self, state: Any) -> Any:
+        """What :meth:`act` needs of a member's state (stacked ``[P]`` as the state is)."""
+        ...
+
+    def act(self, params: Any, obs: jax.Array, key: jax.Array) -> tuple[jax.Array, Any]:
         """``(action [E, ...], extras)`` for one member's observations ``obs [E, ...]``."""
         ...
 

@@ -166,11 +166,11 @@ class HostPopulationTrainer(BasePopulationTrainer):
     # --- internals -------------------------------------------------------------------------
 
     def _act_member(
-        self, state: Any, obs: jax.Array, key: jax.Array
+        self, params: Any, obs: jax.Array, key: jax.Array
     ) -> tuple[jax.Array, Any, jax.Array]:
         """One member's training step on ``obs [E, ...]``: ``(action, extras, key)``."""
         key, k_act = jax.random.split(key)
-        action, extras = self.agent.act(state, obs, k_act)
+        action, extras = self.agent.act(params, obs, k_act)
         return action, extras, key
 
     def _eval_member(
@@ -224,7 +224,7 @@ class HostPopulationTrainer(BasePopulationTrainer):
         dones = np.empty((size, steps, n_envs), bool)
         extras = []
         key = state.key
-        acting = state.replace(env_state=None)
+        acting = self.agent.act_params(state)  # only what acting needs crosses the jit
         for t in range(steps):
             obs_buf[:, t] = obs
             action, extra, key = self._act(acting, obs_buf[:, t], key)

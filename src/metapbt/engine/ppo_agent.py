@@ -102,9 +102,13 @@ class PPOAgent:
             hparams,
         )
 
-    def act(self, state: MemberState, obs: jax.Array, key: jax.Array) -> tuple[jax.Array, Any]:
+    def act_params(self, state: MemberState) -> Any:
+        """The networks' parameters (acting needs nothing else of the member)."""
+        return state.params
+
+    def act(self, params: Any, obs: jax.Array, key: jax.Array) -> tuple[jax.Array, Any]:
         """A sampled action and ``(value, log_prob)`` per environment."""
-        dist, value = self.network.apply(state.params, obs)
+        dist, value = self.network.apply(params, obs)
         action = dist.sample(seed=key)
         return action, (value, dist.log_prob(action))
 

@@ -138,11 +138,12 @@ class PopulationTrainer(BasePopulationTrainer):
     def _rollout(self, state: Any, env_params: Any) -> tuple[Any, Rollout]:
         """``rollout_len`` steps of one member's ``E`` environments: ``rollout [T, E]``."""
         step_env = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))
+        acting = self.agent.act_params(state)
 
         def one(carry, _):
             env_state, obs, key = carry
             key, k_act, k_env = jax.random.split(key, 3)
-            action, extras = self.agent.act(state, obs, k_act)
+            action, extras = self.agent.act(acting, obs, k_act)
             obs2, env_state, reward, term, trunc, _ = step_env(
                 jax.random.split(k_env, self.config.num_envs),
                 env_state,

@@ -20,6 +20,7 @@ features are written.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
 from collections.abc import Callable, Mapping
@@ -146,7 +147,8 @@ class GymnaxApiSpec:
 
     Attributes:
         id: The id it was made under (``"gymnax:Breakout-MinAtar"``, ``"mypkg.envs:ENV"``).
-        build: Returns ``(env, default_params)``; called for every :meth:`make`.
+        build: Returns ``(env, default_params)``; called once per spec (the first :meth:`make`),
+            as a mixed-context trainer makes one environment per member.
         features: Its context features (:func:`params_features`).
         gravity_features: Features a planet's gravity factor multiplies.
         apply: Called after the features are written, for derived fields; ``None``: none.
@@ -168,9 +170,13 @@ class GymnaxApiSpec:
     max_episode_steps: int | None = None
     wrap: bool = True
 
+    @functools.cached_property
+    def _built(self) -> tuple[Any, Any]:
+        return self.build()
+
     def make(self, context: Mapping[str, float]) -> tuple[Any, Any]:
         """The (wrapped) environment and its params under a full context."""
-        env, params = self.build()
+        env, params = self._built
         params = write_params(params, context, self.features)
         if self.apply is not None:
             params = self.apply(params, context)

@@ -197,8 +197,18 @@ def load(path: Path | str, expected_configs: int | None = None) -> Calibration:
     return row
 
 
+def saved(out: Path) -> dict[str, Calibration]:
+    """Every calibration saved in ``out`` (named as :func:`result_path` names them), by file name.
+
+    Raises:
+        ConfigError: If one of them cannot be read.
+    """
+    return {path.name: load(path) for path in sorted(Path(out).glob("*__seed*.json"))}
+
+
 def table(rows: list[Calibration]) -> str:
-    """A Markdown table: one line per calibration."""
+    """A Markdown table: one line per calibration, by env, preset, context and budget."""
+    rows = sorted(rows, key=lambda r: (r.env, r.preset, r.context, r.budget))
     lines = [
         "| env | preset | steps | best (solved at) | configs at solved | median | IQR | std "
         "| worst |",
