@@ -160,3 +160,44 @@ class ActorCritic(nn.Module):
             log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,))
             return distrax.MultivariateNormalDiag(logits, jnp.exp(log_std)), value
         return distrax.Categorical(logits=logits), value
+
+
+ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "swish": nn.swish}
+"""The hidden layers' activations by name."""
+
+
+class QNetwork(nn.Module):
+    """Action values of discrete actions: a torso, an MLP, and a linear (or dueling) head.
+
+    Attributes:
+        action_dim: Number of discrete actions.
+        hidden: Hidden layer sizes.
+        activation: A name in :data:`ACTIVATIONS`.
+        dueling: Value and advantage heads, ``Q = V + A - mean(A)`` (Wang et al., 2016).
+        torso: ``"mlp"`` or ``"cnn"`` (images: :class:`ConvTorso` first).
+        obs_ndim: Dimensions of one observation; the MLP torso flattens them.
+    """
+
+    action_dim: int
+    hidden: tuple[int, ...] = (64, 64)
+    activation: str = "swish"
+    dueling: bool = False
+    torso: str = "mlp"
+    obs_ndim: int = 1
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        """``q [..., action_dim]`` for ``obs [..., obs_dim]`` (``[..., H, W, C]``: CNN)."""
+        x = obs
+        if self.torso == "cnn":
+            x = ConvTorso()(x)
+        elif self.obs_ndim > 1:
+            x = x.reshape((*x.shape[: -self.obs_ndim], -1))
+        act = ACTIVATIONS[self.activation]
+        for width in self.hidden:
+            x = act(nn.Dense(width)(x))
+        if not self.dueling:
+            return nn.Dense(self.action_dim)(x)
+        value = nn.Dense(1, name="value")(x)
+        advantage = nn.Dense(self.action_dim, name="advantage")(x)
+        return value + advantage - advantage.mean(axis=-1, keepdims=True)

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from metapbt.engine.agent import Agent
-from metapbt.engine.ppo_agent import PPOAgent
+from metapbt.engine.agents import AGENTS
 from metapbt.engine.presets import PPOConfig
 from metapbt.errors import ConfigError
 from metapbt.population.decisions import Clone, Decision
@@ -40,8 +40,9 @@ class BasePopulationTrainer(abc.ABC):
         action_space: The environment's action space (gymnax or gymnasium: discrete if it has
             ``n``).
         observation_space: Its observation space.
-        agent: The learner (default: :class:`~metapbt.engine.ppo_agent.PPOAgent` of
-            ``config``).
+        agent: The learner, or the name of one in :data:`metapbt.engine.agents.AGENTS` built
+            from ``config`` and the spaces (default: ``"ppo"``; ``config`` is then a preset of
+            that agent's kind).
     """
 
     def __init__(
@@ -50,15 +51,19 @@ class BasePopulationTrainer(abc.ABC):
         size: int,
         action_space: Any,
         observation_space: Any,
-        agent: Agent | None = None,
+        agent: Agent | str | None = None,
     ) -> None:
         self.config = config
         self.size = size
-        self.agent: Agent = (
-            PPOAgent(config, action_space, observation_space, self._obs_shape(observation_space))
-            if agent is None
-            else agent
-        )
+        if agent is None or isinstance(agent, str):
+            agent = AGENTS.make(
+                agent or "ppo",
+                config=config,
+                action_space=action_space,
+                observation_space=observation_space,
+                obs_shape=self._obs_shape(observation_space),
+            )
+        self.agent: Agent = agent
 
     @property
     def network(self) -> Any:
