@@ -241,3 +241,23 @@ def test_dqn_learns_cartpole_with_the_classic_preset():
     state = trainer.train(state, 40_000)
     rewards = trainer.evaluate(state, jax.random.PRNGKey(1))
     assert rewards[0] > 100 and rewards[1] < 30, rewards
+
+
+def test_which_agents_train_an_env_and_a_dqn_run_from_the_command_line(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from metapbt.cli import app
+    from metapbt.engine import agents
+
+    assert agents.for_env("cart_pole") == ["ppo", "dqn"]
+    assert agents.for_env("pendulum") == ["ppo"]
+    args = ["run", "--agent", "dqn", "--budget", "200", "--interval", "100", "--no-watchdog"]
+    result = CliRunner().invoke(app, [*args, "--method", "pbt", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["agent"] == "dqn" and summary["preset"] == "classic"
+    assert summary["preset_values"]["buffer_size"] == 50_000
+    refused = CliRunner().invoke(app, [*args, "--env", "pendulum", "--out", str(tmp_path / "p")])
+    assert refused.exit_code != 0 and "discrete actions only" in refused.output

@@ -146,3 +146,15 @@ def test_empty_store_and_task_ids(tmp_path):
     assert task_id("cart_pole", "length=0.7, gravity=12") == task_id(
         "cart_pole", "gravity=12.0,length=0.70"
     )
+
+
+def test_meta_data_of_another_agent_is_refused_even_without_strict(tmp_path):
+    space = SearchSpace({"lr": Float(1e-5, 1e-3, log=True)})  # a space both agents tune
+    fast = {"preset": "classic", "population": 4, "budget": 100_000, "interval": 10_000}
+    fill(tmp_path, space, protocol=fast)  # recorded before agents were: PPO's
+    target = TaskRef("cart_pole", {"gravity": 11.0, "length": 0.5}, "cart_pole neptune")
+    ppo = MetaSource(tmp_path, target, protocol={**fast, "agent": "ppo"}, strict=True)
+    assert len(ppo.load(space.to_dict())) == 2
+    dqn = MetaSource(tmp_path, target, protocol={**fast, "agent": "dqn"})
+    with pytest.raises(MetaDataError, match=r"another agent than this run's 'dqn'.*by 'ppo'"):
+        dqn.load(space.to_dict())

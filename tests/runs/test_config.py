@@ -33,6 +33,13 @@ def test_defaults_are_the_reference_protocol_and_the_config_is_frozen():
         ({"method": "pb3"}, "unknown method 'pb3'"),
         ({"context": "mars"}, "neither a planet"),
         ({"colour": 1}, "colour"),
+        ({"agent": "sac"}, "agent: unknown agent 'sac'; known: dqn, ppo"),
+        ({"agent": "dqn", "preset": "box2d"}, "unknown preset 'box2d' for the dqn agent; known"),
+        (
+            {"agent": "dqn", "space": {"clip": {"type": "float", "low": 0.1, "high": 0.3}}},
+            "dqn agent cannot tune",
+        ),
+        ({"agent": "dqn", "interval": 10_005, "budget": 20_010}, "batch size 10 "),
     ],
 )
 def test_invalid_settings_are_config_errors_naming_the_field(fields, match):
@@ -54,7 +61,7 @@ def test_every_env_and_preset_is_a_run_with_the_presets_defaults(env, preset, ca
     )
     assert isinstance(dumped["budget"], int) and isinstance(dumped["interval"], int)
     assert config.interval % presets.make(preset, env=env).batch_size == 0
-    assert resolve(config).ppo == presets.make(preset, env=env)
+    assert resolve(config).agent_config == presets.make(preset, env=env)
     family = envs.spec(env).family
     warned = [r.getMessage() for r in caplog.records if "is not meant for" in r.getMessage()]
     if family in presets.use(preset).families:
@@ -82,3 +89,26 @@ def test_budget_and_interval_come_from_the_preset_only_where_not_given():
         RunConfig(env="lunar_lander", preset="box2d", budget=100_000)
     with pytest.raises(ConfigError, match=r"budget 600000 \(the 'classic' preset's default\) must"):
         RunConfig(interval=80_000)
+
+
+def test_the_agent_picks_its_presets_defaults_and_space_and_is_part_of_the_run():
+    from metapbt.engine.dqn_presets import DQNConfig
+    from metapbt.runs.config import with_legacy
+    from metapbt.runs.resolve import batch_key
+
+    config = RunConfig(agent="dqn")
+    assert (config.preset, config.budget, config.interval) == ("classic", 100_000, 10_000)
+    assert config.search_space.names == ["lr", "tau", "gamma", "eps_final"]
+    assert config.model_dump()["agent"] == "dqn" and config.protocol["agent"] == "dqn"
+    assert isinstance(resolve(config).agent_config, DQNConfig)
+    tuned = RunConfig(
+        agent="dqn",
+        space={
+            "lr": {"type": "float", "low": 1e-4, "high": 1e-3},
+            "updates": {"type": "int", "low": 1, "high": 8},
+        },
+    )
+    assert resolve(tuned).agent_config.max_updates == 8
+    ppo = RunConfig(preset="classic", budget=100_000, interval=10_000)
+    assert batch_key(ppo) != batch_key(RunConfig(agent="dqn"))
+    assert with_legacy({})["agent"] == "ppo"  # runs recorded before agents were PPO's

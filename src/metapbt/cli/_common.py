@@ -20,6 +20,7 @@ from rich.progress import (
 )
 
 from metapbt.engine import presets
+from metapbt.engine.dqn_presets import DQN_PRESETS
 from metapbt.errors import MetaPBTError
 from metapbt.runs.config import RunConfig
 
@@ -138,8 +139,9 @@ def given_options(**options: Any) -> dict[str, Any]:
 Preset = Annotated[
     str | None,
     typer.Option(
-        help=f"PPO preset ({', '.join(presets.PRESETS.names())}). \\[default: the env's: "
-        "classic; box2d for lunar_lander; brax-fast for a Brax robot]",
+        help=f"The agent's preset (ppo: {', '.join(presets.PRESETS.names())}; dqn: "
+        f"{', '.join(DQN_PRESETS.names())}). \\[default: the env's: classic; box2d for "
+        "lunar_lander; brax-fast for a Brax robot; dqn: classic]",
         show_default=False,
     ),
 ]

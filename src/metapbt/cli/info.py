@@ -71,7 +71,8 @@ def list_envs(
         features = ", ".join(f"{k}={f.default}" for k, f in envs.spec(name).features.items())
         console.print(f"{name}: {features}", highlight=False)
     console.print(
-        f"\nAlso any of: {SOURCES_HELP}. `metapbt envs --env ID` shows one env's features.",
+        f"\nAlso any of: {SOURCES_HELP}. `metapbt envs --env ID` shows one env's features "
+        "and the agents that train it (ppo: every env; dqn: discrete actions).",
         highlight=False,
     )
 
@@ -79,12 +80,13 @@ def list_envs(
 def describe_env(env_id: str) -> None:
     """Show one environment: where it steps, its preset and its context features."""
     from metapbt import envs
-    from metapbt.engine import presets
+    from metapbt.engine import agents, presets
 
     spec = envs.spec(env_id)
     console.print(
         f"{env_id}: steps {'in JAX' if spec.trainer == 'jax' else 'on the host'}, "
-        f"family {spec.family}, default preset {presets.for_env(env_id)[0]!r}",
+        f"family {spec.family}, default preset {presets.for_env(env_id)[0]!r}, "
+        f"agents {', '.join(agents.for_env(env_id))}",
         highlight=False,
     )
     for name, f in spec.features.items():

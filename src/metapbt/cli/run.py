@@ -58,6 +58,9 @@ def run_command(
     ] = None,
     context: Annotated[str | None, option("context", "Planet or NAME=VALUE,...")] = None,
     method: Annotated[str | None, option("method", "Method (metapbt methods).")] = None,
+    agent: Annotated[
+        str | None, option("agent", "The learner: ppo, or dqn (discrete actions).")
+    ] = None,
     preset: Preset = None,
     population: PopulationSize = None,
     budget: Budget = None,
@@ -124,7 +127,7 @@ def run_command(
         ),
     ] = None,
 ) -> None:
-    """Train a PPO population on a contextual environment, exploring with a method."""
+    """Train a population (PPO, or DQN) on a contextual environment, exploring with a method."""
     from metapbt.runs.loggers import tensorboard_loggers
     from metapbt.runs.run import run
 

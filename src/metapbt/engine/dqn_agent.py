@@ -66,6 +66,48 @@ def default_space() -> SearchSpace:
     )
 
 
+def check_names(names: Sequence[str]) -> None:
+    """Raise unless every name is one DQN can tune."""
+    unknown = [n for n in names if n not in TUNABLE]
+    if unknown:
+        raise ConfigError(f"the dqn agent cannot tune {unknown}; tunable: {list(TUNABLE)}")
+
+
+def for_space(config: DQNConfig, space: SearchSpace) -> DQNConfig:
+    """``config`` with the structural bound tuning ``space`` needs (``max_updates``).
+
+    Raises:
+        ConfigError: If ``space`` lacks ``lr``, names what DQN cannot tune, or gives a value
+            outside its range (``gamma``/``tau`` in (0, 1], epsilons in [0, 1], ``updates``
+            positive whole numbers).
+    """
+    check_names(space.names)
+    if "lr" not in space.names:
+        raise ConfigError(f"the dqn agent needs 'lr' in the search space, got {space.names}")
+    max_updates = None
+    for name in space.names:
+        param = space[name]
+        if isinstance(param, Categorical) and not all(
+            isinstance(c, int | float) and not isinstance(c, bool) for c in param.choices
+        ):
+            raise ConfigError(f"the dqn agent takes numbers for {name!r}, got {param}")
+        values = values_of(param)
+        if name in UNIT:
+            low, high = UNIT[name]
+            open_low = name in ("gamma", "tau")
+            if min(values) < low or (open_low and min(values) <= low) or max(values) > high:
+                interval = "(0, 1]" if open_low else "[0, 1]"
+                raise ConfigError(f"{name!r} must lie in {interval}, got {param}")
+        if name == "updates":
+            integral = isinstance(param, Int) or all(isinstance(v, int) for v in values)
+            if not integral or min(values) < 1:
+                raise ConfigError(f"'updates' must be positive whole numbers, got {param}")
+            max_updates = int(max(values))
+    if max_updates is None or max_updates == config.max_updates:
+        return config
+    return replace(config, max_updates=max_updates)
+
+
 @partial(
     jax.tree_util.register_dataclass,
     data_fields=[
@@ -160,43 +202,12 @@ class DQNAgent:
 
     def check_names(self, names: Sequence[str]) -> None:
         """Raise unless every name is one DQN can tune."""
-        unknown = [n for n in names if n not in TUNABLE]
-        if unknown:
-            raise ConfigError(f"the dqn agent cannot tune {unknown}; tunable: {list(TUNABLE)}")
+        check_names(names)
 
     def for_space(self, space: SearchSpace) -> DQNAgent:
-        """This agent with the structural bound tuning ``space`` needs (contract: Agent).
-
-        Raises:
-            ConfigError: If ``space`` lacks ``lr``, names what DQN cannot tune, or gives a
-                value outside its range (``gamma``/``tau`` in (0, 1], epsilons in [0, 1],
-                ``updates`` positive whole numbers).
-        """
-        self.check_names(space.names)
-        if "lr" not in space.names:
-            raise ConfigError(f"the dqn agent needs 'lr' in the search space, got {space.names}")
-        max_updates = None
-        for name in space.names:
-            param = space[name]
-            if isinstance(param, Categorical) and not all(
-                isinstance(c, int | float) and not isinstance(c, bool) for c in param.choices
-            ):
-                raise ConfigError(f"the dqn agent takes numbers for {name!r}, got {param}")
-            values = values_of(param)
-            if name in UNIT:
-                low, high = UNIT[name]
-                open_low = name in ("gamma", "tau")
-                if min(values) < low or (open_low and min(values) <= low) or max(values) > high:
-                    interval = "(0, 1]" if open_low else "[0, 1]"
-                    raise ConfigError(f"{name!r} must lie in {interval}, got {param}")
-            if name == "updates":
-                integral = isinstance(param, Int) or all(isinstance(v, int) for v in values)
-                if not integral or min(values) < 1:
-                    raise ConfigError(f"'updates' must be positive whole numbers, got {param}")
-                max_updates = int(max(values))
-        if max_updates is None or max_updates == self.config.max_updates:
-            return self
-        return DQNAgent(replace(self.config, max_updates=max_updates), *self._spaces)
+        """This agent with the structural bound tuning ``space`` needs (:func:`for_space`)."""
+        config = for_space(self.config, space)
+        return self if config == self.config else DQNAgent(config, *self._spaces)
 
     # --- one member (vmapped by the trainer) ---------------------------------------------
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 from metapbt._registry import Registry
 from metapbt.engine.networks import ACTIVATIONS
+from metapbt.engine.presets import CLASSIC_CONTROL, GENERIC, PresetUse
 from metapbt.errors import ConfigError
 
 
@@ -108,16 +109,23 @@ class DQNConfig:
 
 
 DQN_PRESETS: Registry[DQNConfig] = Registry("DQN preset")
+"""Factories take the environment id (``env``) as PPO's do; none of them reads it yet."""
+
+USES = {
+    "classic": PresetUse(100_000, 10_000, (CLASSIC_CONTROL, GENERIC)),
+    "minatar": PresetUse(1_000_000, 50_000, (GENERIC,)),
+}
+"""What each DQN preset is for: a run's default budget and interval, and its families."""
 
 
 @DQN_PRESETS.register("classic")
-def _classic() -> DQNConfig:
+def _classic(env: str | None = None) -> DQNConfig:
     """The CartPole DQN of rejax (see the module docstring); a run of 100k steps."""
     return DQNConfig()
 
 
 @DQN_PRESETS.register("minatar")
-def _minatar() -> DQNConfig:
+def _minatar(env: str | None = None) -> DQNConfig:
     """``classic`` on images: the CNN torso, a 100k buffer, epsilon over 10% of 1M steps."""
     return DQNConfig(
         buffer_size=100_000,

@@ -17,8 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from metapbt.engine import agents
 from metapbt.engine.agent import Agent
-from metapbt.engine.agents import AGENTS
 from metapbt.engine.presets import PPOConfig
 from metapbt.errors import ConfigError
 from metapbt.population.decisions import Clone, Decision
@@ -56,13 +56,8 @@ class BasePopulationTrainer(abc.ABC):
         self.config = config
         self.size = size
         if agent is None or isinstance(agent, str):
-            agent = AGENTS.make(
-                agent or "ppo",
-                config=config,
-                action_space=action_space,
-                observation_space=observation_space,
-                obs_shape=self._obs_shape(observation_space),
-            )
+            shape = self._obs_shape(observation_space)
+            agent = agents.build(agent or "ppo", config, action_space, observation_space, shape)
         self.agent: Agent = agent
 
     @property

@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 PROTOCOL_KEYS = ("preset", "population", "budget", "interval")
 """The settings a stored run's rows depend on (the meta-data's provenance)."""
 
+LEGACY_AGENT = "ppo"
+"""The agent of a stored run that recorded none (every run before DQN was PPO's)."""
+
 
 def same_context(
     a: Mapping[str, float], b: Mapping[str, float], rel_tol: float = 1e-6, abs_tol: float = 1e-9
@@ -151,6 +154,7 @@ class MetaSource:
     def _check_protocols(self, protocols: Mapping[Path, Mapping[str, Any] | None]) -> None:
         if self.protocol is None:
             return
+        self._check_agent(protocols)
         wanted = {k: self.protocol[k] for k in PROTOCOL_KEYS}
         odd = {p: pr for p, pr in protocols.items() if pr is None or _differs(pr, wanted)}
         if not odd:
@@ -167,6 +171,22 @@ class MetaSource:
                 "(`metapbt metadata build`) or drop --strict"
             )
         logger.warning("%s; its rows may not transfer (pass --strict to refuse)", message)
+
+    def _check_agent(self, protocols: Mapping[Path, Mapping[str, Any] | None]) -> None:
+        """Refuse meta-data another agent trained (always: its rows are another learner's)."""
+        agent = self.protocol.get("agent", LEGACY_AGENT) if self.protocol else LEGACY_AGENT
+        other = {
+            p: (pr or {}).get("agent", LEGACY_AGENT)
+            for p, pr in protocols.items()
+            if (pr or {}).get("agent", LEGACY_AGENT) != agent
+        }
+        if other:
+            path, found = next(iter(other.items()))
+            raise MetaDataError(
+                f"{len(other)} of {len(protocols)} meta-data runs in {self.where} were trained by "
+                f"another agent than this run's {agent!r}: e.g. {path.name} by {found!r}; "
+                f"give meta-data of {agent} runs (`metapbt run --agent {agent} --save-meta DIR`)"
+            )
 
 
 def _differs(recorded: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:

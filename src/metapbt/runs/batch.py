@@ -167,7 +167,11 @@ class Batch:
         same = all(c == contexts[0] for c in contexts)
         first = runs[0].resolved
         trainer = make_trainer(
-            first.config.env, contexts[0] if same else contexts, first.ppo, len(contexts)
+            first.config.env,
+            contexts[0] if same else contexts,
+            first.agent_config,
+            len(contexts),
+            agent=first.config.agent,
         )
         state = self._start(trainer)
         self._phase("start")
@@ -290,7 +294,7 @@ class Batch:
             assert run.ckpt is not None
             context = dict(resolved.context)
             state = run.pop.method.explorer.state_dict()
-            result = summary(config, context, resolved.ppo, run.ckpt, state)
+            result = summary(config, context, resolved.agent_config, run.ckpt, state)
             if config.save_meta is not None:
                 path = save_run(
                     config.save_meta,

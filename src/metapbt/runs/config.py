@@ -21,12 +21,13 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from metapbt import envs
-from metapbt.engine import presets, tuning
+from metapbt.engine import agents, presets
 from metapbt.envs.contexts import task_id
 from metapbt.errors import ConfigError
 from metapbt.metadata.source import PROTOCOL_KEYS
@@ -37,7 +38,7 @@ POOLED = "pooled"
 """``metadata = "pooled"``: every environment's bundled planets store at once (the target left
 out: 19 tasks around a classic-control target), as the Meta-PB2 paper pooled its meta-data."""
 
-LEGACY: dict[str, Any] = {"seeding": "shared", "init_ranges": None, "space": None}
+LEGACY: dict[str, Any] = {"seeding": "shared", "init_ranges": None, "space": None, "agent": "ppo"}
 """The value of each setting that older runs did not record: what they ran with.
 
 A summary or checkpoint written before a setting existed lacks its key; it counts as this
@@ -71,18 +72,19 @@ def check_init_ranges(
 
 
 def check_space(
-    value: dict[str, dict[str, Any]] | None, preset: str
+    value: dict[str, dict[str, Any]] | None, preset: str, agent: str = "ppo"
 ) -> dict[str, dict[str, Any]] | None:
-    """``space`` as given, if it is a search space the engine can tune under ``preset``.
+    """``space`` as given, if it is a search space ``agent`` can tune under ``preset``.
 
     Raises:
-        ValueError: On a malformed parameter, or one the engine cannot tune (its message
-            names the parameter and what the engine takes).
+        ValueError: On a malformed parameter, or one the agent cannot tune (its message
+            names the parameter and what the agent takes).
     """
     if value is None:
         return None
     try:
-        tuning.for_space(presets.make(preset), SearchSpace.from_dict(value))
+        kind = agents.kind(agent)
+        kind.for_space(kind.preset(preset), SearchSpace.from_dict(value))
     except ConfigError as err:
         raise ValueError(str(err)) from None
     return value
@@ -118,7 +120,9 @@ class Protocol(BaseModel):
     """Settings shared by every run of a comparison (the reference protocol by default).
 
     Args:
-        preset: PPO preset name (``metapbt.engine.presets``).
+        agent: The learner (:data:`metapbt.engine.agents.AGENTS`: ``ppo``, ``dqn``).
+        preset: The agent's preset (PPO's: ``metapbt.engine.presets``; DQN's:
+            ``metapbt.engine.dqn_presets``).
         population: Number of members.
         budget: Environment steps per member (a multiple of ``interval``); ``None``: the
             preset's default (:func:`metapbt.engine.presets.use`; ``classic``: 600,000).
@@ -136,9 +140,9 @@ class Protocol(BaseModel):
             seeded, e.g. the committed classic-control reproduction).
         space: The tuned hyperparameters, by name (:meth:`~metapbt.population.space.
             SearchSpace.to_dict`'s form: ``{"type": "float"|"int", "low", "high", "log"}`` or
-            ``{"type": "categorical", "choices": [...]}``); the engine's names and kinds are
-            :data:`metapbt.engine.tuning.TUNABLE`. ``None``: the paper's space (``lr``,
-            ``lambda``, ``clip``).
+            ``{"type": "categorical", "choices": [...]}``); the agent's names and kinds
+            (PPO's: :data:`metapbt.engine.tuning.TUNABLE`). ``None``: the agent's default
+            space (PPO: the paper's ``lr``, ``lambda``, ``clip``).
 
     Raises:
         pydantic.ValidationError: On invalid settings (a ``ValueError``; the study loader and
@@ -147,6 +151,7 @@ class Protocol(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    agent: str = "ppo"
     preset: str = "classic"
     population: Annotated[int, Field(ge=1)] = 4
     budget: Annotated[int | None, Field(ge=1)] = None
@@ -156,20 +161,29 @@ class Protocol(BaseModel):
     seeding: Literal["task", "shared"] = "task"
     space: dict[str, dict[str, Any]] | None = None
 
+    @field_validator("agent")
+    @classmethod
+    def _agent(cls, value: str) -> str:
+        return agents.AGENTS.check(value)
+
     @field_validator("preset")
     @classmethod
-    def _preset(cls, value: str) -> str:
-        if value not in presets.PRESETS:
-            raise ValueError(
-                f"unknown preset {value!r}; known: {', '.join(presets.PRESETS.names())}"
-            )
+    def _preset(cls, value: str, info: ValidationInfo) -> str:
+        agent = info.data.get("agent")
+        if agent is None:  # the agent failed its own check
+            return value
+        names = agents.kind(agent).preset_names()
+        if value not in names:
+            of = "" if agent == "ppo" else f" for the {agent} agent"
+            raise ValueError(f"unknown preset {value!r}{of}; known: {', '.join(names)}")
         return value
 
     @model_validator(mode="after")
     def _steps(self) -> Protocol:
         # A value not given is the preset's, set here rather than in a "before" validator so
         # that ``model_fields_set`` still tells what was given.
-        defaults = presets.use(self.preset)
+        kind = agents.kind(self.agent)
+        defaults = kind.use(self.preset)
         filled = []
         for name in ("budget", "interval"):
             if getattr(self, name) is None:
@@ -181,18 +195,19 @@ class Protocol(BaseModel):
                 f"budget {self.budget}{note.get('budget', '')} must be a multiple of interval "
                 f"{self.interval}{note.get('interval', '')}"
             )
-        ppo = presets.make(self.preset)
-        if self.interval % ppo.batch_size:
+        preset = kind.preset(self.preset)
+        if self.interval % preset.batch_size:
             raise ValueError(
                 f"interval {self.interval} must be a multiple of the {self.preset!r} preset's "
-                f"batch size {ppo.batch_size} ({ppo.num_envs} envs x {ppo.rollout_len} steps)"
+                f"batch size {preset.batch_size} ({preset.num_envs} envs x "
+                f"{preset.rollout_len} steps)"
             )
         return self
 
     @model_validator(mode="after")
     def _space(self) -> Protocol:
         try:
-            check_space(self.space, self.preset)
+            check_space(self.space, self.preset, self.agent)
         except ValueError as err:
             raise ValueError(f"space: {err}") from None
         return self
@@ -200,7 +215,9 @@ class Protocol(BaseModel):
     @property
     def search_space(self) -> SearchSpace:
         """The tuned hyperparameters as a :class:`~metapbt.population.space.SearchSpace`."""
-        return default_space() if self.space is None else SearchSpace.from_dict(self.space)
+        if self.space is None:
+            return agents.kind(self.agent).default_space()
+        return SearchSpace.from_dict(self.space)
 
     @property
     def rounds(self) -> int:
@@ -268,13 +285,17 @@ class RunConfig(Protocol):
         if isinstance(data, dict) and data.get("preset") is None:
             env = data.get("env", cls.model_fields["env"].default)
             if isinstance(env, str) and env in envs.ENVS:
-                data = {**data, "preset": presets.for_env(env)[0]}
-                presets.warn_uncalibrated(env)
+                if data.get("agent", "ppo") == "ppo":
+                    data = {**data, "preset": presets.for_env(env)[0]}
+                    presets.warn_uncalibrated(env)
+                elif data.get("agent") in agents.AGENTS:
+                    data = {**data, "preset": agents.kind(data["agent"]).preset_names()[0]}
         return data
 
     @model_validator(mode="after")
     def _preset_fits_env(self) -> RunConfig:
-        presets.warn_unsuited(self.preset, self.env)
+        if self.agent == "ppo":
+            presets.warn_unsuited(self.preset, self.env)
         return self
 
     @model_validator(mode="after")
@@ -327,5 +348,5 @@ class RunConfig(Protocol):
 
     @property
     def protocol(self) -> dict[str, int | str]:
-        """The settings a run's rows depend on: its meta-data provenance."""
-        return {key: getattr(self, key) for key in PROTOCOL_KEYS}
+        """The settings a run's rows depend on: its meta-data provenance (and its agent)."""
+        return {"agent": self.agent, **{key: getattr(self, key) for key in PROTOCOL_KEYS}}

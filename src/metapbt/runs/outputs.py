@@ -25,6 +25,7 @@ import jax
 from metapbt import __version__
 from metapbt._atomic import write_atomic, write_text_atomic
 from metapbt.analysis.run_figure import plot_run
+from metapbt.engine.dqn_presets import DQNConfig
 from metapbt.engine.presets import PPOConfig
 from metapbt.population.history import History
 from metapbt.runs.checkpoint import Checkpoint
@@ -84,7 +85,7 @@ class RunOutputs:
 def summary(
     config: RunConfig,
     context: Mapping[str, float],
-    ppo: PPOConfig,
+    agent_config: PPOConfig | DQNConfig,
     checkpoint: Checkpoint,
     explorer: Mapping[str, Any],
 ) -> dict[str, Any]:
@@ -93,7 +94,7 @@ def summary(
     Args:
         config: The run's config.
         context: Its resolved context values.
-        ppo: Its PPO preset's values.
+        agent_config: Its agent's preset's values (a frozen dataclass).
         checkpoint: The run after its last round (records, elapsed seconds).
         explorer: The explorer's state (GP fits, meta weights).
     """
@@ -101,7 +102,7 @@ def summary(
         "schema": SUMMARY_SCHEMA,
         **config.model_dump(mode="json"),
         "context_values": dict(context),
-        "preset_values": dataclasses.asdict(ppo),
+        "preset_values": dataclasses.asdict(agent_config),
         "best_per_round": list(checkpoint.records),
         "final_best": checkpoint.records[-1]["best"],
         "wall_seconds": checkpoint.elapsed,

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from metapbt import envs
-from metapbt.engine import presets, tuning
+from metapbt.engine import agents
+from metapbt.engine.dqn_presets import DQNConfig
 from metapbt.engine.presets import PPOConfig
 from metapbt.envs.contexts import parse_assignments, split_task_id
 from metapbt.errors import ConfigError
@@ -42,8 +43,8 @@ class ResolvedRun:
         config: The run's settings, as given.
         spec: The environment's spec (its family: trainer kind, features).
         target: The run's task (env, context values, task id).
-        ppo: The PPO preset's structural settings for this env and space
-            (:func:`metapbt.engine.tuning.for_space`).
+        agent_config: The agent's preset's structural settings for this env and space
+            (PPO's through :func:`metapbt.engine.tuning.for_space`).
         space: The tuned hyperparameters (the config's ``space``; by default the paper's).
         meta: The meta methods' meta-data (``None`` for the others).
         initializer: The run's start (portfolio entries, ``init_ranges`` draws, or ``None``:
@@ -53,7 +54,7 @@ class ResolvedRun:
     config: RunConfig
     spec: envs.EnvFamily
     target: TaskRef
-    ppo: PPOConfig
+    agent_config: PPOConfig | DQNConfig
     space: SearchSpace
     meta: MetaSource | None
     initializer: Initializer | None
@@ -99,11 +100,12 @@ def resolve(config: RunConfig) -> ResolvedRun:
         root = bundled_metadata(config.env, config.context, values=config.context_values)
     meta = meta_source(config.method, root, target, protocol=config.protocol, strict=config.strict)
     space = config.search_space
+    kind = agents.kind(config.agent)
     return ResolvedRun(
         config=config,
         spec=spec,
         target=target,
-        ppo=tuning.for_space(presets.make(config.preset, env=config.env), space),
+        agent_config=kind.for_space(kind.preset(config.preset, env=config.env), space),
         space=space,
         meta=meta,
         initializer=_initializer(config, space, target),
@@ -113,7 +115,7 @@ def resolve(config: RunConfig) -> ResolvedRun:
 def batch_key(config: RunConfig, mix_contexts: bool = False) -> tuple[Any, ...]:
     """Runs with equal keys can train together in one batch.
 
-    Environment, context, preset, protocol (population, budget, interval) and search space
+    Environment, context, agent, preset, protocol (population, budget, interval) and search space
     (its parameters are the program's traced values): methods and
     seeds may differ. With ``mix_contexts``, the contexts of an environment whose contexts are
     environment parameters (classic control) may differ too: the trainer then passes them per
@@ -128,6 +130,7 @@ def batch_key(config: RunConfig, mix_contexts: bool = False) -> tuple[Any, ...]:
     return (
         config.env,
         context,
+        config.agent,
         config.preset,
         config.population,
         config.budget,
