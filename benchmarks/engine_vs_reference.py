@@ -1,7 +1,8 @@
-"""Our population trainer beside rejax's PPO, the same PPO on the same machine: env steps/s.
+"""Our population trainer beside rejax's PPO (or DQN), the same learner on the same machine.
 
     python benchmarks/engine_vs_reference.py [--env cart_pole] [--members 1 4] [--repeats 5]
     python benchmarks/engine_vs_reference.py --env inverted_pendulum --iterations 20
+    python benchmarks/engine_vs_reference.py --agent dqn [--iterations 500]
 
 rejax (``pip install -e ".[bench]"``; Liesen et al., 2024) is a maintained public JAX PPO in
 the style of purejaxrl: its ``train_iteration`` (rollout, GAE, epochs of minibatch steps)
@@ -15,6 +16,15 @@ rejax clips each gradient element to ``max_grad_norm`` (we clip the global norm)
 value loss, steps separate Adams for actor and critic, and has no KL term (ours computes one
 even at coefficient 0); presets' ``reward_scale`` and ``scale_obs`` are ours alone.
 Host-stepped environments (LunarLander) have no rejax counterpart and are refused.
+
+With ``--agent dqn`` both sides run double DQN with the ``classic`` DQN preset, which is
+rejax's own CartPole configuration (10 environments, one step each per iteration, a 50k buffer,
+batches of 100, 5 gradient steps per iteration, a dueling 64-64 swish Q-network, Polyak 0.98,
+Adam at 1e-3): the buffer fills for ``learning_starts`` transitions first, lowered here to
+1000 on both sides so the warm-up call passes it and every timed iteration updates (rejax skips
+its updates before the fill; ours computes them masked). Differences: our target network
+follows each gradient step (rejax's each iteration) and we clip the global gradient norm
+(rejax each element); neither is much compute.
 
 Per side and member count: one warm-up call (compiling, then training once: reported apart
 as ``compile_s``), then ``--repeats`` timed calls of ``--iterations`` training iterations each,
@@ -36,6 +46,7 @@ import jax
 import numpy as np
 
 from metapbt.engine import presets
+from metapbt.engine.dqn_presets import DQN_PRESETS, DQNConfig
 from metapbt.engine.factory import make_trainer
 
 from _common import median, write
@@ -87,10 +98,16 @@ def timed(sides: dict[str, tuple[Any, Any]], repeats: int) -> dict[str, tuple[fl
     return {name: (t[0], t[1:]) for name, t in times.items()}
 
 
-def ours(env: str, config: presets.PPOConfig, members: int, iterations: int):
+DQN_LR = 1e-3
+"""Every DQN member's learning rate, on both sides (rejax's CartPole value)."""
+
+
+def ours(env: str, config: Any, members: int, iterations: int):
     """(step, state, one iteration) of our trainer: a step trains ``iterations`` iterations."""
-    trainer = make_trainer(env, None, config, members)
-    state = trainer.init(jax.random.PRNGKey(0), [dict(HPARAMS) for _ in range(members)])
+    dqn = isinstance(config, DQNConfig)
+    trainer = make_trainer(env, None, config, members, agent="dqn" if dqn else None)
+    hparams = {"lr": DQN_LR} if dqn else HPARAMS
+    state = trainer.init(jax.random.PRNGKey(0), [dict(hparams) for _ in range(members)])
     return (
         lambda s: trainer.train(s, iterations * config.batch_size),
         state,
@@ -132,6 +149,43 @@ def rejax_ppo(env: str, config: presets.PPOConfig, members: int, iterations: int
     return jax.jit(jax.vmap(train)), ts, jax.vmap(algo.train_iteration)
 
 
+def rejax_dqn(env: str, config: DQNConfig, members: int, iterations: int):
+    """(step, state, one iteration) of rejax's DQN, vmapped over seeds."""
+    from rejax import DQN
+
+    from metapbt import envs
+
+    wrapped = FiveTuple(*envs.make(env, None))
+    algo = DQN.create(
+        env=wrapped,
+        env_params=wrapped.default_params,
+        agent="DuelingQNetwork" if config.dueling else "QNetwork",
+        agent_kwargs={"activation": config.activation},
+        num_envs=config.num_envs,
+        buffer_size=config.buffer_size,
+        fill_buffer=config.learning_starts,
+        batch_size=config.sample_size,
+        max_grad_norm=config.max_grad_norm or float("inf"),
+        learning_rate=DQN_LR,
+        num_epochs=config.updates,
+        polyak=1.0 - config.tau,
+        eps_start=config.eps_start,
+        eps_end=config.eps_final,
+        exploration_fraction=config.eps_decay,
+        gamma=config.gamma,
+        ddqn=True,
+        total_timesteps=config.explore_steps,
+        eval_freq=config.explore_steps,
+        skip_initial_evaluation=True,
+    )
+
+    def train(ts):
+        return jax.lax.fori_loop(0, iterations, lambda _, t: algo.train_iteration(t), ts)
+
+    ts = jax.vmap(algo.init_state)(jax.random.split(jax.random.PRNGKey(0), members))
+    return jax.jit(jax.vmap(train)), ts, jax.vmap(algo.train_iteration)
+
+
 def cost(one: Any, state: Any) -> dict[str, float]:
     """XLA's cost analysis of one compiled iteration: flops and bytes accessed."""
     analysis = jax.jit(one).lower(state).compile().cost_analysis()
@@ -142,19 +196,30 @@ def cost(one: Any, state: Any) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--env", default="cart_pole")
+    parser.add_argument("--agent", choices=["ppo", "dqn"], default="ppo")
     parser.add_argument("--members", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--iterations", type=int, default=40, help="per timed call")
+    parser.add_argument(
+        "--iterations", type=int, default=None, help="per timed call (ppo 40, dqn 500)"
+    )
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     from metapbt import envs
 
     if envs.spec(args.env).trainer != "jax":
         raise SystemExit(f"{args.env} steps on the host: no rejax counterpart (use a gymnax env)")
-    config = presets.make(presets.for_env(args.env)[0], env=args.env)
+    if args.agent == "dqn":
+        config: Any = DQN_PRESETS.make("classic").with_overrides(learning_starts=1000)
+        args.iterations = args.iterations or 500
+        reference = rejax_dqn
+        shape = f"{config.updates} gradient steps of {config.sample_size} per iteration"
+    else:
+        config = presets.make(presets.for_env(args.env)[0], env=args.env)
+        args.iterations = args.iterations or 40
+        reference = rejax_ppo
+        shape = f"{config.epochs} epochs, {config.batch_size // config.minibatch_size} minibatches"
     print(
-        f"device: {jax.devices()[0]} ({jax.default_backend()}); env {args.env}; "
-        f"batch {config.batch_size}, {config.epochs} epochs, "
-        f"{config.batch_size // config.minibatch_size} minibatches"
+        f"device: {jax.devices()[0]} ({jax.default_backend()}); env {args.env}; agent "
+        f"{args.agent}; batch {config.batch_size}, {shape}"
     )
     rows = []
     for members in args.members:
@@ -162,7 +227,7 @@ def main() -> None:
         row: dict[str, Any] = {"members": members, "steps_per_call": steps}
         sides = {
             side: fn(args.env, config, members, args.iterations)
-            for side, fn in (("ours", ours), ("rejax", rejax_ppo))
+            for side, fn in (("ours", ours), ("rejax", reference))
         }
         calls = {side: (step, state) for side, (step, state, _) in sides.items()}
         timings = timed(calls, args.repeats)
@@ -193,10 +258,12 @@ def main() -> None:
         side: float(np.max([np.ptp(r[side]["seconds"]) / median(r[side]["seconds"]) for r in rows]))
         for side in ("ours", "rejax")
     }
+    name = args.env if args.agent == "ppo" else f"{args.env}_{args.agent}"
     path = write(
-        f"engine_vs_reference_{args.env}",
+        f"engine_vs_reference_{name}",
         {
             "env": args.env,
+            "agent": args.agent,
             "preset": config.__dict__,
             "iterations": args.iterations,
             "repeats": args.repeats,
