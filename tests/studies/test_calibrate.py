@@ -77,7 +77,7 @@ def test_cli_calibrates_each_preset_for_a_runs_budget_and_warns_of_unsuited_pair
 ):
     budgets = {}
 
-    def fake(out, env, preset, budget, *args):
+    def fake(out, env, preset, budget, *args, **kwargs):
         budgets[preset] = budget
         return _row((1.0, 2.0))
 
@@ -97,7 +97,7 @@ def test_cli_calibrates_each_preset_for_a_runs_budget_and_warns_of_unsuited_pair
 def test_cli_tables_every_calibration_in_out_across_calls_and_budgets(tmp_path, monkeypatch):
     made = []
 
-    def fake(out, env, preset, budget, configs, context, seed):
+    def fake(out, env, preset, budget, configs, context, seed, agent="ppo"):
         row = cal.Calibration(
             env, context, preset, budget, ({"lr": 1e-4},) * 2, (1.0, 2.0), None, 1.0
         )
@@ -121,3 +121,15 @@ def test_cli_tables_every_calibration_in_out_across_calls_and_budgets(tmp_path, 
     (tmp_path / "cart_pole__fast__earth__2000__seed0.json").write_text("{not json")
     broken = CliRunner().invoke(app, [*second, "--out", str(tmp_path)])
     assert broken.exit_code != 0 and "not a readable calibration" in broken.output
+
+
+def test_calibrate_takes_the_dqn_agent_with_its_space_presets_and_file_names(tmp_path):
+    args = ["calibrate", "--env", "cart_pole", "--agent", "dqn", "--budget", "100"]
+    result = CliRunner().invoke(app, [*args, "--configs", "2", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    [path] = tmp_path.glob("cart_pole__dqn-classic__*.json")
+    row = cal.load(path)
+    assert row.agent == "dqn" and set(row.configs[0]) == {"lr", "tau", "gamma", "eps_final"}
+    assert "| cart_pole | dqn classic | 100 |" in (tmp_path / "calibration.md").read_text()
+    bad = CliRunner().invoke(app, [*args, "--preset", "box2d", "--out", str(tmp_path)])
+    assert bad.exit_code != 0 and "unknown preset 'box2d' for the dqn agent" in bad.output

@@ -10,14 +10,17 @@ from rich.progress import Progress
 
 from metapbt._atomic import write_text_atomic
 from metapbt.cli._common import console, user_errors
-from metapbt.engine import presets
+from metapbt.engine import agents, presets
 
 
 def calibrate_command(
     env: Annotated[
         list[str] | None, typer.Option(help="Environment(s) (repeat; default: classic control).")
     ] = None,
-    preset: Annotated[list[str] | None, typer.Option(help="Preset(s) (repeat).")] = None,
+    preset: Annotated[
+        list[str] | None, typer.Option(help="Preset(s) of the agent (repeat; default: classic).")
+    ] = None,
+    agent: Annotated[str, typer.Option(help="The learner: ppo or dqn.")] = "ppo",
     budget: Annotated[
         list[int] | None,
         typer.Option(
@@ -48,14 +51,19 @@ def calibrate_command(
     with user_errors(), Progress(console=console) as progress:
         rows = cal.saved(out) if out.is_dir() else {}
         pairs = [(e, p) for e in env_ids for p in names]
+        kind = agents.kind(agent)
         for e, p in pairs:  # before any training: say which pairs do not suit each other
-            presets.warn_unsuited(p, e)
-        todo = [(e, p, s) for e, p in pairs for s in (budget or [presets.use(p).budget])]
+            kind.use(p)  # an unknown preset of this agent: a named error now
+            if agent == "ppo":
+                presets.warn_unsuited(p, e)
+        todo = [(e, p, s) for e, p in pairs for s in (budget or [kind.use(p).budget])]
         bar = progress.add_task("calibrating", total=len(todo))
         for e, p, steps in todo:
             progress.update(bar, description=f"calibrating {e} with {p} for {steps:,} steps")
-            path = cal.result_path(out, e, p, context, steps, seed)
-            rows[path.name] = cal.calibrate_or_load(out, e, p, steps, configs, context, seed)
+            path = cal.result_path(out, e, p, context, steps, seed, agent)
+            rows[path.name] = cal.calibrate_or_load(
+                out, e, p, steps, configs, context, seed, agent=agent
+            )
             progress.update(bar, advance=1)
     text = cal.table(list(rows.values()))
     write_text_atomic(out / "calibration.md", text + "\n")

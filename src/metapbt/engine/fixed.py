@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 import jax
 import numpy as np
 
-from metapbt.engine import presets
+from metapbt.engine import agents
 from metapbt.engine.factory import make_trainer
 from metapbt.engine.trainer_base import BasePopulationTrainer
 from metapbt.errors import ConfigError
@@ -33,6 +33,7 @@ def score_configs(
     seed: int = 0,
     chunk: int = 64,
     on_chunk: Callable[[int, int], None] | None = None,
+    agent: str = "ppo",
 ) -> np.ndarray:
     """Train every configuration on ``seeds`` seeds for ``steps`` steps; final evaluation returns.
 
@@ -42,22 +43,23 @@ def score_configs(
         configs: Hyperparameter configurations (held fixed during training).
         seeds: Independent members per configuration.
         steps: Environment steps per member (a multiple of the preset's batch size).
-        preset: PPO preset name.
+        preset: The agent's preset name.
         seed: Root seed.
         chunk: Most members trained in one program (bounds memory; the last chunk may be
             smaller and then compiles once more).
         on_chunk: Called with (members done, members total) after each chunk.
+        agent: The learner (:data:`metapbt.engine.agents.AGENTS`).
 
     Returns:
         Array ``[len(configs), seeds]`` of mean evaluation returns (NaN: the member diverged).
     """
     if seeds < 1 or chunk < 1 or not configs:
         raise ConfigError("need at least one configuration, one seed and chunk >= 1")
-    ppo = presets.make(preset, env=env)
-    if steps < ppo.batch_size or steps % ppo.batch_size:
+    config = agents.kind(agent).preset(preset, env=env)
+    if steps < config.batch_size or steps % config.batch_size:
         raise ConfigError(
             f"steps ({steps}) must be a positive multiple of the {preset!r} preset's batch "
-            f"size {ppo.batch_size}"
+            f"size {config.batch_size}"
         )
     members = [dict(c) for c in configs for _ in range(seeds)]
     rewards = np.empty(len(members))
@@ -66,7 +68,7 @@ def score_configs(
     for start in range(0, len(members), chunk):
         part = members[start : start + chunk]
         if len(part) not in trainers:
-            trainers[len(part)] = make_trainer(env, context, ppo, len(part))
+            trainers[len(part)] = make_trainer(env, context, config, len(part), agent=agent)
         trainer = trainers[len(part)]
         key, k_init, k_eval = jax.random.split(key, 3)
         state = trainer.train(trainer.init(k_init, part), steps)

@@ -22,9 +22,10 @@ import numpy as np
 from metapbt import envs
 from metapbt._atomic import write_text_atomic
 from metapbt._slug import found_or_new, slug
+from metapbt.engine import agents
 from metapbt.engine.fixed import score_configs
 from metapbt.errors import ConfigError
-from metapbt.population.space import SearchSpace, default_space
+from metapbt.population.space import SearchSpace
 
 logger = logging.getLogger(__name__)
 SCHEMA = "metapbt.calibration/1"
@@ -43,6 +44,7 @@ class Calibration:
         returns: Their final mean evaluation returns (NaN: diverged).
         solved: The environment's usual solved level (``None``: it has none).
         seconds: Wall time of the training and evaluation.
+        agent: The learner (files written before agents were: ``ppo``).
     """
 
     env: str
@@ -53,6 +55,7 @@ class Calibration:
     returns: tuple[float, ...]
     solved: float | None
     seconds: float
+    agent: str = "ppo"
 
     def summary(self) -> dict[str, Any]:
         """Best, quartiles, spread and how many configurations reached the solved level."""
@@ -95,6 +98,7 @@ def calibrate(
     seed: int = 0,
     space: SearchSpace | None = None,
     on_chunk: Callable[[int, int], None] | None = None,
+    agent: str = "ppo",
 ) -> Calibration:
     """Train ``configs`` random configurations of ``space`` on one task; see the module doc.
 
@@ -109,29 +113,32 @@ def calibrate(
         raise ConfigError(f"a spread needs at least 2 configurations, got {configs}")
     spec = envs.spec(env)
     envs.resolve_context(env, context)
-    space = space or default_space()
+    space = space or agents.kind(agent).default_space()
     rng = np.random.default_rng(seed)
     drawn = tuple(space.sample(rng) for _ in range(configs))
     start = time.perf_counter()
-    scores = score_configs(env, context, drawn, 1, budget, preset, seed=seed, on_chunk=on_chunk)[
-        :, 0
-    ]
+    scores = score_configs(
+        env, context, drawn, 1, budget, preset, seed=seed, on_chunk=on_chunk, agent=agent
+    )[:, 0]
     seconds = time.perf_counter() - start
     logger.info("calibrated %s %s with %s in %.0f s", env, context, preset, seconds)
-    return Calibration(
-        env, context, preset, budget, drawn, tuple(float(x) for x in scores), spec.solved, seconds
-    )
+    returns = tuple(float(x) for x in scores)
+    return Calibration(env, context, preset, budget, drawn, returns, spec.solved, seconds, agent)
 
 
-def result_path(out: Path, env: str, preset: str, context: str, budget: int, seed: int) -> Path:
-    """Where :func:`calibrate_or_load` keeps one (env, preset, context, budget, seed) result.
+def result_path(
+    out: Path, env: str, preset: str, context: str, budget: int, seed: int, agent: str = "ppo"
+) -> Path:
+    """Where :func:`calibrate_or_load` keeps one (env, agent, preset, context, budget, seed).
 
-    ``<env>__<preset>__<context slug>__<budget>__seed<seed>.json``; a file written before the
-    context was slugged (commas kept) is found where it is.
+    ``<env>__<preset>__<context slug>__<budget>__seed<seed>.json`` (another agent than PPO
+    prefixes the preset: ``dqn-classic``); a file written before the context was slugged
+    (commas kept) is found where it is.
     """
+    tag = preset if agent == "ppo" else f"{agent}-{preset}"
     return found_or_new(
-        out / f"{slug(env)}__{preset}__{slug(context)}__{budget}__seed{seed}.json",
-        out / f"{env}__{preset}__{context}__{budget}__seed{seed}.json",
+        out / f"{slug(env)}__{tag}__{slug(context)}__{budget}__seed{seed}.json",
+        out / f"{env}__{tag}__{context}__{budget}__seed{seed}.json",
     )
 
 
@@ -143,6 +150,7 @@ def calibrate_or_load(
     configs: int = 30,
     context: str = "earth",
     seed: int = 0,
+    agent: str = "ppo",
 ) -> Calibration:
     """:func:`calibrate`, resumable: a result already in ``out`` is read, a new one saved there.
 
@@ -150,10 +158,10 @@ def calibrate_or_load(
         ConfigError: As :func:`calibrate`, or if a saved result holds another number of
             configurations.
     """
-    path = result_path(out, env, preset, context, budget, seed)
+    path = result_path(out, env, preset, context, budget, seed, agent)
     if path.exists():
         return load(path, expected_configs=configs)
-    result = calibrate(env, preset, budget, configs, context, seed)
+    result = calibrate(env, preset, budget, configs, context, seed, agent=agent)
     save(result, path)
     return result
 
@@ -186,6 +194,7 @@ def load(path: Path | str, expected_configs: int | None = None) -> Calibration:
             tuple(np.nan if x is None else float(x) for x in data["returns"]),
             data["solved"],
             float(data["seconds"]),
+            data.get("agent", "ppo"),
         )
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
         raise ConfigError(f"{path} is not a readable calibration ({err!r}); delete it") from None
@@ -208,7 +217,7 @@ def saved(out: Path) -> dict[str, Calibration]:
 
 def table(rows: list[Calibration]) -> str:
     """A Markdown table: one line per calibration, by env, preset, context and budget."""
-    rows = sorted(rows, key=lambda r: (r.env, r.preset, r.context, r.budget))
+    rows = sorted(rows, key=lambda r: (r.env, r.agent, r.preset, r.context, r.budget))
     lines = [
         "| env | preset | steps | best (solved at) | configs at solved | median | IQR | std "
         "| worst |",
@@ -216,13 +225,14 @@ def table(rows: list[Calibration]) -> str:
     ]
     for row in rows:
         s = row.summary()
+        preset = row.preset if row.agent == "ppo" else f"{row.agent} {row.preset}"
         if s["best"] is None:
-            lines.append(f"| {row.env} | {row.preset} | {row.budget:,} | all diverged | | | | | |")
+            lines.append(f"| {row.env} | {preset} | {row.budget:,} | all diverged | | | | | |")
             continue
         solved = "-" if row.solved is None else f"{row.solved:g}"
         reached = "-" if s["reached"] is None else f"{s['reached']}/{len(row.returns)}"
         lines.append(
-            f"| {row.env} | {row.preset} | {row.budget:,} | {s['best']:.1f} ({solved}) "
+            f"| {row.env} | {preset} | {row.budget:,} | {s['best']:.1f} ({solved}) "
             f"| {reached} | {s['median']:.1f} | {s['q25']:.1f} .. {s['q75']:.1f} "
             f"| {s['std']:.1f} | {s['worst']:.1f} |"
         )
