@@ -197,3 +197,30 @@ def test_general_portfolio_across_envs_and_per_env_selection(tmp_path, monkeypat
         pf.select_portfolio(tmp_path, 2, env="acrobot")
     with pytest.raises(ConfigError, match="distinct"):
         pf.PortfolioSetup(env=("cart_pole", "cart_pole"), contexts=("earth",))
+
+
+def test_a_dqn_portfolio_is_scored_by_dqn_and_refused_by_a_ppo_run(tmp_path):
+    setup = pf.PortfolioSetup(
+        env="cart_pole",
+        contexts=("earth", "neptune"),
+        configs=2,
+        seeds=1,
+        steps=200,
+        best=1,
+        agent="dqn",
+    )
+    assert setup.preset == "classic" and pf.PortfolioSetup(agent="dqn").steps == 40_000
+    found = pf.candidates(setup, tmp_path / "pf")
+    assert set(found[0].config) == {"lr", "tau", "gamma", "eps_final"}  # DQN's space
+    pf.evaluate(tmp_path / "pf")
+    portfolio, path = pf.select_portfolio(
+        tmp_path / "pf", size=1, exclude="cart_pole earth", out=tmp_path / "dqn.json"
+    )
+    assert portfolio.provenance["agent"] == "dqn"
+    common = {"context": "earth", "population": 2, "budget": 200, "interval": 100}
+    run(RunConfig(agent="dqn", portfolio=str(path), **common), tmp_path / "dqn_run")
+    with pytest.raises(ConfigError, match="scored with the dqn agent, this run trains ppo"):
+        run(
+            RunConfig(portfolio=str(path), **{**common, "budget": 4000, "interval": 2000}),
+            tmp_path / "ppo_run",
+        )

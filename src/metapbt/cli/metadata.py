@@ -35,6 +35,7 @@ def metadata_build(
     method: Annotated[str, typer.Option(help="Method of the stored runs.")] = "pb2",
     seeds: Annotated[int, typer.Option(min=1, help="Seeds per context.")] = 5,
     out: Annotated[Path, typer.Option(help="Meta-data directory.")] = Path("meta"),
+    agent: Annotated[str | None, typer.Option(help="The learner: ppo or dqn.")] = None,
     preset: Preset = None,
     population: PopulationSize = None,
     budget: Budget = None,
@@ -52,7 +53,12 @@ def metadata_build(
     from metapbt.studies import metadata_build as mb
 
     protocol = given_options(
-        preset=preset, population=population, budget=budget, interval=interval, quantile=quantile
+        agent=agent,
+        preset=preset,
+        population=population,
+        budget=budget,
+        interval=interval,
+        quantile=quantile,
     )
     with user_errors():
         study = mb.metadata_study(env, contexts, method, seeds, out, runs, **protocol)

@@ -38,8 +38,11 @@ def portfolio_candidates(
         ),
     ] = None,
     best: Annotated[int, typer.Option(min=1, help="Candidates kept per task.")] = 2,
-    preset: Annotated[str, typer.Option(help="PPO preset.")] = "classic",
+    preset: Annotated[str, typer.Option(help="The agent's preset.")] = "classic",
     seed: Annotated[int, typer.Option(help="Root seed.")] = 0,
+    agent: Annotated[
+        str, typer.Option(help="The learner the candidates are scored with: ppo or dqn.")
+    ] = "ppo",
     workers: Workers = 1,
     watchdog: WatchdogOption = True,
 ) -> None:
@@ -57,6 +60,7 @@ def portfolio_candidates(
             best,
             preset,
             seed,
+            agent,
         )
         on_task = _task_progress(progress, len(setup.tasks), "random search")
         found = pf.candidates(setup, out, workers, on_task, make_watchdog(watchdog))

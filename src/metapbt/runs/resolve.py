@@ -198,6 +198,13 @@ def _initializer(config: RunConfig, space: SearchSpace, target: TaskRef) -> Init
     if config.portfolio is None:
         return fill
     portfolio = Portfolio.load(config.portfolio)
+    scored_by = (portfolio.provenance or {}).get("agent", "ppo")  # before agents: PPO's
+    if scored_by != config.agent:
+        raise ConfigError(
+            f"the portfolio {config.portfolio} was scored with the {scored_by} agent, this run "
+            f"trains {config.agent}: select one from {config.agent} runs "
+            f"(`metapbt portfolio candidates --agent {config.agent}`)"
+        )
     portfolio.check_space(space)
     seen = [t for t in portfolio.matrix.tasks if _is_target(t, target)]
     if seen:

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from metapbt import envs
-from metapbt.engine import presets
+from metapbt.engine import agents, presets
 from metapbt.envs.grids import expand_contexts
 from metapbt.errors import ConfigError
 from metapbt.metadata.store import MetaStore
@@ -47,14 +47,16 @@ def metadata_study(
         store: The meta-data directory.
         runs: Where the runs' own files go (default ``<store>/.runs``).
         **protocol: :class:`~metapbt.runs.config.Protocol` fields (others: its defaults; the
-            preset: the env's, as for ``metapbt run``).
+            preset: the env's for PPO, the agent's first otherwise, as for ``metapbt run``).
 
     Raises:
         ConfigError: On an unknown environment, context or method, no seeds, or an invalid
             protocol (naming the field).
     """
     if protocol.get("preset") is None and env in envs.ENVS:
-        protocol = {**protocol, "preset": presets.for_env(env)[0]}
+        agent = protocol.get("agent", "ppo")
+        names = presets.for_env(env) if agent == "ppo" else agents.kind(agent).preset_names()
+        protocol = {**protocol, "preset": names[0]}
     try:
         return Study(
             name=f"metadata-{env}-{method}",

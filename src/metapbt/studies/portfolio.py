@@ -33,7 +33,7 @@ from metapbt import envs
 from metapbt._atomic import ensure_writable, write_atomic, write_text_atomic
 from metapbt._slug import task_slug
 from metapbt.analysis.portfolio_figure import plot_portfolio
-from metapbt.engine import presets
+from metapbt.engine import agents, presets
 from metapbt.engine.fixed import score_configs
 from metapbt.envs import PLANETS
 from metapbt.envs.contexts import task_id
@@ -46,7 +46,7 @@ from metapbt.population.portfolio import (
     normalise_columns,
     select,
 )
-from metapbt.population.space import SearchSpace, default_space
+from metapbt.population.space import SearchSpace
 from metapbt.studies.watchdog import (
     UNWATCHED,
     Progress,
@@ -84,8 +84,9 @@ class PortfolioSetup:
         best: Candidates kept per task. The reference kept 1 from each of 20 tasks (4 envs x
             5 planets); one env's 5 planets with 1 each would leave only 4 candidates once the
             target is left out, too few for a portfolio of 5, hence 2.
-        preset: PPO preset.
+        preset: The agent's preset.
         seed: Root seed (task ``i`` draws its configurations from ``(seed, i)``).
+        agent: The learner the candidates are scored with (its default space is searched).
     """
 
     env: str | tuple[str, ...] = "cart_pole"
@@ -96,10 +97,12 @@ class PortfolioSetup:
     best: int = 2
     preset: str = "classic"
     seed: int = 0
+    agent: str = "ppo"
 
     def __post_init__(self) -> None:
+        kind = agents.kind(self.agent)
         if self.steps is None:  # an int from here on (what setup.json records)
-            object.__setattr__(self, "steps", INTERVALS * presets.use(self.preset).interval)
+            object.__setattr__(self, "steps", INTERVALS * kind.use(self.preset).interval)
         if not self.contexts:
             raise ConfigError("a portfolio needs at least one context")
         if len(set(self.contexts)) != len(self.contexts):
@@ -114,8 +117,9 @@ class PortfolioSetup:
         for env, context in self.pairs:
             envs.resolve_context(env, context)
         for env in self.envs:
-            presets.warn_unsuited(self.preset, env)
-            batch = presets.make(self.preset, env=env).batch_size
+            if self.agent == "ppo":
+                presets.warn_unsuited(self.preset, env)
+            batch = kind.preset(self.preset, env=env).batch_size
             if self.steps % batch:
                 raise ConfigError(
                     f"steps ({self.steps}) must be a multiple of the {self.preset!r} batch "
@@ -179,6 +183,7 @@ def _candidates_task(root: Path, task: str, on_chunk: OnChunk = None) -> dict[st
         setup.preset,
         seed=setup.seed * 1000 + index,
         on_chunk=on_chunk,
+        agent=setup.agent,
     )
     mean = _nanmean(scores)
     order = np.argsort(np.where(np.isfinite(mean), -mean, np.inf), kind="stable")
@@ -244,6 +249,7 @@ def _evaluation_task(root: Path, task: str, on_chunk: OnChunk = None) -> dict[st
         setup.preset,
         seed=setup.seed * 1000 + 500 + index,
         on_chunk=on_chunk,
+        agent=setup.agent,
     )
     return {
         "task": task,
@@ -311,7 +317,8 @@ def select_portfolio(
             raise ConfigError(f"{root} has no tasks of {env!r}; its envs are {list(setup.envs)}")
         columns = [task_id(e, c) for e, c in setup.pairs if e == env]
     chosen = select(space, load_matrix(root), size, exclude, columns)
-    provenance = {k: getattr(setup, k) for k in ("env", "preset", "steps", "seeds", "configs")}
+    keys = ("env", "agent", "preset", "steps", "seeds", "configs")
+    provenance = {k: getattr(setup, k) for k in keys}
     if env is not None:
         provenance["covers"] = env
     chosen = dataclasses.replace(chosen, provenance=provenance)
@@ -366,7 +373,7 @@ def _write_setup(root: Path, setup: PortfolioSetup) -> None:
     data = {
         "schema": SETUP_SCHEMA,
         "setup": dataclasses.asdict(setup),
-        "space": default_space().to_dict(),
+        "space": agents.kind(setup.agent).default_space().to_dict(),
     }
     _write_json(path, data)
 
