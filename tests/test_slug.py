@@ -43,7 +43,7 @@ def test_a_store_finds_a_run_under_its_old_name(tmp_path):
 def test_calibration_resumes_from_a_saved_result_new_or_old_name(tmp_path, monkeypatch):
     calls = []
 
-    def fake(env, preset, budget, configs, context, seed):
+    def fake(env, preset, budget, configs, context, seed, agent="ppo"):
         calls.append(env)
         drawn = tuple({"lr": 1e-4, "lambda": 0.95, "clip": 0.2} for _ in range(configs))
         scores = tuple(float(x) for x in np.arange(configs))
