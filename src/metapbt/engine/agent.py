@@ -30,9 +30,29 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from metapbt.population.space import SearchSpace
+
+
+def write_hparams(state: Any, configs: Sequence[Mapping[str, Any]]) -> Any:
+    """``state`` (stacked ``[P]``) with member ``i``'s values of ``configs[i]`` as traced leaves.
+
+    ``lr`` goes into the optimiser state's injected hyperparameters
+    (``optax.inject_hyperparams``); every other name into ``state.hparams``. For agents whose
+    state has ``opt_state`` and ``hparams`` fields (PPO's and DQN's).
+    """
+    hparams = dict(state.hparams)
+    for name in configs[0]:
+        values = jnp.asarray([float(c[name]) for c in configs], jnp.float32)
+        if name == "lr":
+            # A new dict: the optimiser state's dict is shared with the caller's state.
+            injected = {**state.opt_state.hyperparams, "learning_rate": values}
+            state = state.replace(opt_state=state.opt_state._replace(hyperparams=injected))
+        else:
+            hparams[name] = values
+    return state.replace(hparams=hparams)
 
 
 class Rollout(NamedTuple):

@@ -33,7 +33,7 @@ class AgentKind:
         name: Its name (``--agent``).
         config_type: The class of its presets' structural configs.
         presets: Its presets by name.
-        uses: What each preset is for (:class:`~metapbt.engine.presets.PresetUse`).
+        use_of: What a preset is for (:class:`~metapbt.engine.presets.PresetUse`), by name.
         tunable: What it can tune during training, by name, with what each is.
         default_space: The space tuned when a run names none.
         for_space: ``(config, space) -> config`` with the structural bounds ``space`` needs.
@@ -44,7 +44,7 @@ class AgentKind:
     name: str
     config_type: type
     presets: Registry[Any]
-    uses: Mapping[str, PresetUse] | Callable[[str], PresetUse]
+    use_of: Callable[[str], PresetUse]
     tunable: Mapping[str, str]
     default_space: Callable[[], SearchSpace]
     for_space: Callable[[Any, SearchSpace], Any]
@@ -63,7 +63,7 @@ class AgentKind:
     def use(self, name: str) -> PresetUse:
         """What preset ``name`` is for (a run's default budget and interval, its families)."""
         self._check(name)
-        return self.uses(name) if callable(self.uses) else self.uses[name]
+        return self.use_of(name)
 
     def preset_names(self) -> list[str]:
         """Its presets' names."""
@@ -122,7 +122,7 @@ DQN = AgentKind(
     "dqn",
     DQNConfig,
     dqn_presets.DQN_PRESETS,
-    dqn_presets.USES,
+    dqn_presets.USES.__getitem__,
     dqn_agent.TUNABLE,
     dqn_agent.default_space,
     dqn_agent.for_space,

@@ -29,7 +29,7 @@ import numpy as np
 import optax
 
 from metapbt.engine import dqn
-from metapbt.engine.agent import Rollout
+from metapbt.engine.agent import Rollout, write_hparams
 from metapbt.engine.dqn_presets import DQNConfig
 from metapbt.engine.networks import QNetwork, torso_for
 from metapbt.engine.tuning import values_of
@@ -328,15 +328,7 @@ class DQNAgent:
             bad = [c["updates"] for c in configs if not _whole_in(c["updates"], 1, bound)]
             if bad:
                 raise ConfigError(f"updates {bad} outside 1..{bound} (the program's max_updates)")
-        hparams = dict(state.hparams)
-        for name in names:
-            values = jnp.asarray([float(c[name]) for c in configs], jnp.float32)
-            if name == "lr":
-                injected = {**state.opt_state.hyperparams, "learning_rate": values}
-                state = state.replace(opt_state=state.opt_state._replace(hyperparams=injected))
-            else:
-                hparams[name] = values
-        return state.replace(hparams=hparams)
+        return write_hparams(state, configs)
 
     def clone(self, state: DQNState, index: np.ndarray) -> DQNState:
         """Donors' online and target weights and optimiser state (and buffers).

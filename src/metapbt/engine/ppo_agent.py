@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from metapbt.engine import tuning
-from metapbt.engine.agent import Rollout
+from metapbt.engine.agent import Rollout, write_hparams
 from metapbt.engine.networks import ActorCritic, bounds_scaling, torso_for, update_obs_stats
 from metapbt.engine.ppo import MemberState, Transition, make_optimizer, ppo_update
 from metapbt.engine.presets import PPOConfig
@@ -143,16 +143,7 @@ class PPOAgent:
                 (:func:`metapbt.engine.tuning.check_values`).
         """
         tuning.check_values(self.config, configs)
-        hparams = dict(state.hparams)
-        for name in configs[0]:
-            values = jnp.asarray([float(c[name]) for c in configs], jnp.float32)
-            if name == "lr":
-                # A new dict: the optimiser state's dict is shared with the caller's state.
-                injected = {**state.opt_state.hyperparams, "learning_rate": values}
-                state = state.replace(opt_state=state.opt_state._replace(hyperparams=injected))
-            else:
-                hparams[name] = values
-        return state.replace(hparams=hparams)
+        return write_hparams(state, configs)
 
     def clone(self, state: MemberState, index: np.ndarray) -> MemberState:
         """Donors' weights, optimiser state and KL coefficient; hyperparameters stay."""
