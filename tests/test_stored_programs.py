@@ -155,13 +155,17 @@ def test_off_with_the_compilation_cache_or_the_switch(store, monkeypatch):
     assert not store.exists()
 
 
-def test_the_trainers_stored_programs_compute_what_tracing_does(store, monkeypatch):
-    config = tiny()
+@pytest.mark.parametrize("agent", ["ppo", "dqn"])
+def test_the_trainers_stored_programs_compute_what_tracing_does(store, monkeypatch, agent):
+    from tests.engine.test_dqn import TINY
+
+    config = tiny() if agent == "ppo" else TINY
 
     def run():
-        trainer = PopulationTrainer("cart_pole", "earth", config, 2)
-        state = trainer.init(jax.random.PRNGKey(0), configs([1e-3, 3e-4]))
-        state = trainer.train(state, 2 * config.batch_size)
+        trainer = PopulationTrainer("cart_pole", "earth", config, 2, agent=agent)
+        hparams = configs([1e-3, 3e-4]) if agent == "ppo" else [{"lr": 1e-3}, {"lr": 3e-4}]
+        state = trainer.init(jax.random.PRNGKey(0), hparams)
+        state = trainer.train(state, 4 * config.num_envs * config.rollout_len)
         return state, trainer.evaluate(state, jax.random.PRNGKey(1))
 
     exported, rewards = run()  # traced, exported and stored

@@ -9,8 +9,8 @@ wraps such a jitted function: the first time it is called with a given signature
 process with the same key deserialises it and calls it, tracing nothing of the function.
 
 The key is everything that shapes the program: the function's name, its owner's description
-(for a trainer: environment, every member's context values, the PPO preset's fields and the
-population size), the static arguments, the structure, shapes and dtypes of the arguments,
+(for a trainer: environment, every member's context values, the agent, its preset's fields
+and the population size), the static arguments, the structure, shapes and dtypes of the arguments,
 the versions of JAX, jaxlib and the libraries that build the program (flax, optax, gymnax,
 brax), the device, and a digest of this package's source. The whole key is stored in the file
 and compared on load, so a file renamed, swapped or written by other code is never used; a

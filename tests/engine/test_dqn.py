@@ -250,6 +250,7 @@ def test_which_agents_train_an_env_and_a_dqn_run_from_the_command_line(tmp_path)
 
     from metapbt.cli import app
     from metapbt.engine import agents
+    from metapbt.population.history import read_labels
 
     assert agents.for_env("cart_pole") == ["ppo", "dqn"]
     assert agents.for_env("pendulum") == ["ppo"]
@@ -259,5 +260,6 @@ def test_which_agents_train_an_env_and_a_dqn_run_from_the_command_line(tmp_path)
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["agent"] == "dqn" and summary["preset"] == "classic"
     assert summary["preset_values"]["buffer_size"] == 50_000
+    assert read_labels(tmp_path / "r" / "history.parquet") == {"agent": "dqn"}
     refused = CliRunner().invoke(app, [*args, "--env", "pendulum", "--out", str(tmp_path / "p")])
     assert refused.exit_code != 0 and "discrete actions only" in refused.output

@@ -67,6 +67,26 @@ def test_frame_schema_and_parquet_round_trip(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["history.parquet"]  # no temporary left
 
 
+def test_labels_round_trip_and_files_without_them_read_as_empty(tmp_path):
+    from metapbt.population.history import LABELS_KEY, read_labels
+
+    h = History(space())
+    h.add_round(100, [a(1e-4)], [1.0], [-1])
+    h.to_parquet(tmp_path / "labelled.parquet", {"agent": "dqn"})
+    h.to_parquet(tmp_path / "plain.parquet")
+    assert read_labels(tmp_path / "labelled.parquet") == {"agent": "dqn"}
+    assert read_labels(tmp_path / "plain.parquet") == {}
+    assert History.from_parquet(tmp_path / "labelled.parquet").to_frame().equals(h.to_frame())
+
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(tmp_path / "plain.parquet")
+    broken = table.replace_schema_metadata({**table.schema.metadata, LABELS_KEY: b"[1, 2"})
+    pq.write_table(broken, tmp_path / "broken.parquet")
+    with pytest.raises(MetaPBTError, match="malformed labels"):
+        read_labels(tmp_path / "broken.parquet")
+
+
 def test_corrupted_or_foreign_file_is_reported_by_name(tmp_path):
     bad = tmp_path / "broken.parquet"
     bad.write_bytes(b"not parquet at all")

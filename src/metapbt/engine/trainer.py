@@ -26,6 +26,7 @@ import numpy as np
 
 from metapbt import envs
 from metapbt.engine.agent import Agent, Rollout
+from metapbt.engine.dqn_agent import DQNAgent
 from metapbt.engine.ppo_agent import PPOAgent
 from metapbt.engine.presets import PPOConfig
 from metapbt.engine.trainer_base import BasePopulationTrainer
@@ -76,8 +77,9 @@ class PopulationTrainer(BasePopulationTrainer):
         self.eval_steps = horizon(spec, self.env_params)
         # Everything the two programs close over derives from these (and the code).
         # A user's env or agent can change without our source or a library's version: such
-        # programs are traced in every process, never stored (``owner`` None).
-        storable = envs.versioned_code(env_id) and isinstance(self.agent, PPOAgent)
+        # programs are traced in every process, never stored (``owner`` None). Our agents'
+        # code is in the key's source digest.
+        storable = envs.versioned_code(env_id) and type(self.agent) in (PPOAgent, DQNAgent)
         owner = {
             "trainer": type(self).__name__,
             "agent": self.agent.name,

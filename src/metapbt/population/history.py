@@ -14,7 +14,8 @@ reward         float64 the member's score at ``step`` (NaN if its evaluation div
 clone_source   int64   member whose weights it copied at ``step`` (exploit), or -1 (kept)
 ============== ======= ===================================================================
 
-Parquet files carry the schema version and the search space (JSON) as file metadata.
+Parquet files carry the schema version, the search space (JSON) and the run's labels (JSON,
+e.g. ``{"agent": "dqn"}``; absent in files written before labels existed) as file metadata.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,7 @@ from metapbt.population.space import Config, SearchSpace
 
 SCHEMA_VERSION = "metapbt.history/1"
 RESERVED_COLUMNS = ("step", "member", "reward", "clone_source")
+LABELS_KEY = b"metapbt.labels"
 NO_SOURCE = -1
 
 
@@ -159,8 +161,16 @@ class History:
         history._source = frame["clone_source"].astype(int).tolist()
         return history
 
-    def to_parquet(self, path: str | os.PathLike[str]) -> None:
-        """Write the history atomically (a temporary file renamed over ``path``)."""
+    def to_parquet(
+        self, path: str | os.PathLike[str], labels: Mapping[str, str] | None = None
+    ) -> None:
+        """Write the history atomically (a temporary file renamed over ``path``).
+
+        Args:
+            path: The file.
+            labels: What the rows belong to (a run writes ``{"agent": ...}``), stored as file
+                metadata and read back by :func:`read_labels`.
+        """
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -169,6 +179,8 @@ class History:
             b"metapbt.schema": SCHEMA_VERSION.encode(),
             b"metapbt.space": json.dumps(self.space.to_dict()).encode(),
         }
+        if labels:
+            meta[LABELS_KEY] = json.dumps({str(k): str(v) for k, v in labels.items()}).encode()
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
         write_atomic(path, lambda tmp: pq.write_table(table, tmp))
 
@@ -291,3 +303,27 @@ def _empty(dim: int) -> SurrogateData:
         target=np.zeros(0),
         member=np.zeros(0, dtype=np.int64),
     )
+
+
+def read_labels(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The labels a history file was written with (``{}`` for files written without them).
+
+    Raises:
+        MetaPBTError: If the file is unreadable or its labels are not a JSON object of strings.
+    """
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except (OSError, ValueError) as err:
+        raise MetaPBTError(f"cannot read history file {str(path)!r}: {err}") from None
+    raw = meta.get(LABELS_KEY)
+    if raw is None:
+        return {}
+    try:
+        labels = json.loads(raw)
+    except ValueError:
+        labels = None
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        raise MetaPBTError(f"{str(path)!r} has malformed labels {raw[:80]!r}")
+    return labels

@@ -387,7 +387,7 @@ class _Run:
 
 def _setup(index: int, job: RunJob) -> _Run:
     """The run's population and directory (before any training)."""
-    outputs = RunOutputs(Path(job.out))
+    outputs = RunOutputs(Path(job.out), {"agent": job.config.agent})
     if outputs.checkpoint.exists() and not job.resume:
         raise ConfigError(
             f"{outputs.root} already holds a run; pass --resume or choose another --out"

@@ -41,9 +41,15 @@ CHECKPOINT = "checkpoint.msgpack"
 
 @dataclass(frozen=True)
 class RunOutputs:
-    """The output files of the run directory ``root``."""
+    """The output files of the run directory ``root``.
+
+    Attributes:
+        root: The run directory.
+        labels: Written into the history file's metadata (the run's agent).
+    """
 
     root: Path
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def history(self) -> Path:
@@ -72,7 +78,7 @@ class RunOutputs:
 
     def write_round(self, history: History, checkpoint: Checkpoint) -> None:
         """After each round: the history so far and the checkpoint."""
-        history.to_parquet(self.history)
+        history.to_parquet(self.history, self.labels)
         checkpoint.save(self.checkpoint)
 
     def write_final(self, summary: Mapping[str, Any], history: History, title: str) -> None:
