@@ -57,6 +57,7 @@ LAYERS: dict[str, int] = {
     "_atomic": 0,
     "_registry": 0,
     "_slug": 0,
+    "_paths": 0,
     "compile_cache": 0,
     "_deferred": 0,
     "stored_programs": 5,  # uses compile_cache and _atomic

@@ -65,6 +65,7 @@ class EnvRegistry:
             UnknownNameError: If ``name`` is neither registered, an entry point nor a source.
             ConfigError: If its source or entry point cannot be loaded, or breaks the contract.
         """
+        sources.check_import(name)  # also for a cached spec: the same answer every time
         if name in self._built:
             return self._built[name]
         if name in self._factories:

@@ -18,16 +18,25 @@ An env id is one of:
 :class:`~metapbt.envs.adapters.GymnasiumSpec`) and checks that it keeps the contract
 (:mod:`metapbt.envs.checks`), so a broken environment fails before training with an error that
 names it. Sources are built once per process and id (cached).
+
+A ``module:attr`` id (and a ``gymnasium:module:Env`` id) imports a Python module: that runs
+code. Ids typed by the user (``--env``, Python) are the user's own; ids read from a file someone
+may have sent (a study file, a portfolio's ``setup.json``) are resolved inside
+:func:`refusing_imports`, where such an id is a :class:`~metapbt.errors.ConfigError` unless its
+module (or a package above it) is listed in the ``METAPBT_ALLOW_IMPORT`` environment variable
+(comma-separated module names, or ``*`` for any).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from importlib import metadata
 from typing import Any
 
@@ -52,6 +61,55 @@ SOURCES_HELP = (
 )
 
 
+ALLOW_IMPORT_VAR = "METAPBT_ALLOW_IMPORT"
+"""Modules a file may make the program import (comma-separated; ``*``: any)."""
+
+_REFUSING: ContextVar[str | None] = ContextVar("metapbt_refusing_imports", default=None)
+
+
+def imported_module(env_id: str) -> str | None:
+    """The Python module resolving ``env_id`` would import, or ``None`` (ours, a library's).
+
+    >>> imported_module("ramp:ENV"), imported_module("gymnax:CartPole-v1")
+    ('ramp', None)
+    """
+    prefix, sep, rest = env_id.partition(":")
+    if prefix == "gymnasium" and ":" in rest:  # gymnasium's own "module:EnvName" form
+        return rest.partition(":")[0]
+    if sep and prefix not in PREFIXES and _MODULE_ATTR.match(env_id):
+        return prefix
+    return None
+
+
+@contextlib.contextmanager
+def refusing_imports(source: str) -> Iterator[None]:
+    """Inside: an env id that would import a module not allowed is a ``ConfigError``.
+
+    Args:
+        source: What the ids come from (``"study file s.toml"``), named in the error.
+    """
+    token = _REFUSING.set(source)
+    try:
+        yield
+    finally:
+        _REFUSING.reset(token)
+
+
+def check_import(env_id: str) -> None:
+    """Raise if ``env_id`` would import a module inside :func:`refusing_imports` (not allowed)."""
+    source, module = _REFUSING.get(), imported_module(env_id)
+    if source is None or module is None:
+        return
+    allowed = {m.strip() for m in os.environ.get(ALLOW_IMPORT_VAR, "").split(",") if m.strip()}
+    if "*" in allowed or any(module == m or module.startswith(m + ".") for m in allowed):
+        return  # a listed package allows its modules
+    raise ConfigError(
+        f"{source} names env {env_id!r}, which would import the Python module {module!r} "
+        f"(running its code); a file cannot make metapbt run code. If you trust it, set "
+        f"{ALLOW_IMPORT_VAR}={module} and run again"
+    )
+
+
 def is_source(env_id: str) -> bool:
     """Whether ``env_id`` names a source by prefix or ``module:attr`` (not a registered id)."""
     prefix, sep, _ = env_id.partition(":")
@@ -65,6 +123,7 @@ def from_source(env_id: str) -> Any:
         ConfigError: If the library is missing, the id unknown to it, the module or attribute
             missing, or the environment breaks the contract.
     """
+    check_import(env_id)
     prefix, _, name = env_id.partition(":")
     if prefix == "gymnax":
         return _gymnax(env_id, name)

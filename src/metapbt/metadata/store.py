@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from metapbt._atomic import write_atomic
+from metapbt._paths import plain_name
 from metapbt._slug import found_or_new, task_slug
 from metapbt.errors import ConfigError, MetaDataError
 
@@ -141,7 +142,7 @@ class MetaStore:
         ``<task_slug>/<method>-seed<k>.parquet``; a run stored before the slug replaced commas
         (``cart_pole__gravity=12.0,length=0.4/``) is found where it is.
         """
-        name = f"{method}-seed{int(seed)}.parquet"
+        name = f"{plain_name(method, 'method')}-seed{int(seed)}.parquet"
         return found_or_new(
             self.root / task_slug(task) / name, self.root / task.replace(" ", "__") / name
         )
@@ -158,18 +159,25 @@ class MetaStore:
                 f"meta-data file {path} is corrupted or not written by metapbt "
                 f"({type(err).__name__}: {err}); delete or rebuild it"
             ) from None
-        if meta.get("schema") != SCHEMA:
-            raise MetaDataError(f"{path} has schema {meta.get('schema')!r}, expected {SCHEMA!r}")
-        run = MetaRun(
-            meta["task"],
-            int(meta["seed"]),
-            meta["method"],
-            meta["context"],
-            table.to_pandas(),
-            path,
-            env=meta.get("env", ""),
-            protocol=meta.get("protocol"),
-        )
+        if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
+            found = meta.get("schema") if isinstance(meta, dict) else type(meta).__name__
+            raise MetaDataError(f"{path} has schema {found!r}, expected {SCHEMA!r}")
+        try:
+            run = MetaRun(
+                plain_name(meta["task"], "task id"),
+                int(meta["seed"]),
+                plain_name(meta["method"], "method"),
+                dict(meta["context"]),
+                table.to_pandas(),
+                path,
+                env=str(meta.get("env", "")),
+                protocol=meta.get("protocol"),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise MetaDataError(
+                f"meta-data file {path} has malformed provenance ({type(err).__name__}: {err}); "
+                "delete or rebuild it"
+            ) from None
         return run, meta
 
     def runs(self) -> list[Path]:

@@ -55,6 +55,12 @@ reproduction ran).
 
 Paths in the file are relative to the file. Unknown keys and impossible values are errors that
 name the key (pydantic validation; ``extra="forbid"`` everywhere).
+
+A study file may come from someone else, so what it names stays in its place: ``name``, method
+labels and context names are plain names (no slash, backslash or ``..``); ``results``, ``save_meta``
+and ``[logging]`` paths are relative and stay below the file's directory (read paths,
+``portfolio`` and ``metadata``, may point anywhere); an env named ``module:attr`` is imported
+only if ``METAPBT_ALLOW_IMPORT`` lists its module (:mod:`metapbt.envs.sources`).
 """
 
 from __future__ import annotations
@@ -77,9 +83,11 @@ from pydantic import (
 )
 
 from metapbt import envs
+from metapbt._paths import confined, plain_name
 from metapbt._slug import slug
 from metapbt.envs.contexts import task_id
 from metapbt.envs.grids import expand_contexts
+from metapbt.envs.sources import refusing_imports
 from metapbt.errors import ConfigError
 from metapbt.population import methods
 from metapbt.population.space import SearchSpace
@@ -186,6 +194,7 @@ class TaskSpec(_Frozen):
         if isinstance(self.contexts, str):
             return tuple(expand_contexts(self.env, self.contexts))
         for context in self.contexts:
+            plain_name(context, "context")
             envs.resolve_context(self.env, context)
         return self.contexts
 
@@ -283,6 +292,14 @@ class Study(_Frozen):
     layout: Literal["cell", "run"] = "cell"
     logging: LoggingSpec = LoggingSpec()
     base: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        try:
+            return plain_name(value, "study name")
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
 
     @field_validator("methods")
     @classmethod
@@ -399,18 +416,34 @@ def load_study(path: Path | str) -> Study:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"study file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as err:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"study file {path} is not valid TOML: {err}") from None
     if "base" in data:
         raise ConfigError(f"{path}: unknown key 'base'")
     try:
-        study = Study(**data, base=path.parent)
+        with refusing_imports(f"study file {path}"):
+            study = Study(**data, base=path.parent)
     except ValidationError as err:
         raise ConfigError(f"study file {path} is invalid: {describe(err)}") from None
+    except TypeError as err:  # a top-level value of the wrong kind, e.g. ``methods`` a table
+        raise ConfigError(f"study file {path} is invalid: {err}") from None
+    _check_writes(study, path)
     ids = [c.id for c in study.cells]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"study file {path} expands to duplicate cells (repeated contexts?)")
     return study
+
+
+def _check_writes(study: Study, path: Path) -> None:
+    """Every path ``study`` writes to stays below the study file's directory."""
+    where = f"study file {path}:"
+    if study.results is not None:
+        confined(study.results, f"{where} results")
+    if study.logging.tensorboard is not None:
+        confined(study.logging.tensorboard, f"{where} logging.tensorboard")
+    for cell in study.cells if study.save_meta is not None else ():
+        values = {"env": cell.env, "context": cell.context, "task": cell.task}
+        confined(str(_fill(study.save_meta, values)), f"{where} save_meta")
 
 
 def study_of_runs(
@@ -443,7 +476,7 @@ def study_of_runs(
     )
     try:
         return Study(
-            name=Path(results).name,
+            name=Path(results).resolve().name or "runs",
             results=str(results),
             methods=(method,),
             tasks=(TaskSpec(env=config.env, contexts=contexts),),

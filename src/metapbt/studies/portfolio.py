@@ -38,6 +38,7 @@ from metapbt.engine.fixed import score_configs
 from metapbt.envs import PLANETS
 from metapbt.envs.contexts import task_id
 from metapbt.envs.grids import expand_contexts
+from metapbt.envs.sources import refusing_imports
 from metapbt.errors import ConfigError
 from metapbt.population.portfolio import (
     Candidate,
@@ -355,7 +356,8 @@ def read_setup(root: Path | str) -> tuple[PortfolioSetup, SearchSpace]:
         fields = {**data["setup"], "contexts": tuple(data["setup"]["contexts"])}
         if isinstance(fields["env"], list):
             fields["env"] = tuple(fields["env"])
-        return PortfolioSetup(**fields), SearchSpace.from_dict(data["space"])
+        with refusing_imports(str(path)):  # a shared portfolio directory runs no one's code
+            return PortfolioSetup(**fields), SearchSpace.from_dict(data["space"])
     except (KeyError, TypeError) as err:
         raise ConfigError(f"{path} is malformed: {err!r}") from None
 
