@@ -163,6 +163,8 @@ class MetaStore:
             found = meta.get("schema") if isinstance(meta, dict) else type(meta).__name__
             raise MetaDataError(f"{path} has schema {found!r}, expected {SCHEMA!r}")
         try:
+            if not isinstance(meta.get("protocol"), dict | None):
+                raise TypeError(f"protocol must be a table, got {meta['protocol']!r:.60}")
             run = MetaRun(
                 plain_name(meta["task"], "task id"),
                 int(meta["seed"]),
@@ -210,9 +212,9 @@ class MetaStore:
         grouped: dict[str, list[MetaRun]] = {}
         for path in files:
             run, meta = self.read(path)
-            if meta["space"] != dict(space):
+            if meta.get("space") != dict(space):
                 raise MetaDataError(
-                    f"{path} was recorded with search space {meta['space']}, but this run uses "
+                    f"{path} was recorded with search space {meta.get('space')}, but this run uses "
                     f"{dict(space)}; rebuild the meta-data or use the same space"
                 )
             if exclude is None or not exclude(run.env, run.context, run.task):

@@ -69,6 +69,11 @@ class Population:
                 f"{space.categorical_names} are categorical: use random, pbt, pb2-mix, "
                 "meta-prior or taf with categorical parameters"
             )
+        if self.method.explorer.models_numbers and len(space.categorical_names) == space.dim:
+            raise ConfigError(  # found by the property tests: it failed at the first explore
+                f"the {self.method.name} method models the numeric parameters, but every one of "
+                f"{space.names} is categorical: use random or pbt, or add a numeric parameter"
+            )
         self._rng = np.random.default_rng(seed)
         initial = (initializer or RandomInitializer()).initial(space, size, self._rng)
         if len(initial) != size:

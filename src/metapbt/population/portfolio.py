@@ -234,6 +234,8 @@ def select(
 
 
 def _candidate(space: SearchSpace, data: Mapping[str, Any]) -> Candidate:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"a candidate is a table of values and its 'source', got {data!r:.80}")
     config = {k: v for k, v in data.items() if k != "source"}
     return Candidate(space.validate(config), str(data["source"]))
 

@@ -54,6 +54,16 @@ class Float:
                 f"a log-scaled parameter needs positive bounds, got low={self.low!r}; "
                 "use log=False or a positive lower bound"
             )
+        if self.log and not math.log(self.low) < math.log(self.high):
+            raise ConfigError(  # found by the property tests: the unit cube divided by zero
+                f"the range [{self.low!r}, {self.high!r}] is too narrow for a log scale (its "
+                "logarithms are equal as floats); widen it or use log=False"
+            )
+        if not math.isfinite(float(self.high) - float(self.low)):
+            raise ConfigError(  # found by the property tests: every draw landed on ``high``
+                f"the range [{self.low!r}, {self.high!r}] is wider than a float can hold; "
+                "narrow it or use log=True"
+            )
 
     @property
     def kind(self) -> str:
@@ -94,6 +104,10 @@ class Float:
         return float(value)
 
 
+MAX_EXACT_INT = 2**53
+"""The largest magnitude an :class:`Int` bound may have (every integer up to it is a float64)."""
+
+
 @dataclass(frozen=True)
 class Int(Float):
     """An integer hyperparameter in ``[low, high]`` (e.g. a minibatch count).
@@ -106,6 +120,11 @@ class Int(Float):
             value = getattr(self, bound)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"Int {bound} must be an int, got {value!r}")
+            if abs(value) > MAX_EXACT_INT:  # values travel as float64 (unit cube, histories)
+                raise ConfigError(
+                    f"Int {bound} {value!r} is beyond +-2**53, where float64 (which carries "
+                    "every value) stops holding every integer"
+                )
         super().__post_init__()
 
     @property
@@ -438,20 +457,28 @@ class SearchSpace:
         Raises:
             ConfigError: On an unknown type or malformed entry.
         """
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"a search space is a table of parameters, got {data!r:.80}")
         params: dict[str, Param] = {}
         for name, spec in data.items():
+            if not isinstance(spec, Mapping):
+                raise ConfigError(
+                    f"{name}: a parameter is a table (type, low, high...), got {spec!r:.80}"
+                )
             kind = spec.get("type", "float")
+            if not isinstance(spec.get("log", False), bool):
+                raise ConfigError(f"{name}: 'log' must be true or false, got {spec['log']!r}")
             if kind == "categorical":
                 if not isinstance(spec.get("choices"), list):
                     raise ConfigError(f"{name}: a categorical needs a list of 'choices'")
                 params[name] = Categorical(tuple(spec["choices"]))
                 continue
-            if kind not in _KINDS:
+            if not isinstance(kind, str) or kind not in _KINDS:
                 raise ConfigError(
                     f"{name}: unknown parameter type {kind!r}; use 'float', 'int' or 'categorical'"
                 )
             try:
-                params[name] = _KINDS[kind](spec["low"], spec["high"], bool(spec.get("log", False)))
+                params[name] = _KINDS[kind](spec["low"], spec["high"], spec.get("log", False))
             except KeyError as err:
                 raise ConfigError(f"{name}: missing field {err.args[0]!r}") from None
         return cls(params)

@@ -93,6 +93,10 @@ from metapbt.population import methods
 from metapbt.population.space import SearchSpace
 from metapbt.runs.config import POOLED, Protocol, RunConfig, check_init_ranges, describe
 
+MAX_CELLS = 100_000
+"""The most cells a study may expand to (found by the property tests: ``seeds = 10**9`` made
+loading the file build a billion cells)."""
+
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -330,6 +334,17 @@ class Study(_Frozen):
     def _layout(self) -> Study:
         if self.layout == "run" and (len(self.methods) > 1 or len(self.tasks) > 1):
             raise ValueError('layout "run" names cells by context and seed: one method, one task')
+        return self
+
+    @model_validator(mode="after")
+    def _size(self) -> Study:
+        seeds = self.seeds if isinstance(self.seeds, int) else len(self.seeds)
+        count = sum(len(t.context_list) for t in self.tasks) * len(self.methods) * seeds
+        if count > MAX_CELLS:
+            raise ValueError(
+                f"the study expands to {count:,} cells, more than {MAX_CELLS:,}: split it (a "
+                "typo in seeds?)"
+            )
         return self
 
     @model_validator(mode="after")

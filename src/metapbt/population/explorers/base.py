@@ -59,10 +59,12 @@ class Explorer(ABC):
     the ``rng`` passed in, so a seeded population is reproducible.
 
     ``handles_categorical``: whether it can explore a space with categorical parameters
-    (models that need numbers, the GP family's, cannot).
+    (models that need numbers, the GP family's, cannot). ``models_numbers``: whether it needs
+    at least one numeric parameter (the GP family's, PB2-Mix's included, model the numeric part).
     """
 
     handles_categorical: ClassVar[bool] = False
+    models_numbers: ClassVar[bool] = False
 
     def begin_round(self, context: RoundContext, rng: np.random.Generator) -> None:  # noqa: B027
         """Prepare for the explores of one sync point (no-op by default)."""

@@ -28,7 +28,7 @@ Deliberate differences from the reference code (docs/results/differences.md):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import jax
 import numpy as np
@@ -118,6 +118,7 @@ class PB2Explorer(Explorer):
     meta: MetaModels | None = None
     trust_region: TrustRegion | None = None
     categorical: CategoricalBandit | None = None
+    models_numbers: ClassVar[bool] = True
     _round: RoundModel | None = field(default=None, init=False, repr=False)
 
     @property
