@@ -12,6 +12,7 @@ The public core::
 
 from metapbt.errors import (
     ConfigError,
+    DiskFullError,
     MetaPBTError,
     PopulationStateError,
     SurrogateError,
@@ -31,6 +32,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "Decision",
+    "DiskFullError",
     "Float",
     "History",
     "Int",

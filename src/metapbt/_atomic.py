@@ -5,12 +5,15 @@ A reader, or a run killed midway, never sees a partial file.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from metapbt.errors import ConfigError
+from metapbt.errors import ConfigError, DiskFullError
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
@@ -18,13 +21,24 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
 
     The temporary name keeps the suffix (for writers that infer a format from it) and holds the
     process id, so parallel workers never share one. Parent directories are created.
+
+    Raises:
+        DiskFullError: If the disk (or quota) fills during the write: ``path`` keeps its
+            previous content and the temporary file is removed.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         write(tmp)
         os.replace(tmp, path)
+    except OSError as err:
+        if err.errno not in _FULL:
+            raise
+        raise DiskFullError(
+            f"no space left writing {path} ({err.strerror}); its previous version is intact: "
+            "free some space, then resume (rerun the command, or `metapbt run --resume`)"
+        ) from err
     finally:
         tmp.unlink(missing_ok=True)
     return path

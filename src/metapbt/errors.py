@@ -28,3 +28,7 @@ class SurrogateError(MetaPBTError, RuntimeError):
 
 class MetaDataError(ConfigError):
     """Meta-data is unreadable, foreign, or does not match the run that wants to use it."""
+
+
+class DiskFullError(MetaPBTError, OSError):
+    """The disk filled during a write; the file written keeps its previous version."""

@@ -43,3 +43,38 @@ def test_killed_run_resumes_to_the_same_history(tmp_path):
     full = pd.read_parquet(tmp_path / "full" / "history.parquet")
     resumed = pd.read_parquet(tmp_path / "part" / "history.parquet")
     pd.testing.assert_frame_equal(full, resumed)
+
+
+def test_a_disk_that_fills_mid_write_keeps_the_last_round_and_resumes_identically(
+    tmp_path, monkeypatch
+):
+    """ENOSPC inside the atomic writer (the third round's history): a named error, the files of
+    round two intact and no temporary left; with space back, the run resumes to the same history."""
+    import errno
+
+    import pyarrow.parquet as pq
+
+    from metapbt import DiskFullError
+
+    run(CONFIG, tmp_path / "full")
+    real, calls = pq.write_table, []
+
+    def fills_on_the_third(table, where, *args, **kwargs):
+        calls.append(where)
+        if len(calls) == 3:
+            real(table.slice(0, 1), where, *args, **kwargs)  # a partial temporary file
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(table, where, *args, **kwargs)
+
+    monkeypatch.setattr(pq, "write_table", fills_on_the_third)
+    with pytest.raises(DiskFullError, match=r"no space left writing .*history\.parquet"):
+        run(CONFIG, tmp_path / "part")
+    monkeypatch.setattr(pq, "write_table", real)
+    part = tmp_path / "part"
+    assert len(pd.read_parquet(part / "history.parquet")) == 2 * 3  # round two's, intact
+    assert sorted(p.name for p in part.iterdir()) == ["checkpoint.msgpack", "history.parquet"]
+    run(CONFIG, part, resume=True)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "full" / "history.parquet"),
+        pd.read_parquet(part / "history.parquet"),
+    )
