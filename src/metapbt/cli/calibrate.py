@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
-from metapbt._atomic import write_text_atomic
+from metapbt import envs
+from metapbt._atomic import ensure_writable, write_text_atomic
 from metapbt.cli._common import console, user_errors
 from metapbt.engine import agents, presets
 
@@ -54,8 +55,11 @@ def calibrate_command(
         kind = agents.kind(agent)
         for e, p in pairs:  # before any training: say which pairs do not suit each other
             kind.use(p)  # an unknown preset of this agent: a named error now
+            agents.check_env(agent, e)
+            envs.resolve_context(e, context)
             if agent == "ppo":
                 presets.warn_unsuited(p, e)
+        ensure_writable(out)
         todo = [(e, p, s) for e, p in pairs for s in (budget or [kind.use(p).budget])]
         bar = progress.add_task("calibrating", total=len(todo))
         for e, p, steps in todo:

@@ -129,6 +129,7 @@ def run_command(
 ) -> None:
     """Train a population (PPO, or DQN) on a contextual environment, exploring with a method."""
     from metapbt.runs.loggers import tensorboard_loggers
+    from metapbt.runs.resolve import resolve
     from metapbt.runs.run import run
 
     # Every RunConfig field is an option of the same name (tests/test_cli.py checks).
@@ -143,6 +144,7 @@ def run_command(
             many = _seed_list(seeds), _context_list(contexts)
             _run_many(config, out, resume, *many, watchdog, tensorboard)
             return
+        resolve(config)  # every name and file the run reads, checked before anything is written
         if not resume:
             out = _announce_free(out)
         loggers = tensorboard_loggers(tensorboard, out.resolve().name)

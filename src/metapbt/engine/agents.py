@@ -149,6 +149,19 @@ def for_env(env_id: str) -> list[str]:
     return sorted(usable, key=lambda name: name != "ppo")  # the default first
 
 
+def check_env(name: str, env_id: str) -> None:
+    """Raise unless agent ``name`` can train ``env_id`` (before any file is written).
+
+    Raises:
+        ConfigError: Naming the agent, the env and the agents that can train it.
+    """
+    if kind(name).discrete_only and name not in for_env(env_id):
+        raise ConfigError(
+            f"the {name} agent takes discrete actions only, and {env_id} has continuous ones; "
+            f"agents for {env_id}: {', '.join(for_env(env_id))}"
+        )
+
+
 def build(
     name: str, config: Any, action_space: Any, observation_space: Any, obs_shape: Any
 ) -> Agent:

@@ -100,7 +100,10 @@ def resolve(config: RunConfig) -> ResolvedRun:
         root = bundled_metadata(config.env, config.context, values=config.context_values)
     meta = meta_source(config.method, root, target, protocol=config.protocol, strict=config.strict)
     space = config.search_space
+    if meta is not None:  # a missing, broken or mismatched store is named before any training
+        meta.load(space.to_dict())  # (read once: the source caches what the explorer reads)
     kind = agents.kind(config.agent)
+    agents.check_env(config.agent, config.env)
     return ResolvedRun(
         config=config,
         spec=spec,
