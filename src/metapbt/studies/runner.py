@@ -355,6 +355,10 @@ def _run_local(
     return results
 
 
+RAY_RETRIES = 3
+"""Times Ray runs a batch again after its worker died (Ray's default, made explicit)."""
+
+
 def _run_ray(
     jobs: Sequence[Job],
     address: str,
@@ -374,7 +378,10 @@ def _run_ray(
                 ray.init(logging_level=logging.WARNING, include_dashboard=False)
         else:
             ray.init(address=address, logging_level=logging.WARNING)
-    remote = ray.remote(num_cpus=1)(execute.func)
+    # A worker that dies mid-batch (killed, out of memory, its node lost) is a system failure:
+    # Ray runs the batch again on another worker, which takes over the dead one's claims and
+    # resumes the cells from their checkpoints (tests/studies/test_ray_worker_death.py).
+    remote = ray.remote(num_cpus=1, max_retries=RAY_RETRIES)(execute.func)
     pending = [remote.remote(job, **execute.keywords) for job in jobs]
     results: list[CellResult] = []
     while pending:
