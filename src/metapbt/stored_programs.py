@@ -229,9 +229,16 @@ class StoredProgram:
 
 
 def _strong(leaf: Any) -> Any:
-    """``leaf`` without a weak type (a cast of its own dtype; the values are unchanged)."""
+    """``leaf`` without a weak type and committed to its device (the values are unchanged).
+
+    Either difference would compile the loaded call again: a fresh state's counters are weakly
+    typed, and a state's new hyperparameters from the host (``set_hparams``) are uncommitted
+    where a program's outputs are committed.
+    """
     if getattr(leaf, "weak_type", False):
-        return jax.lax.convert_element_type(leaf, leaf.dtype)
+        leaf = jax.lax.convert_element_type(leaf, leaf.dtype)
+    if isinstance(leaf, jax.Array) and not leaf.committed:
+        leaf = jax.device_put(leaf, next(iter(leaf.devices())))
     return leaf
 
 
