@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from metapbt.cli import app
+from tests.outputs import tree
 
 MINIMAL_STUDY = """
 name = "s"
@@ -74,10 +75,6 @@ CASES = [
 ]
 
 
-def _tree(root):
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
-
-
 @pytest.mark.parametrize(
     ("args", "match"),
     CASES,
@@ -88,7 +85,7 @@ def test_bad_input_is_one_named_line_and_leaves_nothing(tmp_path, monkeypatch, a
     (tmp_path / "a_file").write_text("a file where a directory is expected")
     (tmp_path / "study.toml").write_text(MINIMAL_STUDY)
     (tmp_path / "broken.toml").write_text("name = [unclosed")
-    before = _tree(tmp_path)
+    before = tree(tmp_path)
     result = CliRunner().invoke(app, [a.replace("{tmp}", str(tmp_path)) for a in args])
     output = " ".join(result.output.replace("│", " ").split())  # rich wraps and boxes lines
     assert result.exit_code != 0, output
@@ -96,4 +93,4 @@ def test_bad_input_is_one_named_line_and_leaves_nothing(tmp_path, monkeypatch, a
         result.exception, AssertionError | TypeError | KeyError | AttributeError
     ), output
     assert match.lower() in output.lower(), output
-    assert _tree(tmp_path) == before, f"partial output left behind: {_tree(tmp_path)}"
+    assert tree(tmp_path) == before, f"partial output left behind: {tree(tmp_path)}"

@@ -4,7 +4,6 @@ left half-written."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+from tests.outputs import run_outputs
 
 pytestmark = pytest.mark.slow
 
@@ -73,18 +74,6 @@ def _kill_at_random_instants(args, cwd, seed, kills=2 * KILLS, window=WINDOW):
     return hit
 
 
-def _outputs(root: Path):
-    """Every run directory's history and summary (without wall times), by relative path."""
-    found = {}
-    for summary in sorted(root.rglob("summary.json")):
-        data = json.loads(summary.read_text())
-        for key in ("wall_seconds", "versions"):
-            data.pop(key, None)
-        history = pd.read_parquet(summary.parent / "history.parquet")
-        found[str(summary.parent.relative_to(root))] = (data, history)
-    return found
-
-
 def _same(a, b):
     assert a.keys() == b.keys() and a
     for name in a:
@@ -106,7 +95,7 @@ def test_a_study_killed_at_random_instants_ends_as_an_uninterrupted_one(tmp_path
     start = time.monotonic()
     hit = _kill_at_random_instants(args, tmp_path / "chaos", seed=0)
     assert hit >= KILLS, f"only {hit} kills landed while it ran ({time.monotonic() - start:.0f} s)"
-    _same(_outputs(tmp_path / "calm" / "results"), _outputs(tmp_path / "chaos" / "results"))
+    _same(run_outputs(tmp_path / "calm" / "results"), run_outputs(tmp_path / "chaos" / "results"))
     _no_leftovers(tmp_path / "chaos")
     assert not list((tmp_path / "chaos").rglob("claim.json"))  # every claim released
 
@@ -129,5 +118,5 @@ def test_a_run_killed_at_random_instants_resumes_to_the_uninterrupted_history(tm
     assert _command([*base, "--out", "calm"], tmp_path).wait(timeout=1800) == 0
     hit = _kill_at_random_instants([*base, "--out", "chaos", "--resume"], tmp_path, seed=1)
     assert hit >= KILLS
-    _same(_outputs(tmp_path / "calm"), _outputs(tmp_path / "chaos"))
+    _same(run_outputs(tmp_path / "calm"), run_outputs(tmp_path / "chaos"))
     _no_leftovers(tmp_path / "chaos")

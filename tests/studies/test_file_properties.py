@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from metapbt.errors import ConfigError
 from metapbt.studies.config import load_study
+from tests.outputs import tree
 from tests.properties import property_test
 
 BASE_STUDY = {
@@ -150,10 +151,6 @@ mutations = st.lists(
 )
 
 
-def _tree(root):
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
-
-
 @property_test(mutations, examples=60)
 def test_a_mutated_study_file_is_valid_or_a_named_error(tmp_path_factory, changes):
     data = copy.deepcopy(BASE_STUDY)
@@ -164,7 +161,7 @@ def test_a_mutated_study_file_is_valid_or_a_named_error(tmp_path_factory, change
     path.write_text(_toml(data), encoding="utf-8", errors="surrogatepass")
     with contextlib.suppress(ConfigError):
         load_study(path)
-    assert _tree(folder) == ["study.toml"]
+    assert tree(folder) == ["study.toml"]
 
 
 test_a_mutated_study_file_is_valid_or_a_named_error, test_study_mutations_many = (
@@ -198,7 +195,7 @@ def test_a_study_file_with_broken_text_is_valid_or_a_named_error(tmp_path_factor
     (folder / "study.toml").write_text("".join(text))
     with contextlib.suppress(ConfigError):
         load_study(folder / "study.toml")
-    assert _tree(folder) == ["study.toml"]
+    assert tree(folder) == ["study.toml"]
 
 
 test_a_study_file_with_broken_text_is_valid_or_a_named_error, test_study_text_edits_many = (

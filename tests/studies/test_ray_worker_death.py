@@ -4,7 +4,6 @@ study ends with the results of a run without the kill."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -16,6 +15,7 @@ import pytest
 
 from metapbt.studies import claims, runner
 from metapbt.studies.config import load_study
+from tests.outputs import run_outputs
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
@@ -33,16 +33,6 @@ interval = 2000
 env = "cart_pole"
 contexts = ["earth"]
 """
-
-
-def _outputs(results: Path):
-    found = {}
-    for summary in sorted(results.rglob("summary.json")):
-        data = json.loads(summary.read_text())
-        for key in ("wall_seconds", "versions"):
-            data.pop(key, None)
-        found[summary.parent.name] = (data, pd.read_parquet(summary.parent / "history.parquet"))
-    return found
 
 
 def _kill_a_worker_mid_cell(results: Path, killed: list[int], stop: threading.Event) -> None:
@@ -83,7 +73,7 @@ def test_a_killed_ray_worker_is_retried_and_the_study_ends_as_without_the_kill(t
     assert killed, "no worker was killed mid-cell"
     assert {r.state for r in results} == {"done"}
     assert set(runner.states(study).values()) == {"done"}
-    ours, theirs = _outputs(calm.results_dir), _outputs(study.results_dir)
+    ours, theirs = run_outputs(calm.results_dir), run_outputs(study.results_dir)
     assert ours.keys() == theirs.keys() and len(ours) == 2
     for cell in ours:
         assert ours[cell][0] == theirs[cell][0]

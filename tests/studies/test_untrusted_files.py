@@ -15,6 +15,7 @@ from metapbt._paths import confined, plain_name
 from metapbt.errors import ConfigError, MetaDataError
 from metapbt.metadata.store import MetaStore
 from metapbt.studies.config import load_study
+from tests.outputs import tree
 
 STUDY = """
 name = "{name}"
@@ -39,10 +40,6 @@ def write_study(tmp_path, name="s", env="cart_pole", contexts='["earth"]', top="
     path = folder / "study.toml"
     path.write_text(STUDY.format(name=name, env=env, contexts=contexts, top=top, rest=rest))
     return path
-
-
-def tree(root):
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
 
 
 @pytest.mark.parametrize("name", ["a/b", "..", ".", "a\\\\b", "", "../../escaped_study"])

@@ -155,10 +155,13 @@ def check_env(name: str, env_id: str) -> None:
     Raises:
         ConfigError: Naming the agent, the env and the agents that can train it.
     """
-    if kind(name).discrete_only and name not in for_env(env_id):
+    if not kind(name).discrete_only:
+        return
+    usable = for_env(env_id)  # builds the env once
+    if name not in usable:
         raise ConfigError(
             f"the {name} agent takes discrete actions only, and {env_id} has continuous ones; "
-            f"agents for {env_id}: {', '.join(for_env(env_id))}"
+            f"agents for {env_id}: {', '.join(usable)}"
         )
 
 

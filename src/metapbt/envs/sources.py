@@ -123,7 +123,6 @@ def from_source(env_id: str) -> Any:
         ConfigError: If the library is missing, the id unknown to it, the module or attribute
             missing, or the environment breaks the contract.
     """
-    check_import(env_id)
     prefix, _, name = env_id.partition(":")
     if prefix == "gymnax":
         return _gymnax(env_id, name)
