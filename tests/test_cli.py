@@ -1,10 +1,14 @@
+import importlib.metadata
 import json
 import shutil
+import tomllib
+from pathlib import Path
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
+import metapbt
 from metapbt.cli import app
 from metapbt.population.history import History
 from metapbt.runs.config import RunConfig
@@ -29,6 +33,20 @@ def test_run_writes_outputs_and_bad_input_exits_2(tmp_path):
     assert odd.exit_code == 2 and "'classic' preset's batch size 2000" in " ".join(
         odd.output.split()
     )
+
+
+def test_version_is_written_once_and_printed_by_dash_dash_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"metapbt {metapbt.__version__}\n"
+    # The installed metadata comes from the same string (stale only if it changed since the
+    # install: pip install -e . again).
+    assert importlib.metadata.version("metapbt") == metapbt.__version__
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert "version" not in pyproject["project"]
+    assert pyproject["project"]["dynamic"] == ["version"]
+    dynamic = pyproject["tool"]["setuptools"]["dynamic"]["version"]
+    assert dynamic == {"attr": "metapbt._version.__version__"}
 
 
 def test_every_run_config_field_is_a_run_option():

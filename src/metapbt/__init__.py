@@ -10,6 +10,7 @@ The public core::
     decisions = pop.tell(step=40_000, rewards=[...])
 """
 
+from metapbt._version import __version__ as __version__  # re-exported
 from metapbt.errors import (
     ConfigError,
     DiskFullError,
@@ -23,8 +24,6 @@ from metapbt.population.history import History, SurrogateData
 from metapbt.population.methods import Method
 from metapbt.population.population import Population
 from metapbt.population.space import Categorical, Config, Float, Int, SearchSpace, default_space
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Categorical",

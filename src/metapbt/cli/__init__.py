@@ -14,11 +14,17 @@ from typing import Annotated
 import typer
 from rich.logging import RichHandler
 
-from metapbt import compile_cache
+from metapbt import __version__, compile_cache
 from metapbt.cli import calibrate, info, metadata, portfolio, run, study
 from metapbt.cli._common import console
 
 __all__ = ["app", "main"]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"metapbt {__version__}")
+        raise typer.Exit()
 
 
 def _configure(
@@ -31,6 +37,15 @@ def _configure(
             "(~/.cache/metapbt/jax, or $METAPBT_COMPILE_CACHE).",
         ),
     ] = True,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,  # before the missing command is noticed
+            help="Print metapbt's version and exit.",
+        ),
+    ] = False,
 ) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
