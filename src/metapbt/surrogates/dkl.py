@@ -40,7 +40,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache, partial
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import flax.linen as nn
 import jax
@@ -145,7 +145,9 @@ class DeepKernel(Kernel):
     def features_of(self, net: jax.Array, u: jax.Array) -> jax.Array:
         """``phi(u) [n, features]`` under the flat weights ``net``."""
         module, unravel, _ = _network(self.inputs, self.hidden, self.features)
-        return module.apply(unravel(net), u)
+        # flax types Module.apply for a call with ``mutable`` too, which returns (output,
+        # state); called without it, as here, it returns the features alone.
+        return cast(jax.Array, module.apply(unravel(net), u))
 
     def __call__(self, params: Mapping[str, jax.Array], x1: jax.Array, x2: jax.Array) -> jax.Array:
         """Covariance ``[n, m]`` between ``x1 [n, 1 + inputs]`` and ``x2 [m, 1 + inputs]``."""

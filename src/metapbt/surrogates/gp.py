@@ -27,7 +27,14 @@ import optax.tree_utils as otu
 from metapbt.errors import SurrogateError
 from metapbt.stored_programs import StoredProgram
 from metapbt.surrogates.kernels import Kernel
-from metapbt.surrogates.params import Bounded, Positive, Transform, constrain, unconstrain
+from metapbt.surrogates.params import (
+    Bounded,
+    Positive,
+    Transform,
+    Value,
+    constrain,
+    unconstrain,
+)
 
 Params = dict[str, jax.Array]
 MIN_BUCKET = 64
@@ -90,7 +97,7 @@ class ExactGP:
         fixed starts and there is no filler (one compiled program when there is one fixed
         start).
         """
-        starts = [
+        starts: list[Mapping[str, Value]] = [
             {**k, "noise": s} for k, s in itertools.product(self.kernel.inits, self.noise_starts)
         ]
         if self.warm_only:
@@ -152,7 +159,11 @@ class ExactGP:
         return self.condition(params, xp, yp, mask)
 
     def condition(
-        self, params: Mapping[str, jax.Array], x: np.ndarray, y: np.ndarray, mask: np.ndarray
+        self,
+        params: Mapping[str, jax.Array],
+        x: np.ndarray | jax.Array,
+        y: np.ndarray | jax.Array,
+        mask: np.ndarray | jax.Array,
     ) -> FittedGP:
         """Condition on padded data with fixed hyperparameters."""
         params = {k: jnp.asarray(v, jnp.float32) for k, v in params.items()}

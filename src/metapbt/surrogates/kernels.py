@@ -11,11 +11,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TypeVar
 
 import jax
 import jax.numpy as jnp
 
-from metapbt.surrogates.params import Bounded, Positive, Real, Transform
+from metapbt.surrogates.params import Bounded, Positive, Real, Transform, Value
 
 
 class Kernel(ABC):
@@ -28,7 +29,7 @@ class Kernel(ABC):
 
     @property
     @abstractmethod
-    def inits(self) -> tuple[Mapping[str, float], ...]:
+    def inits(self) -> tuple[Mapping[str, Value], ...]:
         """Starting values for fitting (one dict per restart, constrained values)."""
 
     @abstractmethod
@@ -36,7 +37,10 @@ class Kernel(ABC):
         """Covariance matrix ``[n, m]`` between ``x1 [n, D]`` and ``x2 [m, D]``."""
 
 
-def _frozen(mapping: dict[str, float]) -> Mapping[str, float]:
+_V = TypeVar("_V")
+
+
+def _frozen(mapping: dict[str, _V]) -> Mapping[str, _V]:
     return MappingProxyType(mapping)
 
 
@@ -198,7 +202,7 @@ class MultiTaskKernel(Kernel):
         return _frozen({**self.base.specs, "task_w": Real(), "task_kappa": Positive(1e-6)})
 
     @property
-    def inits(self) -> tuple[Mapping[str, float], ...]:  # noqa: D102
+    def inits(self) -> tuple[Mapping[str, float | list[float]], ...]:  # noqa: D102
         return tuple(
             _frozen({**init, "task_w": [1.0] * self.tasks, "task_kappa": [0.5] * self.tasks})
             for init in self.base.inits

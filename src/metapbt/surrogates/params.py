@@ -8,6 +8,7 @@ hold by construction and no parameter is ever clipped after fitting.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import jax
@@ -15,6 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from metapbt.errors import ConfigError
+
+Value = float | Sequence[float] | np.ndarray
+"""A constrained hyperparameter's value: a number, or a vector's values (a list or an array)."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class Bounded:
         """Map an unconstrained value into the box."""
         return self.low + (self.high - self.low) * jax.nn.sigmoid(raw)
 
-    def inverse(self, value: np.ndarray | float) -> np.ndarray:
+    def inverse(self, value: Value) -> np.ndarray:
         """Map values strictly inside the box to their unconstrained coordinates."""
         frac = (np.asarray(value, np.float64) - self.low) / (self.high - self.low)
         if not np.all((frac > 0.0) & (frac < 1.0)):
@@ -57,7 +61,7 @@ class Positive:
         """Map an unconstrained value to ``(floor, inf)``."""
         return jax.nn.softplus(raw) + self.floor
 
-    def inverse(self, value: np.ndarray | float) -> np.ndarray:
+    def inverse(self, value: Value) -> np.ndarray:
         """Map values above ``floor`` to their unconstrained coordinates."""
         shifted = np.asarray(value, np.float64) - self.floor
         if not np.all(shifted > 0):
@@ -73,7 +77,7 @@ class Real:
         """Identity."""
         return raw
 
-    def inverse(self, value: np.ndarray | float) -> np.ndarray:
+    def inverse(self, value: Value) -> np.ndarray:
         """Identity."""
         return np.asarray(value, np.float64)
 
@@ -81,12 +85,14 @@ class Real:
 Transform = Bounded | Positive | Real
 
 
-def constrain(specs: dict[str, Transform], raw: dict[str, jax.Array]) -> dict[str, jax.Array]:
+def constrain(specs: Mapping[str, Transform], raw: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
     """Apply every transform to its raw value."""
     return {name: spec.forward(raw[name]) for name, spec in specs.items()}
 
 
-def unconstrain(specs: dict[str, Transform], values: dict[str, float]) -> dict[str, jax.Array]:
+def unconstrain(
+    specs: Mapping[str, Transform], values: Mapping[str, Value]
+) -> dict[str, jax.Array]:
     """Raw coordinates of constrained ``values`` (float32 arrays)."""
     return {
         name: jnp.asarray(spec.inverse(values[name]), jnp.float32) for name, spec in specs.items()
