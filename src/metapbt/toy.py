@@ -149,7 +149,9 @@ def run_toy(
         )
     cats = space.categorical_names
     if problem.choices:
-        if len(cats) > 1 or (cats and set(space[cats[0]].choices) != set(problem.choices)):
+        if len(cats) > 1 or (
+            cats and set(space.categoricals[cats[0]].choices) != set(problem.choices)
+        ):
             raise ConfigError(
                 f"the problem's choices {list(problem.choices)} need one categorical parameter "
                 f"with them, the space has {cats}"

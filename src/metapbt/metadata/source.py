@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -59,6 +59,20 @@ class TaskRef:
         return name == self.name or (env == self.env and same_context(context, self.context))
 
 
+class ModelColumns(Protocol):
+    """What :meth:`NormalisedTask.rows` needs of a search space.
+
+    :class:`~metapbt.population.space.SearchSpace` satisfies it; the metadata layer sits below
+    the population layer, so it names the one method rather than importing the class.
+    """
+
+    def model_columns(
+        self, columns: np.ndarray, log_space: bool = True, clip: bool = False
+    ) -> np.ndarray:
+        """Encoded ``[n, d]`` columns as a surrogate's inputs."""
+        ...
+
+
 @dataclass(frozen=True)
 class NormalisedTask:
     """A meta task's pooled rows with the normaliser they are modelled under."""
@@ -67,8 +81,8 @@ class NormalisedTask:
     norm: MetaNormaliser
 
     def rows(
-        self, space: Any, log_space: bool, rows: slice | None = None
-    ) -> tuple[np.ndarray, ...]:
+        self, space: ModelColumns, log_space: bool, rows: slice | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(x [n, 2 + d], y [n])`` normalised over the task's whole run (optionally a slice).
 
         A categorical's column is its choice's index, before the numeric unit-cube columns

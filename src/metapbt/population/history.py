@@ -92,7 +92,7 @@ class History:
         self,
         step: int,
         configs: Sequence[Config],
-        rewards: Sequence[float],
+        rewards: Sequence[float] | np.ndarray,
         clone_sources: Sequence[int],
     ) -> None:
         """Append one row per member for the sync point ``step``."""
@@ -103,7 +103,7 @@ class History:
         step: int,
         members: Sequence[int],
         configs: Sequence[Config],
-        rewards: Sequence[float],
+        rewards: Sequence[float] | np.ndarray,
         clone_sources: Sequence[int],
     ) -> None:
         """Append rows of some members at ``step`` (asynchronous populations report alone)."""
@@ -236,7 +236,7 @@ class History:
         reward_at = _latest_rewards(frame)
         rows: list[tuple[float, float, np.ndarray, float, int]] = []
         hp = np.asarray(self._hparams, dtype=np.float64).reshape(-1, dim)  # frame's row order
-        pairs = []
+        pairs: list[tuple[int, int]] = []  # (earlier row, next row) of one member, by index
         for _, group in frame.groupby("member", sort=True):
             # Rows in the order they were added: an asynchronous clone rewinds the member to
             # its donor's step, so its next row may have a smaller step than the clone row.

@@ -40,7 +40,7 @@ class RangeInitializer(Initializer):
             log-scaled parameter is drawn log-uniformly from the narrowed range).
     """
 
-    ranges: tuple[tuple[str, tuple[float, float]], ...]
+    ranges: tuple[tuple[str, tuple[float, ...]], ...]  # (low, high): narrowed() checks the length
 
     def initial(  # noqa: D102
         self, space: SearchSpace, size: int, rng: np.random.Generator

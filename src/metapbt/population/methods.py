@@ -215,6 +215,8 @@ def trust_region_settings() -> TrustRegionSettings:
 def _with_trust_region(base: str) -> Callable[[float, MetaSource | None], Method]:
     def build(quantile: float, source: MetaSource | None) -> Method:
         method = METHODS.make(base).build(quantile, source)
+        if not isinstance(method.explorer, PB2Explorer):  # never: PB2_FAMILY's are
+            raise TypeError(f"{base!r} has no PB2Explorer to give a trust region")
         explorer = replace(method.explorer, trust_region=TrustRegion(trust_region_settings()))
         return Method(f"{base}-tr", method.exploit, explorer)
 

@@ -94,7 +94,7 @@ class Population:
         """Current hyperparameters of every member (copies; mutating them changes nothing)."""
         return [dict(c) for c in self._configs]
 
-    def tell(self, step: int, rewards: Sequence[float | None]) -> list[Decision]:
+    def tell(self, step: int, rewards: Sequence[float | None] | np.ndarray) -> list[Decision]:
         """Record the rewards of sync point ``step`` and decide, for every member, what next.
 
         Args:

@@ -22,6 +22,9 @@ Config = dict[str, Any]
 Choice = str | int | float | bool
 """What a categorical's choices may be: one JSON-able type per parameter."""
 
+Scalar = float | np.number[Any] | np.ndarray
+"""One number as :meth:`Float.cast` takes it: a Python or NumPy number, or a one-element array."""
+
 
 @dataclass(frozen=True)
 class Float:
@@ -99,7 +102,7 @@ class Float:
         """Draw uniformly (log-uniformly if ``log``) from the bounds."""
         return self.from_unit(rng.uniform(0.0, 1.0, size=size), log_space=True)
 
-    def cast(self, value: float) -> float | int:
+    def cast(self, value: Scalar) -> float | int:
         """Convert one value to the Python type stored in configs."""
         return float(value)
 
@@ -135,7 +138,7 @@ class Int(Float):
         """Round to the nearest integer and clip into the bounds."""
         return np.clip(np.rint(np.asarray(value, dtype=np.float64)), self.low, self.high)
 
-    def cast(self, value: float) -> float | int:
+    def cast(self, value: Scalar) -> float | int:
         """Convert one value to a Python ``int``."""
         return int(np.rint(value))
 
@@ -241,6 +244,11 @@ class SearchSpace:
         """The names of the categorical parameters, in column order."""
         return [n for n, p in self._params.items() if isinstance(p, Categorical)]
 
+    @property
+    def categoricals(self) -> dict[str, Categorical]:
+        """The categorical parameters by name, in column order."""
+        return {n: p for n, p in self._params.items() if isinstance(p, Categorical)}
+
     def numeric(self) -> SearchSpace:
         """The numeric parameters alone (this space itself when it has no categorical).
 
@@ -261,7 +269,7 @@ class SearchSpace:
             for n, p in self._params.items()
         ]
 
-    def decode(self, name: str, values: Sequence[float]) -> list[Any]:
+    def decode(self, name: str, values: Sequence[float] | np.ndarray) -> list[Any]:
         """A column of :meth:`encode`'s numbers back as ``name``'s values."""
         param = self._params[name]
         if isinstance(param, Categorical):
@@ -276,7 +284,7 @@ class SearchSpace:
                 "categorical: use random, pbt, pb2-mix, meta-prior or taf with categorical "
                 "parameters"
             )
-        return self._params  # type: ignore[return-value]
+        return {n: p for n, p in self._params.items() if not isinstance(p, Categorical)}
 
     def __getitem__(self, name: str) -> Param:
         return self._params[name]
@@ -332,7 +340,7 @@ class SearchSpace:
             out[name] = param.cast(value)
         return out
 
-    def narrowed(self, ranges: Mapping[str, tuple[float, float]]) -> SearchSpace:
+    def narrowed(self, ranges: Mapping[str, Sequence[float]]) -> SearchSpace:
         """This space with some parameters' bounds narrowed to ``ranges`` (same scales, order).
 
         Used for initial draws from part of the space (e.g. a high-``lr`` start); the

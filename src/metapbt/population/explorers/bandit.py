@@ -199,8 +199,8 @@ class CategoricalBandit:
         finite = np.isfinite(target)
         low, high = (target[finite].min(), target[finite].max()) if finite.any() else (0, 0)
         rewards = np.where(finite, (target - low) / (high - low) if high > low else 0.5, 0.0)
-        for name in space.categorical_names:
-            arms = len(space[name].choices)
+        for name, param in space.categoricals.items():
+            arms = len(param.choices)
             column = data.hparams[:, space.names.index(name)].astype(int)
             rounds = [
                 (column[data.time == t], rewards[data.time == t]) for t in np.unique(data.time)
@@ -218,8 +218,8 @@ class CategoricalBandit:
     def probabilities(self, space: SearchSpace) -> dict[str, np.ndarray]:
         """The current per-play probabilities of every categorical's choices."""
         out = {}
-        for name in space.categorical_names:
-            arms = len(space[name].choices)
+        for name, param in space.categoricals.items():
+            arms = len(param.choices)
             weights = self._weights.get(name, np.full(arms, 1.0 / arms))
             out[name] = probabilities(weights, self._gamma(arms), self._size)[0]
         return out

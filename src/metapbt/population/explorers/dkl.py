@@ -102,8 +102,9 @@ class DeepKernelSurrogate(Surrogate):
         self, context: RoundContext, train: TrainingSet, rng: np.random.Generator
     ) -> RoundModel | None:
         model = self._model(train.x.shape[1] - 1)
+        start: dict[str, Any] | None
         if self.source is not None:
-            start: dict[str, Any] | None = dict(self._pretrained_state(context, model))
+            start = dict(self._pretrained_state(context, model))
             anchor = np.asarray(start["net"])
             assert self._meta_ranges is not None
             train = train.rescaled(*self._meta_ranges)

@@ -43,7 +43,7 @@ from metapbt.population.explorers.training import training_set
 from metapbt.population.explorers.trust_region import TrustRegion
 from metapbt.population.space import Config, SearchSpace
 from metapbt.surrogates.acquisition import acquisition_objective, boxed_objective
-from metapbt.surrogates.optimize import maximize_unit_box
+from metapbt.surrogates.optimize import Objective, maximize_unit_box
 
 
 @dataclass(frozen=True)
@@ -195,17 +195,19 @@ class PB2Explorer(Explorer):
         if s.clip:
             pending = np.clip(pending, 0.0, 1.0)
         if picked:  # the categories, held fixed with the query point (TrainingSet's layout)
-            names = full.categorical_names
-            fixed = np.concatenate([query, [full[n].index(picked[n]) for n in names]])
-            done = [[full[n].index(c[n]) for n in names] for c in request.pending]
+            params = full.categoricals
+            names = list(params)
+            fixed = np.concatenate([query, [params[n].index(picked[n]) for n in names]])
+            done = [[params[n].index(c[n]) for n in names] for c in request.pending]
             cats = np.asarray(done, np.float64).reshape(-1, len(names))
             pending = np.column_stack([cats, pending])
         pending_x = np.concatenate([np.tile(query, (len(pending), 1)), pending], axis=1)
         acquisition = self.acquisition.build(model, pending_x)
         posterior = model.posterior.with_pending(pending_x)
         key = jax.random.key(int(rng.integers(2**31)))
-        args = (acquisition, posterior, np.asarray(fixed, np.float32))
-        objective = acquisition_objective
+        # The objective and its arguments: plain, or on the trust region's box.
+        args: tuple[Any, ...] = (acquisition, posterior, np.asarray(fixed, np.float32))
+        objective: Objective = acquisition_objective
         if region is not None:
             objective = boxed_objective
             args = (args, region[0].astype(np.float32), region[1].astype(np.float32))
@@ -232,5 +234,6 @@ class PB2Explorer(Explorer):
                 f"{space.categorical_names} are categorical: this explorer models numbers only"
             )
         return {
-            name: space[name].choices[i] for name, i in self.categorical.choose(space, rng).items()
+            name: space.categoricals[name].choices[i]
+            for name, i in self.categorical.choose(space, rng).items()
         }

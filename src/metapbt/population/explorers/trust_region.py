@@ -19,7 +19,7 @@ the explorer's checkpoint.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -108,14 +108,11 @@ class TrustRegion:
     """The adaptive box of one population (state carried across sync points)."""
 
     settings: TrustRegionSettings = TrustRegionSettings()
-    state: TrustRegionState | None = None
-    lengths: list[dict[str, float]] | None = None
+    state: TrustRegionState = field(init=False)  # from the settings, or load_state_dict
+    lengths: list[dict[str, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.state is None:
-            self.state = TrustRegionState(self.settings.init_length)
-        if self.lengths is None:
-            self.lengths = []
+        self.state = TrustRegionState(self.settings.init_length)
 
     def observe(self, history: History) -> None:
         """Update the box with every sync point in ``history`` it has not seen yet."""
