@@ -16,8 +16,10 @@ from metapbt.errors import ConfigError, DiskFullError
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
-def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
+def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` on a temporary sibling of ``path``, then rename it over ``path``.
+
+    What ``write`` returns (a byte count, say) is ignored.
 
     The temporary name keeps the suffix (for writers that infer a format from it) and holds the
     process id, so parallel workers never share one. Parent directories are created.

@@ -7,6 +7,7 @@ and, optionally, the hyperparameter schedules of chosen runs; ``report.md`` link
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Mapping
@@ -373,6 +374,6 @@ def _schedules(histories: Mapping[str, pd.DataFrame], out: Path) -> list[str]:
         history = histories[name]
         names = _hyperparameter_names(name, history)
         path = out / "schedules" / f"{stem}.png"
-        write_atomic(path, lambda tmp, h=history, n=names, t=name: plot_run(h, n, tmp, t))
+        write_atomic(path, functools.partial(plot_run, history, names, title=name))
         lines += [f"![{name}](schedules/{stem}.png)", ""]
     return lines

@@ -30,7 +30,7 @@ class ReplayBuffer(NamedTuple):
     next_obs: jax.Array  # [N, ...]
     done: jax.Array  # [N]
     pos: jax.Array  # scalar int32: where the next transition goes
-    count: jax.Array  # scalar int32: transitions stored, at most N
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count; scalar int32, <= N
 
 
 def buffer_init(capacity: int, obs_shape: tuple[int, ...]) -> ReplayBuffer:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -171,7 +171,7 @@ class DQNAgent:
 
     name = "dqn"
     tunable: Mapping[str, str] = TUNABLE
-    required = ("lr",)
+    required: tuple[str, ...] = ("lr",)
 
     def __init__(
         self,
@@ -196,6 +196,9 @@ class DQNAgent:
             torso=config.torso or torso_for(observation_space.shape),
             obs_ndim=len(self.obs_shape),
         )
+        # flax types Module.apply for a call with ``mutable`` too, which returns (output,
+        # state); called without it, as here, it returns the Q-values alone.
+        self._apply = cast(dqn.QFn, self.network.apply)
         self.optimizer = _make_optimizer(config)
 
     # --- what a space may tune -----------------------------------------------------------
@@ -248,7 +251,7 @@ class DQNAgent:
     ) -> tuple[jax.Array, Any]:
         """An epsilon-greedy action per environment (no extras)."""
         weights, eps = params
-        return dqn.epsilon_greedy(key, self.network.apply(weights, obs), eps), None
+        return dqn.epsilon_greedy(key, self._apply(weights, obs), eps), None
 
     def learn(self, state: DQNState, rollout: Rollout, last_obs: jax.Array) -> DQNState:
         """Store the rollout's ``T * E`` transitions, then up to ``max_updates`` gradient steps.
@@ -271,7 +274,7 @@ class DQNAgent:
         ready = buffer.count >= c.learning_starts
         gamma, tau = state.hparams["gamma"], state.hparams["tau"]
         key, k_updates = jax.random.split(state.key)
-        loss_fn = partial(dqn.td_loss, self.network.apply)
+        loss_fn = partial(dqn.td_loss, self._apply)
 
         def step(i: jax.Array, carry: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
             params, target, opt_state = carry
@@ -305,7 +308,7 @@ class DQNAgent:
 
     def eval_action(self, params: Any, obs: jax.Array, key: jax.Array) -> jax.Array:
         """The greedy action (evaluation does not explore)."""
-        return jnp.argmax(self.network.apply(params, obs), axis=-1)
+        return jnp.argmax(self._apply(params, obs), axis=-1)
 
     # --- the population (not vmapped) ----------------------------------------------------
 

@@ -11,6 +11,7 @@ same learner on images (the CNN torso of :mod:`metapbt.engine.networks`) with Mi
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from metapbt._registry import Registry
 from metapbt.engine.networks import ACTIVATIONS
@@ -103,8 +104,8 @@ class DQNConfig:
         """Environment steps per iteration per member."""
         return self.num_envs * self.rollout_len
 
-    def with_overrides(self, **changes: object) -> DQNConfig:
-        """A validated copy with some fields changed."""
+    def with_overrides(self, **changes: Any) -> DQNConfig:
+        """A validated copy with some fields changed (values as read from a file: any type)."""
         return replace(self, **changes)
 
 

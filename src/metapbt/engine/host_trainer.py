@@ -107,6 +107,8 @@ class HostPopulationTrainer(BasePopulationTrainer):
         self._obs_shape_host = raw_shape if is_image(raw_shape) else (int(np.prod(raw_shape)),)
         super().__init__(config, size, action_space, self._eval_envs[0].observation_space, agent)
         self._discrete = hasattr(action_space, "n")
+        self._low: np.int32 | np.ndarray  # the action bounds: an index's, or a box's
+        self._high: np.int32 | np.ndarray
         if self._discrete:
             self._low, self._high = np.int32(0), np.int32(int(action_space.n) - 1)
             self._action_shape: tuple[int, ...] = ()
@@ -234,7 +236,8 @@ class HostPopulationTrainer(BasePopulationTrainer):
             # its memory (jnp.asarray of a host array need not copy on CPU).
             obs = self._step(environments, obs, actions[:, t], rewards[:, t], dones[:, t])
         stacked = jax.tree.map(lambda *x: np.stack(x, axis=1), *extras)  # [P, T, E, ...]
-        rollout = Rollout(obs_buf, actions, rewards, dones, stacked)
+        # Host arrays where the agent sees jax.Array: the jitted learn converts them.
+        rollout = Rollout(obs_buf, actions, rewards, dones, stacked)  # type: ignore[arg-type]
         return state.replace(key=key), rollout, obs
 
     def _step(

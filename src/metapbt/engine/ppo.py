@@ -87,7 +87,7 @@ def gae(
     value: jax.Array,
     done: jax.Array,
     last_value: jax.Array,
-    gamma: float,
+    gamma: jax.Array | float,
     lam: jax.Array,
 ) -> tuple[jax.Array, jax.Array]:
     """Generalised advantage estimation.
@@ -213,7 +213,7 @@ def ppo_update(
     key, k_perm = jax.random.split(state.key)
     tuned_mb = "minibatches" in hp
     chunks = config.minibatch_chunks if tuned_mb else config.batch_size // config.minibatch_size
-    if tuned_mb and chunks is None:
+    if chunks is None:  # tuned minibatches without chunks (untuned: a whole division)
         raise ValueError("tuned minibatches need config.minibatch_chunks (tuning.for_space)")
     # Chunks per optimiser step: 1 untuned; chunks / minibatches tuned (traced).
     group = chunks // hp["minibatches"].astype(jnp.int32) if tuned_mb else 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -18,7 +18,7 @@ import numpy as np
 from metapbt.engine import tuning
 from metapbt.engine.agent import Rollout, write_hparams
 from metapbt.engine.networks import ActorCritic, bounds_scaling, torso_for, update_obs_stats
-from metapbt.engine.ppo import MemberState, Transition, make_optimizer, ppo_update
+from metapbt.engine.ppo import ApplyFn, MemberState, Transition, make_optimizer, ppo_update
 from metapbt.engine.presets import PPOConfig
 from metapbt.population.space import SearchSpace
 
@@ -41,7 +41,7 @@ class PPOAgent:
 
     name = "ppo"
     tunable: Mapping[str, str] = tuning.TUNABLE
-    required = ("lr",)  # the optimiser's injected learning rate has no default
+    required: tuple[str, ...] = ("lr",)  # the optimiser's injected learning rate has no default
 
     def __init__(
         self,
@@ -70,10 +70,13 @@ class PPOAgent:
             torso=config.torso or torso_for(observation_space.shape),
             obs_ndim=len(shape),
         )
+        # flax types Module.apply for a call with ``mutable`` too, which returns (output,
+        # state); called without it, as here, it returns the output alone.
+        self._apply = cast(ApplyFn, self.network.apply)
         self.optimizer = make_optimizer(config)
         # One member's PPO update: (state, traj [T, E], last_value [E]) -> state.
         self.update = partial(
-            ppo_update, apply_fn=self.network.apply, optimizer=self.optimizer, config=config
+            ppo_update, apply_fn=self._apply, optimizer=self.optimizer, config=config
         )
 
     def for_space(self, space: SearchSpace) -> PPOAgent:
@@ -108,7 +111,7 @@ class PPOAgent:
 
     def act(self, params: Any, obs: jax.Array, key: jax.Array) -> tuple[jax.Array, Any]:
         """A sampled action and ``(value, log_prob)`` per environment."""
-        dist, value = self.network.apply(params, obs)
+        dist, value = self._apply(params, obs)
         action = dist.sample(seed=key)
         return action, (value, dist.log_prob(action))
 
@@ -118,7 +121,7 @@ class PPOAgent:
         With ``normalize_obs`` the running statistics take the rollout's observations first
         (after the bootstrap value is computed with the statistics the rollout acted on).
         """
-        _, last_value = self.network.apply(state.params, last_obs)
+        _, last_value = self._apply(state.params, last_obs)
         if self.config.normalize_obs:
             state = state.replace(params=update_obs_stats(state.params, rollout.obs))
         value, log_prob = rollout.extras
@@ -132,7 +135,7 @@ class PPOAgent:
 
     def eval_action(self, params: Any, obs: jax.Array, key: jax.Array) -> jax.Array:
         """A sampled action (evaluation keeps exploring, as the reference's did)."""
-        dist, _ = self.network.apply(params, obs)
+        dist, _ = self._apply(params, obs)
         return dist.sample(seed=key)
 
     def set_hparams(self, state: MemberState, configs: Sequence[Mapping[str, Any]]) -> MemberState:

@@ -16,6 +16,7 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from metapbt import envs
 from metapbt._registry import Registry
@@ -122,8 +123,8 @@ class PPOConfig:
         """Environment steps per iteration per member."""
         return self.num_envs * self.rollout_len
 
-    def with_overrides(self, **changes: object) -> PPOConfig:
-        """A validated copy with some fields changed."""
+    def with_overrides(self, **changes: Any) -> PPOConfig:
+        """A validated copy with some fields changed (values as read from a file: any type)."""
         return replace(self, **changes)
 
 

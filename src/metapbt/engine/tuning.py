@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypedDict
 
 from metapbt.engine.presets import PPOConfig
 from metapbt.errors import ConfigError
@@ -67,6 +67,13 @@ def values_of(param: Param) -> list[Any]:
     return [param.low, param.high]
 
 
+class _CountBounds(TypedDict, total=False):
+    """The structural fields of :class:`PPOConfig` that tuned counts change."""
+
+    max_epochs: int
+    minibatch_chunks: int
+
+
 def for_space(config: PPOConfig, space: SearchSpace) -> PPOConfig:
     """``config`` with the structural bounds tuning ``space`` needs (itself if none).
 
@@ -81,7 +88,7 @@ def for_space(config: PPOConfig, space: SearchSpace) -> PPOConfig:
             f"the engine needs 'lr' in the search space, got {space.names}; add e.g. "
             "lr=log:1e-5:1e-3 (a narrow range holds it nearly fixed)"
         )
-    changes: dict[str, int] = {}
+    changes: _CountBounds = {}
     for name in space.names:
         param = space[name]
         _check_kind(name, param)
