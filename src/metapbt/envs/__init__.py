@@ -20,7 +20,7 @@ ones that step inside JAX, ``make_host`` for the host ones; the other one raises
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
 from metapbt.envs.adapters import Bounds, ParamsUpdate
@@ -39,10 +39,27 @@ class EnvFamily(Protocol):
     trainer: ClassVar[str]
     mixes_contexts: ClassVar[bool]
     family: ClassVar[str]
-    id: str
-    features: Mapping[str, Any]
-    gravity_features: tuple[str, ...]
-    solved: float | None
+
+    # Read-only: the specs are frozen dataclasses.
+    @property
+    def id(self) -> str:
+        """The registry id."""
+        ...
+
+    @property
+    def features(self) -> Mapping[str, Any]:
+        """The context features, by name."""
+        ...
+
+    @property
+    def gravity_features(self) -> tuple[str, ...]:
+        """The features a planet's gravity factor scales."""
+        ...
+
+    @property
+    def solved(self) -> float | None:
+        """The usual "solved" level of an episode's return; ``None``: none."""
+        ...
 
     def make(self, context: Mapping[str, float]) -> tuple[Any, Any]:
         """A JAX-stepping environment and its params under a full context."""
@@ -53,11 +70,18 @@ class EnvFamily(Protocol):
         ...
 
 
-ENVS = EnvRegistry()
-for _spec in (*CLASSIC_CONTROL, *BRAX, LUNAR_LANDER):
-    ENVS.register(_spec.id)(lambda _s=_spec: _s)
+_OURS: tuple[EnvFamily, ...] = (*CLASSIC_CONTROL, *BRAX, LUNAR_LANDER)
 
-BUILTIN = frozenset(s.id for s in (*CLASSIC_CONTROL, *BRAX, LUNAR_LANDER))
+
+def _returning(spec: EnvFamily) -> Callable[[], EnvFamily]:
+    return lambda: spec
+
+
+ENVS = EnvRegistry()
+for _spec in _OURS:
+    ENVS.register(_spec.id)(_returning(_spec))
+
+BUILTIN = frozenset(s.id for s in _OURS)
 """Our own environment ids."""
 
 

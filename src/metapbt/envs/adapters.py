@@ -66,7 +66,7 @@ def params_fields(params: Any) -> dict[str, Any]:
     if dataclasses.is_dataclass(params) and not isinstance(params, type):
         return {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
     if isinstance(params, tuple) and hasattr(params, "_fields"):
-        return dict(params._asdict())
+        return dict(params._asdict())  # type: ignore[attr-defined]  # a NamedTuple, by _fields
     if isinstance(params, Mapping):
         return dict(params)
     raise ConfigError(
@@ -124,7 +124,7 @@ def write_params(params: Any, context: Mapping[str, float], features: Mapping[st
         name: int(value) if features[name].integer else float(value)
         for name, value in context.items()
     }
-    if dataclasses.is_dataclass(params):
+    if dataclasses.is_dataclass(params) and not isinstance(params, type):
         return dataclasses.replace(params, **values)
     if isinstance(params, tuple) and hasattr(params, "_replace"):
         return params._replace(**values)
@@ -240,7 +240,7 @@ class GymnasiumSpec:
 
 
 def keyword_features(
-    target: Callable[..., Any],
+    target: Callable[..., Any] | None,
     registered: Mapping[str, Any] | None = None,
     bounds: Bounds | None = None,
     docs: Mapping[str, str] | None = None,
@@ -248,8 +248,11 @@ def keyword_features(
     """The numeric keyword arguments of ``target`` (a class or function) as context features.
 
     A parameter is a feature when its default (or the value ``registered`` gives it, as
-    gymnasium's ``spec.kwargs``) is a number and not a bool.
+    gymnasium's ``spec.kwargs``) is a number and not a bool. A target without a signature
+    (``None``: a gymnasium spec without an entry point) has no features.
     """
+    if target is None:  # inspect.signature(None) would raise TypeError, answered likewise
+        return MappingProxyType({})
     try:
         signature = inspect.signature(target)
     except (TypeError, ValueError):

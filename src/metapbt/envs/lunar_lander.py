@@ -121,19 +121,21 @@ def lander_class() -> type:
             render_mode: gymnasium's render mode.
         """
 
-        def __init__(self, context: Mapping[str, float], render_mode: str | None = None):
+        def __init__(self, context: Mapping[str, float], render_mode: str | None = None) -> None:
             super().__init__(render_mode=render_mode, continuous=False, gravity=context["gravity"])
             # Pickle (and copy) by this class's own arguments, not LunarLander's.
             EzPickle.__init__(self, context, render_mode)
             self.context = dict(context)
             self._constants = {const: context[f] for f, const in MODULE_CONSTANTS.items()}
 
-        def reset(self, *, seed: int | None = None, options: dict | None = None):
+        def reset(
+            self, *, seed: int | None = None, options: dict[str, Any] | None = None
+        ) -> tuple[Any, dict[str, Any]]:
             """Reset as gymnasium does, building the lander with the context's leg geometry."""
             with _constants(module, self._constants):
                 return super().reset(seed=seed, options=options)
 
-        def step(self, action: Any):
+        def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
             """Step as gymnasium does, firing the engines with the context's powers."""
             with _constants(module, self._constants):
                 return super().step(action)

@@ -348,7 +348,7 @@ def _gymnax_build(
     env_id: str, factory: Callable[[], Any], made: Any, params: Any
 ) -> Callable[[], tuple[Any, Any]]:
     if isinstance(made, tuple) and len(made) == 2 and _is_gymnax_env(made[0]):
-        return lambda: tuple(factory())  # type: ignore[return-value]
+        return lambda: tuple(factory())
     if _is_gymnax_env(made):
         return lambda: (lambda env: (env, _params(env_id, env, params)))(factory())
     raise ConfigError(
