@@ -40,7 +40,7 @@ def default_dir() -> Path | None:
 
 def current() -> str | None:
     """The directory JAX caches compiled programs in, if any."""
-    return jax.config.jax_compilation_cache_dir or None
+    return jax.config.jax_compilation_cache_dir or None  # type: ignore[attr-defined]  # jax's options: dynamic, untyped
 
 
 def enable(path: str | Path | None = None) -> str | None:

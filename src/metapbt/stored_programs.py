@@ -75,7 +75,7 @@ def source_digest() -> str:
 
 @functools.cache
 def _environment() -> dict[str, Any]:
-    versions = {}
+    versions: dict[str, str | None] = {}  # None: not installed
     for name in LIBRARIES:
         try:
             versions[name] = importlib.metadata.version(name)
@@ -89,6 +89,11 @@ def _environment() -> dict[str, Any]:
         "device": device.device_kind,
         "source": source_digest(),
     }
+
+
+def _programs(jitted: Callable[..., Any]) -> int:
+    """Programs a ``jax.jit`` function has compiled (its private ``_cache_size``)."""
+    return jitted._cache_size()  # type: ignore[attr-defined]  # jax's types omit it
 
 
 class UndescribableError(TypeError):
@@ -194,7 +199,7 @@ class StoredProgram:
 
     def cache_size(self) -> int:
         """Programs this function has compiled in this process (a new input adds none)."""
-        return self.fn._cache_size() + sum(call._cache_size() for call, _ in self._calls.values())
+        return _programs(self.fn) + sum(_programs(call) for call, _ in self._calls.values())
 
     def _load(
         self, path: Path, key: str, tree: Any, specs: list[Any], static: Mapping[str, Any]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 from rich.logging import RichHandler
@@ -70,7 +71,7 @@ def _build() -> typer.Typer:
     root.command("toy")(info.toy)
     root.command("run")(run.run_command)
     root.command("envs")(info.list_envs)
-    groups = {
+    groups: dict[str, tuple[str, dict[str, Callable[..., Any]]]] = {  # name: (help, commands)
         "metadata": (
             "Build meta-data: previous runs on related tasks.",
             {"build": metadata.metadata_build},

@@ -21,7 +21,7 @@ def list_methods() -> None:
 
 
 def toy(
-    method: Annotated[list[str], typer.Option(help="Method(s) to compare.")] = (
+    method: Annotated[list[str], typer.Option(help="Method(s) to compare.")] = (  # type: ignore[assignment]  # typer's repeatable option; a tuple is never mutated
         "random",
         "pb2-star",
     ),

@@ -141,6 +141,7 @@ class Batch:
                 f"{sorted(saved)}"
             )
         first = jobs[0].config
+        assert first.interval is not None  # validation fills it in
         self.size, self.rounds, self.interval = first.population, first.rounds, first.interval
         # Seconds of this process's train() per phase (runs.outputs.PHASES).
         self.phases = dict.fromkeys(PHASES, 0.0)
@@ -215,8 +216,8 @@ class Batch:
         self._phase("train")
         eval_keys = []
         for run in runs:
-            key, k_eval = jax.random.split(run.ckpt.key)
-            run.ckpt = replace(run.ckpt, key=key)
+            key, k_eval = jax.random.split(run.checkpoint.key)
+            run.ckpt = replace(run.checkpoint, key=key)
             eval_keys.append(jax.random.split(k_eval, size))
         rewards = trainer.evaluate_members(state, jnp.concatenate(eval_keys))
         self._phase("evaluate")
@@ -239,13 +240,13 @@ class Batch:
                 continue
             own = rewards[i * size : (i + 1) * size]
             run.ckpt = replace(
-                run.ckpt,
+                run.checkpoint,
                 state=parts[i],
                 population=run.pop.state_dict(),
-                records=(*run.ckpt.records, {"step": step, "best": _best(own)}),
-                elapsed=run.ckpt.elapsed + run.seconds,
+                records=(*run.checkpoint.records, {"step": step, "best": _best(own)}),
+                elapsed=run.checkpoint.elapsed + run.seconds,
             )
-            run.outputs.write_round(run.pop.history, run.ckpt)
+            run.outputs.write_round(run.pop.history, run.checkpoint)
             report = RoundReport(
                 r, self.rounds, step, own.tolist(), run.configs, run.seconds, run.clone_sources
             )
@@ -384,6 +385,12 @@ class _Run:
     seconds: float = 0.0
     error: BaseException | None = None
 
+    @property
+    def checkpoint(self) -> Checkpoint:
+        """The run's checkpoint, which the batch's start sets before any round."""
+        assert self.ckpt is not None
+        return self.ckpt
+
 
 def _setup(index: int, job: RunJob) -> _Run:
     """The run's population and directory (before any training)."""
@@ -402,7 +409,7 @@ def _resume(run: _Run, fresh: MemberState) -> MemberState:
         run.outputs.root.mkdir(parents=True, exist_ok=True)
         return fresh
     saved = Checkpoint.load(run.outputs.checkpoint, template=fresh)
-    saved.check_config(run.ckpt.config, run.outputs.root)
+    saved.check_config(run.checkpoint.config, run.outputs.root)
     run.pop.load_state_dict(saved.population)
     run.configs = run.pop.ask()
     run.ckpt = saved

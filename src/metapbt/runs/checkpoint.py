@@ -74,9 +74,9 @@ class Checkpoint:
                 f"checkpoint {path} is unreadable ({err}); delete it to restart"
             ) from err
         stored = payload["leaves"]
-        treedef = jax.tree.structure(template)
+        template_leaves, treedef = jax.tree.flatten(template)
         leaves = [
-            stored[str(i)] if str(i) in stored else stored[i] for i in range(treedef.num_leaves)
+            stored[str(i)] if str(i) in stored else stored[i] for i in range(len(template_leaves))
         ]
         return cls(
             config=meta["config"],

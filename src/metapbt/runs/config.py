@@ -189,7 +189,7 @@ class Protocol(BaseModel):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, getattr(defaults, name))
                 filled.append(name)
-        if self.budget % self.interval:  # type: ignore[operator]
+        if self.budget % self.interval:  # type: ignore[operator]  # both filled in above
             note = {n: f" (the {self.preset!r} preset's default)" for n in filled}
             raise ValueError(
                 f"budget {self.budget}{note.get('budget', '')} must be a multiple of interval "

@@ -175,6 +175,7 @@ def _candidates_task(root: Path, task: str, on_chunk: OnChunk = None) -> dict[st
     rng = np.random.default_rng([setup.seed, index])
     configs = [space.sample(rng) for _ in range(setup.configs)]
     env, context = setup.pairs[index]
+    assert setup.steps is not None  # __post_init__ fills it in
     scores = score_configs(
         env,
         context,
@@ -241,6 +242,7 @@ def _evaluation_task(root: Path, task: str, on_chunk: OnChunk = None) -> dict[st
     found = load_candidates(root)
     index = setup.tasks.index(task)
     env, context = setup.pairs[index]
+    assert setup.steps is not None  # __post_init__ fills it in
     scores = score_configs(
         env,
         context,
@@ -467,4 +469,4 @@ def _nanmean(scores: np.ndarray) -> np.ndarray:
 
 
 def _listed(values: np.ndarray) -> list[Any]:
-    return np.where(np.isfinite(values), values, None).tolist()
+    return np.where(np.isfinite(values), values, None).tolist()  # type: ignore[call-overload]  # None: JSON null

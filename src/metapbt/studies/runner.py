@@ -343,7 +343,7 @@ def _run_local(
 
     def locked(cell_id: str, report: RoundReport) -> None:
         with lock:
-            on_round(cell_id, report)  # type: ignore[misc]
+            on_round(cell_id, report)  # type: ignore[misc]  # passed on only if not None
 
     with watched_pool(workers) as pool:
         futures = [

@@ -291,10 +291,10 @@ def _dump_and_kill(child: Any, stacks: Path, dumps: Sequence[Path], native: bool
     if hasattr(signal, "SIGUSR1") and child.pid is not None:
         os.kill(child.pid, signal.SIGUSR1)
         time.sleep(1.0)
-        native = native_stacks(child.pid) if native else ""
-        if native:
+        text = native_stacks(child.pid) if native else ""
+        if text:
             with stacks.open("a") as f:
-                f.write("\n--- native stacks (gdb) ---\n" + native)
+                f.write("\n--- native stacks (gdb) ---\n" + text)
     child.kill()
     child.join()
     for folder in dumps[1:]:
