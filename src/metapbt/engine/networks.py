@@ -99,7 +99,7 @@ def _mlp(
     out: int,
     out_scale: float,
     torso: str = "mlp",
-):
+) -> jax.Array:
     act = nn.tanh if activation == "tanh" else nn.relu
     if torso == "cnn":
         x = ConvTorso()(x)

@@ -300,7 +300,7 @@ def _classic(env: str | None = None) -> PPOConfig:
     The default, and the Meta-PB2 comparison's protocol on CPU: one run costs what a ``fast``
     run costs, and equals one on CartPole, Acrobot and LunarLander.
     """
-    return replace(_fast(env), **CLASSIC_SETTINGS.get(env or "", {}))  # type: ignore[arg-type]
+    return _fast(env).with_overrides(**CLASSIC_SETTINGS.get(env or "", {}))
 
 
 def make(name: str, env: str | None = None, **overrides: object) -> PPOConfig:

@@ -63,7 +63,7 @@ class BasePopulationTrainer(abc.ABC):
     @property
     def network(self) -> Any:
         """The agent's networks (PPO's actor-critic)."""
-        return self.agent.network  # type: ignore[attr-defined]
+        return self.agent.network  # type: ignore[attr-defined]  # PPO's and DQN's: not in Agent
 
     def _obs_shape(self, observation_space: Any) -> tuple[int, ...]:
         """One observation's shape as the networks get it (the host trainer flattens)."""

@@ -37,7 +37,7 @@ import logging
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -61,6 +61,10 @@ except ImportError as _err:  # pragma: no cover - exercised only without the ext
     raise ImportError(
         "metapbt.integrations.ray_tune needs Ray Tune: pip install -e '.[ray]'"
     ) from _err
+
+if TYPE_CHECKING:
+    from ray.tune.execution.tune_controller import TuneController
+    from ray.tune.experiment import Trial
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +180,7 @@ class MetaPB2(PopulationBasedTraining):
 
     # --- trials join ---------------------------------------------------------------------------
 
-    def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+    def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
         """Give the trial its member index and initial hyperparameters (or restore them)."""
         if self._state_path is None:
             self._state_path = Path(trial.local_experiment_path) / STATE_FILE
@@ -233,11 +237,13 @@ class MetaPB2(PopulationBasedTraining):
 
     # --- sync points ---------------------------------------------------------------------------
 
-    def _save_trial_state(self, state: Any, time: int, result: dict, trial: Any) -> float:
+    def _save_trial_state(
+        self, state: Any, time: int, result: dict[str, Any], trial: Trial
+    ) -> float:
         self._reporting = trial
         return super()._save_trial_state(state, time, result, trial)
 
-    def _quantiles(self) -> tuple[list[Any], list[Any]]:
+    def _quantiles(self) -> tuple[list[Trial], list[Trial]]:
         """Tell the population; cloned trials are the lower quantile, their donors the upper."""
         if not self._synch:
             return self._tell_one(self._reporting)
@@ -267,7 +273,7 @@ class MetaPB2(PopulationBasedTraining):
         upper = list(dict.fromkeys(self._members[d.source] for d in clones))
         return lower, upper
 
-    def _tell_one(self, trial: Any) -> tuple[list[Any], list[Any]]:
+    def _tell_one(self, trial: Trial) -> tuple[list[Trial], list[Trial]]:
         """Asynchronous mode: the reporting trial alone, against the others' latest rewards.
 
         A kept trial counts as upper quantile, so Ray saves its checkpoint: any trial may be
@@ -284,7 +290,11 @@ class MetaPB2(PopulationBasedTraining):
         return [], [trial]
 
     def _checkpoint_or_exploit(
-        self, trial: Any, tune_controller: Any, upper_quantile: list, lower_quantile: list
+        self,
+        trial: Trial,
+        tune_controller: TuneController,
+        upper_quantile: list[Trial],
+        lower_quantile: list[Trial],
     ) -> None:
         decision = self._decisions.get(trial)
         if isinstance(decision, Clone) and trial in lower_quantile:
@@ -303,14 +313,18 @@ class MetaPB2(PopulationBasedTraining):
             return
         super()._checkpoint_or_exploit(trial, tune_controller, upper_quantile, lower_quantile)
 
-    def _get_new_config(self, trial: Any, trial_to_clone: Any) -> tuple[dict, dict]:
+    def _get_new_config(
+        self, trial: Trial, trial_to_clone: Trial
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The donor's config with the population's new hyperparameters (plain numbers)."""
         decision = self._decisions[trial]
         config = dict(trial_to_clone.config)
         config.update(_plain(self.space, decision.config))
         return config, {}
 
-    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+    def on_trial_result(
+        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
+    ) -> str:
         """Ray's PBT step; the scheduler's state is saved after every sync point."""
         before = None if self._population is None else len(self._population.history)
         decision = super().on_trial_result(tune_controller, trial, result)

@@ -7,6 +7,7 @@ acquisition functions (the reference's "task-to-task scaling").
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
@@ -77,8 +78,16 @@ class TaskScaling:
         out[:, :2] = (out[:, :2] - self.input_offset) / self.input_scale
         return out
 
-    def output(self, mean: np.ndarray, var: np.ndarray | None = None):
-        """Meta-standardised predictions expressed on the target's scale."""
+    @overload
+    def output(self, mean: np.ndarray, var: None = None) -> np.ndarray: ...
+
+    @overload
+    def output(self, mean: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def output(
+        self, mean: np.ndarray, var: np.ndarray | None = None
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Meta-standardised predictions expressed on the target's scale (and variances)."""
         scaled = mean * self.output_scale + self.output_offset
         return scaled if var is None else (scaled, var * self.output_scale**2)
 

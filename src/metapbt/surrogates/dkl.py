@@ -315,13 +315,29 @@ def fit_dkl(
     return DKLFit(gp, params, train_loss, val_loss, best_step, held)
 
 
-def heldout_nll(model: ExactGP, params: Params, x, y, train_mask, val_mask) -> jax.Array:
+def heldout_nll(
+    model: ExactGP,
+    params: Params,
+    x: jax.Array,
+    y: jax.Array,
+    train_mask: jax.Array,
+    val_mask: jax.Array,
+) -> jax.Array:
     """Mean predictive NLL of the ``val_mask`` rows given the ``train_mask`` rows."""
     chol, alpha = _factor_impl(model, params, x, y, train_mask)
     return _heldout_from_factor(model, params, x, y, train_mask, val_mask, chol, alpha)
 
 
-def _heldout_from_factor(model: ExactGP, params: Params, x, y, train_mask, val_mask, chol, alpha):
+def _heldout_from_factor(
+    model: ExactGP,
+    params: Params,
+    x: jax.Array,
+    y: jax.Array,
+    train_mask: jax.Array,
+    val_mask: jax.Array,
+    chol: jax.Array,
+    alpha: jax.Array,
+) -> jax.Array:
     cross = jnp.where(train_mask[:, None], model.kernel(params, x, x), 0.0)
     mean = cross.T @ alpha
     v = jax.scipy.linalg.solve_triangular(chol, cross, lower=True)

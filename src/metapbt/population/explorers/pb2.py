@@ -122,7 +122,7 @@ class PB2Explorer(Explorer):
     _round: RoundModel | None = field(default=None, init=False, repr=False)
 
     @property
-    def handles_categorical(self) -> bool:  # type: ignore[override]
+    def handles_categorical(self) -> bool:  # type: ignore[override]  # base: a ClassVar
         """With a categorical step (PB2-Mix), categorical parameters are explored."""
         return self.categorical is not None
 
