@@ -236,8 +236,7 @@ class HostPopulationTrainer(BasePopulationTrainer):
             # its memory (jnp.asarray of a host array need not copy on CPU).
             obs = self._step(environments, obs, actions[:, t], rewards[:, t], dones[:, t])
         stacked = jax.tree.map(lambda *x: np.stack(x, axis=1), *extras)  # [P, T, E, ...]
-        # Host arrays where the agent sees jax.Array: the jitted learn converts them.
-        rollout = Rollout(obs_buf, actions, rewards, dones, stacked)  # type: ignore[arg-type]
+        rollout = Rollout(obs_buf, actions, rewards, dones, stacked)  # type: ignore[arg-type]  # numpy: the jitted learn converts
         return state.replace(key=key), rollout, obs
 
     def _step(
