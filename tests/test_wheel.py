@@ -2,7 +2,7 @@
 environment (no system site-packages, so the editable install here cannot answer for it) with its
 dependencies from the package index, and its ``metapbt`` command run outside the repository.
 
-About 2 minutes on the 2-core machine, most of it installing jax and the other dependencies.
+About 2.5 minutes on the 2-core machine, one of them installing the dependencies.
 """
 
 import importlib.metadata
