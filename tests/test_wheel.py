@@ -2,7 +2,8 @@
 environment (no system site-packages, so the editable install here cannot answer for it) with its
 dependencies from the package index, and its ``metapbt`` command run outside the repository.
 
-About 2.5 minutes on the 2-core machine, one of them installing the dependencies.
+144 s on the 2-core machine, one minute of it installing the dependencies (269 s beside other
+work).
 """
 
 import importlib.metadata
