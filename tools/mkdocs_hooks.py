@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -63,14 +64,58 @@ def _command(command: Any, ctx: Any, depth: int) -> list[str]:
     return lines
 
 
+_HELP_DEFAULT = re.compile(r"\s*\[default: (?P<value>.*)\]\s*$")
+"""Typer's form, which our options write into their help when the value is resolved later."""
+_PAREN_DEFAULT = re.compile(r"\s*\((?P<before>[^()]*?)(?:;\s*)?default: (?P<value>[^()]*)\)")
+"""``(...; default: VALUE)`` inside a help text."""
+
+
 def _option_row(option: Any, ctx: Any) -> str:
+    """One table row: the option's names, its default and its help (without the default)."""
     names = " / ".join(f"`{n}`" for n in [*option.opts, *option.secondary_opts])
-    default = option.get_default(ctx, call=False) if option.show_default is not False else None
-    shown = "" if default is None or callable(default) else f"`{default}`"
-    if option.is_flag and option.secondary_opts and isinstance(default, bool):
-        shown = f"`{option.opts[0] if default else option.secondary_opts[0]}`"
-    text = _plain(option.help or "").replace("|", "\\|").replace("\n", " ")
-    return f"| {names} | {shown} | {text} |"
+    text = _plain(option.help or "").replace("\n", " ")
+    default, text = _default(option, ctx, text)
+    return f"| {names} | {_cell(default)} | {_cell(text)} |"
+
+
+def _default(option: Any, ctx: Any, text: str) -> tuple[str, str]:
+    """The default as the Default column shows it, and the help text without it.
+
+    Options whose value is resolved later (from the config or the preset) have ``None`` as
+    their parameter default and say the real one in their help: ``[default: VALUE]`` at the
+    end, or ``(...; default: VALUE)`` in words; that text moves to the column. Flags show
+    ``on``/``off`` (a pair of other names: the name in force); eager flags (``--help``,
+    ``--version``) act at once and have none.
+    """
+    if option.is_flag and option.is_eager:
+        return "", text
+    value: Any = option.get_default(ctx, call=False)
+    if isinstance(option.show_default, str):
+        value = option.show_default
+    if value is None or callable(value):
+        found = _HELP_DEFAULT.search(text)
+        if found is None and (found := _PAREN_DEFAULT.search(text)) is not None:
+            before = found["before"].strip()
+            text = text[: found.start()] + (f" ({before})" if before else "") + text[found.end() :]
+            return found["value"].strip(), text  # words, not a value to type
+        if found is None:
+            return "", text
+        value, text = found["value"].strip(), text[: found.start()] + text[found.end() :]
+    if option.is_flag or isinstance(value, bool):
+        on = value in (True, "True")
+        if option.secondary_opts and option.secondary_opts[0] != f"--no-{option.opts[0][2:]}":
+            return f"`{option.opts[0] if on else option.secondary_opts[0]}`", text
+        return ("on" if on else "off"), text
+    values = value if isinstance(value, list | tuple) else [value]
+    values = [str(getattr(v, "value", v)) for v in values]  # an enum's value, not its repr
+    if any(" " in v for v in values):
+        return ", ".join(values), text  # words, as "the preset's; classic: 600,000"
+    return ", ".join(f"`{v}`" for v in values), text
+
+
+def _cell(text: str) -> str:
+    """``text`` safe in a Markdown table cell."""
+    return text.replace("|", "\\|")
 
 
 def _plain(text: str) -> str:

@@ -14,6 +14,7 @@ A page's blocks run in order, in one temporary directory.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,3 +89,11 @@ def blocks(page: Path) -> list[Block]:
 
 def _name(page: Path) -> str:
     return str(page.relative_to(ROOT)) if page.is_relative_to(ROOT) else str(page)
+
+
+def hooks():
+    """The site's MkDocs hooks (``tools/mkdocs_hooks.py``) as a module: it is no package."""
+    spec = importlib.util.spec_from_file_location("mkdocs_hooks", ROOT / "tools/mkdocs_hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 
 import pytest
 import typer
 
-from tests.docs.examples import ROOT
+from tests.docs.examples import ROOT, hooks
 
 pytest.importorskip("mkdocs", reason="the site needs the docs extra: pip install -e '.[docs]'")
-
-
-def _hooks():
-    spec = importlib.util.spec_from_file_location("mkdocs_hooks", ROOT / "tools/mkdocs_hooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_cli_reference_covers_every_command_and_option():
     from metapbt.cli import app
 
-    text = _hooks().cli_reference()
+    text = hooks().cli_reference()
     root = typer.main.get_command(app)
     for name, command in root.commands.items():
         subs = getattr(command, "commands", {name: command})
@@ -35,6 +27,28 @@ def test_the_cli_reference_covers_every_command_and_option():
                 if param.param_type_name == "option" and not param.hidden:
                     assert f"`{param.opts[0]}`" in text, (path, param.opts[0])
     assert "`--budget`" in text and "\\[" not in text  # rich's escapes are gone
+
+
+def test_the_cli_reference_shows_each_default_in_its_column_not_in_the_text():
+    rows, command = {}, ""
+    for line in hooks().cli_reference().splitlines():
+        if line.startswith("#"):
+            command = line.strip("# `")
+        elif line.startswith("| `-"):
+            names, default, text = (c.strip() for c in line.strip("|").split(" | ", 2))
+            rows[command, names] = (default, text)
+    run = {names: row for (cmd, names), row in rows.items() if cmd == "metapbt run"}
+    # in the help only (the parameter's own default is None: the preset decides)
+    assert run["`--budget`"] == ("the preset's; classic: 600,000", "Environment steps per member.")
+    assert run["`--quantile`"][0] == "`0.25`"  # "[default: 0.25]" in the help
+    assert run["`--metadata`"] == ("bundled", "Meta-data directory (meta methods).")
+    assert run["`--out`"][0] == "`runs/demo`"  # the parameter's default
+    assert run["`--resume` / `--no-resume`"][0] == "off"
+    assert run["`--watchdog` / `--no-watchdog`"][0] == "on"
+    assert run["`--help`"][0] == "" and run["`--save-meta`"][0] == ""
+    assert rows["metapbt toy", "`--method`"][0] == "`random`, `pb2-star`"  # a list
+    assert rows["metapbt study run", "`--mix-contexts` / `--one-context`"][0] == "`--mix-contexts`"
+    assert not [row for row in rows.values() if "default:" in row[1]]
 
 
 def test_the_site_builds_strictly(tmp_path):
