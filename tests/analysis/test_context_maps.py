@@ -7,6 +7,7 @@ from metapbt.analysis.context_maps import (
     first_above,
     first_above_table,
     fraction_above,
+    plot_heatmaps,
 )
 from metapbt.analysis.report import build_report
 from metapbt.envs.contexts import task_features
@@ -82,3 +83,20 @@ def test_the_report_draws_the_context_section(tmp_path):
     assert "## Contexts" in plain.read_text()
     assert not (tmp_path / "plain" / "contexts" / "lunar_lander_above.png").exists()
     assert "## Contexts" not in build_report(results, tmp_path / "none").read_text()
+
+
+def test_the_heat_maps_keep_three_panels_to_a_row_to_read_at_page_width(tmp_path):
+    from PIL import Image
+
+    from metapbt.analysis.compare import seed_average
+
+    results = lunar_results()
+    more = [results.assign(method=results["method"] + f"-{k}") for k in range(2)]
+    avg = seed_average(pd.concat(more))  # 4 methods: a row of 3, a row of 1
+    _, values = context_axes(features(avg["task"].unique()))["lunar_lander"]
+    order = sorted(avg["method"].unique())
+    plot_heatmaps(avg, values, "leg_height", order, tmp_path / "four.png")
+    plot_heatmaps(avg, values, "leg_height", order[:3], tmp_path / "three.png")
+    four, three = (Image.open(tmp_path / f"{n}.png").size for n in ("four", "three"))
+    assert four[0] == three[0] <= 850  # no wider than a row of 3 (a page is ~700 px)
+    assert four[1] > 1.8 * three[1]  # the 4th panel went to a second row

@@ -18,6 +18,8 @@ import pandas as pd
 from metapbt.analysis.render import colours, pyplot, save_png
 
 _STEP_LABEL = "environment steps per member"
+_PANELS_PER_ROW = 3
+_STEP_TICKS = 16
 
 
 Features = Mapping[str, tuple[str, Mapping[str, float]]]
@@ -79,11 +81,20 @@ def plot_heatmaps(
     finite = np.concatenate([g.to_numpy().ravel() for g in grids.values()])
     finite = finite[np.isfinite(finite)]
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    # a few panels to a row, so the figure reads at a page's width (about 700 px); more
+    # methods add rows
+    columns = min(_PANELS_PER_ROW, len(order))
+    rows = -(-len(order) // columns)
     fig, axes = plt.subplots(
-        1, len(order), figsize=(3.2 * len(order) + 1.2, 4.2), sharey=True, squeeze=False
+        rows,
+        columns,
+        figsize=(2.1 * columns + 1.2, 2.7 * rows + 0.3),
+        sharey=True,
+        squeeze=False,
+        layout="constrained",
     )
     image = None
-    for ax, method in zip(axes[0], order, strict=True):
+    for k, (ax, method) in enumerate(zip(axes.ravel(), order, strict=False)):
         grid = grids[method]
         image = ax.imshow(
             grid.to_numpy(dtype=float),
@@ -94,14 +105,27 @@ def plot_heatmaps(
             vmax=high,
             interpolation="nearest",
         )
-        ax.set_title(method, fontsize=10)
-        ax.set_xticks(range(grid.shape[1]), [f"{v:g}" for v in grid.columns], rotation=90)
-        ax.set_yticks(range(grid.shape[0]), [f"{int(s):,}" for s in grid.index], fontsize=7)
-        ax.set_xlabel(feature)
-    axes[0][0].set_ylabel(_STEP_LABEL)
+        ax.set_title(method, fontsize=11)
+        ax.set_xticks(range(grid.shape[1]), [f"{v:g}" for v in grid.columns], fontsize=9)
+        every = -(-grid.shape[0] // _STEP_TICKS)  # at most that many labels: they stay apart
+        ax.set_yticks(
+            range(0, grid.shape[0], every), [_steps(s) for s in grid.index[::every]], fontsize=9
+        )
+        if k + columns >= len(order):  # nothing below it
+            ax.set_xlabel(feature, fontsize=10)
+        if k % columns == 0:
+            ax.set_ylabel(_STEP_LABEL, fontsize=10)
+    for ax in axes.ravel()[len(order) :]:
+        ax.remove()
     if image is not None:
-        fig.colorbar(image, ax=axes[0].tolist(), label="best return (mean over seeds)")
+        bar = fig.colorbar(image, ax=axes.ravel()[: len(order)].tolist(), shrink=0.8)
+        bar.set_label("best return (mean over seeds)", fontsize=10)
     save_png(fig, path)
+
+
+def _steps(step: float) -> str:
+    """``520k``, ``1.2M``: a step count short enough for a tick label."""
+    return f"{step / 1e6:.3g}M" if step >= 1e6 else f"{step / 1e3:.3g}k"
 
 
 def plot_fraction_above(
