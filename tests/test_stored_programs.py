@@ -20,8 +20,8 @@ from tests.engine.helpers import configs, tiny
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
-    """A fresh store directory; returns it."""
+def program_store(tmp_path, monkeypatch):
+    """A fresh program store directory; returns it."""
     monkeypatch.setattr(compile_cache, "current", lambda: str(tmp_path))
     monkeypatch.delenv(stored_programs.ENV_VAR, raising=False)
     return tmp_path / "programs"
@@ -58,10 +58,10 @@ def expected(a, scale):
     return np.asarray(a[0]["x"]) * scale + np.asarray(a[0]["y"])
 
 
-def test_a_later_process_loads_the_program_without_tracing(store):
+def test_a_later_process_loads_the_program_without_tracing(program_store):
     traced = Traced()
     first = traced.program()(*args(), scale=2.0)
-    assert traced.traces == 1 and len(list(store.glob("*.bin"))) == 1
+    assert traced.traces == 1 and len(list(program_store.glob("*.bin"))) == 1
     later = Traced()
     again = later.program()(*args(), scale=2.0)
     assert later.traces == 0  # loaded from disk
@@ -69,7 +69,7 @@ def test_a_later_process_loads_the_program_without_tracing(store):
     np.testing.assert_array_equal(again["x"], expected(args(), 2.0))
 
 
-def test_one_program_used_with_another_store_writes_there_too(store, tmp_path, monkeypatch):
+def test_one_program_used_with_another_store_writes_there_too(program_store, tmp_path, monkeypatch):
     """A module-level program (the GP fit) outlives a change of the compilation cache's folder."""
     traced = Traced()
     program = traced.program()
@@ -77,7 +77,7 @@ def test_one_program_used_with_another_store_writes_there_too(store, tmp_path, m
     other = tmp_path / "other"
     monkeypatch.setattr(compile_cache, "current", lambda: str(other))
     np.testing.assert_array_equal(program(*args(), scale=2.0)["x"], expected(args(), 2.0))
-    assert len(list(store.glob("*.bin"))) == 1
+    assert len(list(program_store.glob("*.bin"))) == 1
     assert len(list((other / "programs").glob("*.bin"))) == 1
 
 
@@ -86,7 +86,7 @@ def test_one_program_used_with_another_store_writes_there_too(store, tmp_path, m
     ["owner", "static", "shape", "dtype", "source", "versions"],
 )
 def test_any_change_of_the_key_traces_again_and_computes_the_new_program(
-    store, monkeypatch, change
+    program_store, monkeypatch, change
 ):
     traced = Traced()
     traced.program()(*args(), scale=2.0)
@@ -110,14 +110,14 @@ def test_any_change_of_the_key_traces_again_and_computes_the_new_program(
     out = later.program(owner)(*a, scale=scale)
     assert later.traces == 1
     np.testing.assert_array_equal(out["x"], expected(a, scale))
-    assert len(list(store.glob("*.bin"))) == 2
+    assert len(list(program_store.glob("*.bin"))) == 2
 
 
-def test_a_file_stored_under_another_key_is_never_used(store):
+def test_a_file_stored_under_another_key_is_never_used(program_store):
     Traced().program()(*args(), scale=2.0)
     Traced().program()(*args(), scale=5.0)
     by_scale = {}
-    for path in store.glob("*.bin"):
+    for path in program_store.glob("*.bin"):
         by_scale['"scale": 5.0' in path.read_bytes().partition(b"\n")[0].decode()] = path
     # The file where scale 2 is looked up now holds the scale-5 program (renamed, swapped).
     by_scale[False].write_bytes(by_scale[True].read_bytes())
@@ -128,10 +128,10 @@ def test_a_file_stored_under_another_key_is_never_used(store):
     assert b'"scale": 2.0' in by_scale[False].read_bytes()  # replaced by the right one
 
 
-def test_a_corrupt_file_is_replaced_with_a_warning(store, caplog):
+def test_a_corrupt_file_is_replaced_with_a_warning(program_store, caplog):
     traced = Traced()
     traced.program()(*args(), scale=2.0)
-    (path,) = store.glob("*.bin")
+    (path,) = program_store.glob("*.bin")
     key, _, blob = path.read_bytes().partition(b"\n")
     path.write_bytes(key + b"\n" + blob[: len(blob) // 2])
     later = Traced()
@@ -145,18 +145,18 @@ def test_a_corrupt_file_is_replaced_with_a_warning(store, caplog):
     assert last.traces == 0  # the rewritten file loads
 
 
-def test_off_with_the_compilation_cache_or_the_switch(store, monkeypatch):
+def test_off_with_the_compilation_cache_or_the_switch(program_store, monkeypatch):
     traced = Traced()
     monkeypatch.setenv(stored_programs.ENV_VAR, "off")
     traced.program()(*args(), scale=2.0)
     monkeypatch.delenv(stored_programs.ENV_VAR)
     monkeypatch.setattr(compile_cache, "current", lambda: None)
     traced.program()(*args(), scale=2.0)
-    assert not store.exists()
+    assert not program_store.exists()
 
 
 @pytest.mark.parametrize("agent", ["ppo", "dqn"])
-def test_the_trainers_stored_programs_compute_what_tracing_does(store, monkeypatch, agent):
+def test_the_trainers_stored_programs_compute_what_tracing_does(program_store, monkeypatch, agent):
     from tests.engine.test_dqn import TINY
 
     config = tiny() if agent == "ppo" else TINY
@@ -170,7 +170,7 @@ def test_the_trainers_stored_programs_compute_what_tracing_does(store, monkeypat
 
     exported, rewards = run()  # traced, exported and stored
     loaded, rewards_loaded = run()  # loaded
-    assert len(list(store.glob("*.bin"))) == 2
+    assert len(list(program_store.glob("*.bin"))) == 2
     monkeypatch.setenv(stored_programs.ENV_VAR, "off")
     plain, rewards_plain = run()  # plain jit
     for other in (loaded, plain):
@@ -180,7 +180,7 @@ def test_the_trainers_stored_programs_compute_what_tracing_does(store, monkeypat
     np.testing.assert_array_equal(rewards, rewards_plain)
 
 
-def test_weak_and_strong_inputs_share_one_stored_program(store):
+def test_weak_and_strong_inputs_share_one_stored_program(program_store):
     """A fresh state's counters are weakly typed, a trained one's are not: one program."""
     traced = Traced()
     program = traced.program()
@@ -190,11 +190,11 @@ def test_weak_and_strong_inputs_share_one_stored_program(store):
     assert weak[0]["x"].weak_type and not strong[0]["x"].weak_type
     np.testing.assert_array_equal(program(*weak, scale=2.0)["x"], 1.5 * 2.0 + np.ones(3))
     np.testing.assert_array_equal(program(*strong, scale=2.0)["x"], 1.5 * 2.0 + np.ones(3))
-    assert traced.traces == 1 and len(list(store.glob("*.bin"))) == 1
+    assert traced.traces == 1 and len(list(program_store.glob("*.bin"))) == 1
     assert program.cache_size() == 1  # one compiled call for both
 
 
-def test_a_program_jax_cannot_export_runs_traced_with_a_warning(store, caplog):
+def test_a_program_jax_cannot_export_runs_traced_with_a_warning(program_store, caplog):
     @jax.jit
     def host(args):  # a host callback: no compatibility guarantee, so jax.export refuses it
         doubled = jax.pure_callback(
@@ -207,7 +207,7 @@ def test_a_program_jax_cannot_export_runs_traced_with_a_warning(store, caplog):
         out = program(*args())
     assert "cannot be stored" in caplog.text
     np.testing.assert_array_equal(out["x"], 2 * np.arange(3))
-    assert not store.exists() or not list(store.glob("*.bin"))
+    assert not program_store.exists() or not list(program_store.glob("*.bin"))
 
 
 def test_describe_takes_every_field_and_refuses_what_it_cannot_write():
@@ -222,7 +222,7 @@ def test_describe_takes_every_field_and_refuses_what_it_cannot_write():
         stored_programs.describe({"objective": lambda x: x})
 
 
-def test_a_static_argument_that_cannot_be_described_runs_traced_and_stores_nothing(store):
+def test_a_static_argument_that_cannot_be_described_runs_traced_and_stores_nothing(program_store):
     @partial(jax.jit, static_argnames="f")
     def apply(args, f):
         return {"x": f(args["x"]), "y": args["y"]}
@@ -230,10 +230,12 @@ def test_a_static_argument_that_cannot_be_described_runs_traced_and_stores_nothi
     program = StoredProgram("apply", apply, {}, output=lambda a: jax.tree.structure(a[0]))
     out = program(*args(), f=jnp.square)
     np.testing.assert_array_equal(out["x"], np.arange(3) ** 2)
-    assert not store.exists()
+    assert not program_store.exists()
 
 
-def test_a_stored_gp_fit_equals_the_traced_one_and_a_changed_model_refits(store, monkeypatch):
+def test_a_stored_gp_fit_equals_the_traced_one_and_a_changed_model_refits(
+    program_store, monkeypatch
+):
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(20, 3)).astype(np.float32)
     y = np.sin(3 * x[:, 1]).astype(np.float32)
@@ -245,5 +247,5 @@ def test_a_stored_gp_fit_equals_the_traced_one_and_a_changed_model_refits(store,
         np.testing.assert_array_equal(np.asarray(stored.alpha), np.asarray(other.alpha))
     monkeypatch.delenv(stored_programs.ENV_VAR)
     ExactGP(TimeVaryingSE(), jitter=1e-4).fit(x, y)  # another model: another program
-    names = [p.read_bytes().partition(b"\n")[0] for p in store.glob("*.bin")]
+    names = [p.read_bytes().partition(b"\n")[0] for p in program_store.glob("*.bin")]
     assert len(names) == 2 and all(b'"gp.fit"' in n for n in names)

@@ -9,20 +9,9 @@ from metapbt.engine.factory import make_trainer
 from metapbt.engine.host_trainer import Episodes, HostPopulationTrainer
 from metapbt.engine.trainer import PopulationTrainer
 from metapbt.runs.run import RunConfig, run
-from tests.engine.helpers import configs, leaves, tiny
+from tests.engine.helpers import configs, same_member, tiny
 
 TINY = tiny(num_envs=2, minibatch_size=32)
-
-
-@pytest.fixture(scope="module")
-def trainer():
-    return HostPopulationTrainer("lunar_lander", "neptune", TINY, 3)
-
-
-def same_member(a, b, member):
-    return all(
-        np.array_equal(x, y) for x, y in zip(leaves(a, member), leaves(b, member), strict=True)
-    )
 
 
 def test_factory_picks_the_trainer_by_environment():
@@ -32,31 +21,31 @@ def test_factory_picks_the_trainer_by_environment():
         HostPopulationTrainer("cart_pole", None, TINY, 1)
 
 
-def test_shapes_training_and_evaluation(trainer):
-    state = trainer.init(jax.random.PRNGKey(0), configs([1e-3, 1e-3, 1e-3]))
+def test_shapes_training_and_evaluation(lunar_trainer):
+    state = lunar_trainer.init(jax.random.PRNGKey(0), configs([1e-3, 1e-3, 1e-3]))
     assert state.obs.shape == (3, TINY.num_envs, 8)
     assert isinstance(state.env_state, Episodes) and state.env_state.live
-    assert trainer.context["gravity"] == pytest.approx(-10 * 11.0 / 9.81)
-    trained = trainer.train(state, 2 * TINY.batch_size)
+    assert lunar_trainer.context["gravity"] == pytest.approx(-10 * 11.0 / 9.81)
+    trained = lunar_trainer.train(state, 2 * TINY.batch_size)
     for before, after in zip(
         jax.tree.leaves(state.params), jax.tree.leaves(trained.params), strict=True
     ):
         assert before.shape == after.shape and before.shape[0] == 3
         assert not np.array_equal(before, after)
-    rewards = trainer.evaluate(trained, jax.random.PRNGKey(1))
+    rewards = lunar_trainer.evaluate(trained, jax.random.PRNGKey(1))
     assert rewards.shape == (3,) and np.isfinite(rewards).all()
     # Evaluation is a function of the key: the same key replays the same episodes.
-    np.testing.assert_array_equal(rewards, trainer.evaluate(trained, jax.random.PRNGKey(1)))
+    np.testing.assert_array_equal(rewards, lunar_trainer.evaluate(trained, jax.random.PRNGKey(1)))
     with pytest.raises(ConfigError, match="multiple of the batch"):
-        trainer.train(trained, TINY.batch_size + 1)
+        lunar_trainer.train(trained, TINY.batch_size + 1)
 
 
-def test_training_continues_episodes_from_the_latest_state_only(trainer):
-    state = trainer.init(jax.random.PRNGKey(3), configs([1e-3] * 3))
-    once = trainer.train(state, TINY.batch_size)
-    twice = trainer.train(once, TINY.batch_size)  # continues the episodes
-    again = trainer.train(once, TINY.batch_size)  # an old state: fresh episodes from its keys
-    again_2 = trainer.train(once, TINY.batch_size)
+def test_training_continues_episodes_from_the_latest_state_only(lunar_trainer):
+    state = lunar_trainer.init(jax.random.PRNGKey(3), configs([1e-3] * 3))
+    once = lunar_trainer.train(state, TINY.batch_size)
+    twice = lunar_trainer.train(once, TINY.batch_size)  # continues the episodes
+    again = lunar_trainer.train(once, TINY.batch_size)  # an old state: fresh episodes from its keys
+    again_2 = lunar_trainer.train(once, TINY.batch_size)
     assert all(same_member(again.params, again_2.params, m) for m in range(3))
     assert not np.array_equal(np.asarray(twice.obs), np.asarray(again.obs))
     assert twice.env_state.live and not once.env_state.live
@@ -65,22 +54,26 @@ def test_training_continues_episodes_from_the_latest_state_only(trainer):
     assert not restored.env_state.live and twice.env_state.live
 
 
-def test_a_states_episodes_are_its_own(trainer):
-    state = trainer.init(jax.random.PRNGKey(4), configs([1e-3] * 3))
-    first = trainer.train(state, TINY.batch_size)
-    straight = trainer.train(first, TINY.batch_size)
-    other = trainer.init(jax.random.PRNGKey(4), configs([1e-3] * 3))
-    first_again = trainer.train(other, TINY.batch_size)
-    trainer.train(trainer.init(jax.random.PRNGKey(5), configs([1e-3] * 3)), TINY.batch_size)
-    interleaved = trainer.train(first_again, TINY.batch_size)  # another run trained meanwhile
+def test_a_states_episodes_are_its_own(lunar_trainer):
+    state = lunar_trainer.init(jax.random.PRNGKey(4), configs([1e-3] * 3))
+    first = lunar_trainer.train(state, TINY.batch_size)
+    straight = lunar_trainer.train(first, TINY.batch_size)
+    other = lunar_trainer.init(jax.random.PRNGKey(4), configs([1e-3] * 3))
+    first_again = lunar_trainer.train(other, TINY.batch_size)
+    lunar_trainer.train(
+        lunar_trainer.init(jax.random.PRNGKey(5), configs([1e-3] * 3)), TINY.batch_size
+    )
+    interleaved = lunar_trainer.train(first_again, TINY.batch_size)  # another run trained meanwhile
     assert all(same_member(straight.params, interleaved.params, m) for m in range(3))
     np.testing.assert_array_equal(np.asarray(straight.obs), np.asarray(interleaved.obs))
 
 
-def test_apply_keeps_each_slots_episodes(trainer):
-    state = trainer.train(trainer.init(jax.random.PRNGKey(1), configs([1e-3] * 3)), TINY.batch_size)
+def test_apply_keeps_each_slots_episodes(lunar_trainer):
+    state = lunar_trainer.train(
+        lunar_trainer.init(jax.random.PRNGKey(1), configs([1e-3] * 3)), TINY.batch_size
+    )
     new = configs([1e-3, 5e-4, 7e-4])
-    cloned = trainer.apply(state, [Keep(0, new[0]), Keep(1, new[1]), Clone(2, 0, new[2])])
+    cloned = lunar_trainer.apply(state, [Keep(0, new[0]), Keep(1, new[1]), Clone(2, 0, new[2])])
     # training goes on without restarting episodes (the shared contract is in
     # test_trainer_contract.py)
     assert cloned.env_state is state.env_state and cloned.env_state.live

@@ -10,11 +10,6 @@ from tests.engine.helpers import configs, tiny
 TINY = tiny()
 
 
-@pytest.fixture(scope="module")
-def trainer():
-    return PopulationTrainer("cart_pole", "earth", TINY, 3)
-
-
 def test_fast_preset_learns_cart_pole():
     trainer = PopulationTrainer("cart_pole", "earth", presets.make("fast"), 2)
     state = trainer.init(jax.random.PRNGKey(0), configs([1e-3, 1e-3])[:2])
@@ -35,16 +30,18 @@ def test_every_environment_trains_and_evaluates(env_id):
     assert rewards.shape == (2,) and np.isfinite(rewards).all()
 
 
-def test_a_diverged_member_scores_nan_and_is_repaired_by_cloning(trainer):
-    state = trainer.init(jax.random.PRNGKey(0), configs([1e-3] * 3))
+def test_a_diverged_member_scores_nan_and_is_repaired_by_cloning(cart_pole_trainer):
+    state = cart_pole_trainer.init(jax.random.PRNGKey(0), configs([1e-3] * 3))
     broken = jax.tree.map(lambda x: x.at[1].set(np.nan), state.params)
-    state = trainer.apply(state, [Keep(m, c) for m, c in enumerate(configs([1e-3] * 3))])
+    state = cart_pole_trainer.apply(state, [Keep(m, c) for m, c in enumerate(configs([1e-3] * 3))])
     state = type(state)(**{**state.__dict__, "params": broken})
-    rewards = trainer.evaluate(state, jax.random.PRNGKey(1))
+    rewards = cart_pole_trainer.evaluate(state, jax.random.PRNGKey(1))
     assert np.isnan(rewards[1]) and np.isfinite(rewards[[0, 2]]).all()
     new = configs([1e-3] * 3)
-    repaired = trainer.apply(state, [Keep(0, new[0]), Clone(1, 2, new[1]), Keep(2, new[2])])
-    assert np.isfinite(trainer.evaluate(repaired, jax.random.PRNGKey(1))).all()
+    repaired = cart_pole_trainer.apply(
+        state, [Keep(0, new[0]), Clone(1, 2, new[1]), Keep(2, new[2])]
+    )
+    assert np.isfinite(cart_pole_trainer.evaluate(repaired, jax.random.PRNGKey(1))).all()
 
 
 def test_members_may_each_have_a_context_given_as_traced_parameters():

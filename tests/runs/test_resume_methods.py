@@ -21,7 +21,7 @@ def kill_after(rounds):
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
+def meta_store(tmp_path_factory):
     root = tmp_path_factory.mktemp("meta")
     for context in ("neptune", "uranus"):
         config = RunConfig(method="pb2", context=context, save_meta=str(root), **TINY)
@@ -42,8 +42,8 @@ SLOW = pytest.mark.slow  # the same resume path as meta-prior (GP bandit) or met
         "meta-dkl",
     ],
 )
-def test_killed_run_resumes_to_the_same_history(tmp_path, store, method):
-    meta = str(store) if method != "dkl" else None
+def test_killed_run_resumes_to_the_same_history(tmp_path, meta_store, method):
+    meta = str(meta_store) if method != "dkl" else None
     config = RunConfig(method=method, metadata=meta, **TINY)
     run(config, tmp_path / "full")
     with pytest.raises(KilledError):
