@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+
+from metapbt.runs.config import RunConfig
 
 
 def tree(root: Path) -> list[str]:
@@ -24,3 +28,30 @@ def run_outputs(root: Path) -> dict[str, tuple[dict, pd.DataFrame]]:
         history = pd.read_parquet(summary.parent / "history.parquet")
         found[str(summary.parent.relative_to(root))] = (data, history)
     return found
+
+
+def finished_summary(config: RunConfig, bests: Sequence[float]) -> dict[str, Any]:
+    """The ``summary.json`` record a run of ``config`` writes when it finishes with ``bests`` (one
+    per round), made by the library's own writer: stand-ins for ``run_batch`` write the real format,
+    so a format change reaches the tests that read it."""
+    from metapbt.engine import agents
+    from metapbt.runs import outputs
+    from metapbt.runs.checkpoint import Checkpoint
+
+    kind = agents.kind(config.agent)
+    agent_config = kind.for_space(kind.preset(config.preset, env=config.env), config.search_space)
+    records = tuple(
+        {"step": config.interval * (i + 1), "best": float(b)} for i, b in enumerate(bests)
+    )
+    checkpoint = Checkpoint(config.model_dump(mode="json"), None, None, {}, records, 0.1)
+    return outputs.summary(config, config.context_values, agent_config, checkpoint, {})
+
+
+def write_finished(out: Path, config: RunConfig, bests: Sequence[float]) -> dict[str, Any]:
+    """Write :func:`finished_summary` where the run's files go (``out/summary.json``); return it."""
+    from metapbt._atomic import write_text_atomic
+    from metapbt.runs.outputs import RunOutputs
+
+    record = finished_summary(config, bests)
+    write_text_atomic(RunOutputs(Path(out)).summary, json.dumps(record, indent=2))
+    return record

@@ -1,6 +1,5 @@
 """Faults on the way out: an unwritable or full results directory, a truncated checkpoint."""
 
-import json
 import logging
 from collections import namedtuple
 from pathlib import Path
@@ -15,6 +14,8 @@ from metapbt.runs import batch as engine_batch
 from metapbt.runs.checkpoint import Checkpoint
 from metapbt.studies import runner
 from metapbt.studies.config import load_study
+
+from ..outputs import write_finished
 
 TINY = """
 name = "tiny"
@@ -44,9 +45,7 @@ def _recording(calls):
         results = []
         for job in jobs:
             calls.append((job.out.name, job.resume))
-            summary = {**job.config.model_dump(), "final_best": 1.0, "best_per_round": []}
-            (job.out / "summary.json").write_text(json.dumps(summary))
-            results.append(summary)
+            results.append(write_finished(job.out, job.config, [1.0]))
         return results
 
     return fake

@@ -18,6 +18,7 @@ from metapbt.studies import runner
 from metapbt.studies.config import load_study
 from metapbt.studies.results import load_results
 
+from ..outputs import write_finished
 from ..tensorboard_events import read_dir, scalars
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
@@ -56,14 +57,7 @@ def _fake_run(calls, fail=()):
                 except FloatingPointError as err:
                     results.append(err)
                 continue
-            summary = {
-                **config.model_dump(),
-                "best_per_round": [{"step": 2000, "best": 10.0 + config.seed}],
-                "final_best": 10.0 + config.seed,
-                "wall_seconds": 0.1,
-            }
-            (Path(job.out) / "summary.json").write_text(json.dumps(summary))
-            results.append(summary)
+            results.append(write_finished(job.out, config, [10.0 + config.seed]))
         return results
 
     return fake
