@@ -186,8 +186,8 @@ StudyFile = Annotated[Path, typer.Argument(help="Study file (TOML), e.g. studies
 Workers = Annotated[int, typer.Option(min=1, help="Tasks computed in parallel processes.")]
 
 
-def run_cells(study: Any, pending: list[Any], execute: Any) -> list[Any]:
-    """Run a study's ``pending`` cells through ``execute(on_cell, on_round, on_batches)``.
+def show_cells_progress(study: Any, pending: list[Any], execute: Any) -> list[Any]:
+    """Show the progress of ``execute(on_cell, on_round, on_batches)`` running ``pending`` cells.
 
     A bar of cells and a bar of rounds (elapsed, ETA); the rounds bar's label is a compact live
     view of the running batch (its size, round, best rewards); one line per finished cell.

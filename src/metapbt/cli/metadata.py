@@ -20,7 +20,7 @@ from metapbt.cli._common import (
     exit_on_failures,
     given_options,
     make_watchdog,
-    run_cells,
+    show_cells_progress,
     user_errors,
 )
 
@@ -63,7 +63,7 @@ def metadata_build(
     with user_errors():
         study = mb.metadata_study(env, contexts, method, seeds, out, runs, **protocol)
         ensure_writable(out)
-        results = run_cells(
+        results = show_cells_progress(
             study,
             mb.pending(study),
             lambda on_cell, on_round, on_batches: mb.build_metadata(

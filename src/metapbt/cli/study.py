@@ -14,7 +14,7 @@ from metapbt.cli._common import (
     console,
     exit_on_failures,
     make_watchdog,
-    run_cells,
+    show_cells_progress,
     user_errors,
 )
 
@@ -80,7 +80,7 @@ def study_run(
         study = load_study(file)
         seeds = set(study.seed_list[:first_seeds])
         cell_states = states(study)
-        results = run_cells(
+        results = show_cells_progress(
             study,
             [c for c in study.cells if cell_states[c.id] != "done" and c.seed in seeds],
             lambda on_cell, on_round, on_batches: run_study(
