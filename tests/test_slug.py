@@ -7,9 +7,9 @@ import numpy as np
 import metapbt._slug
 from metapbt._slug import slug, task_slug
 from metapbt.metadata.store import MetaStore
-from metapbt.runs.config import Protocol
+from metapbt.runs.config import TrainingProtocol
 from metapbt.studies import calibrate as cal
-from metapbt.studies.config import Cell, MethodSpec
+from metapbt.studies.config import Cell, StudyMethod
 
 
 def test_examples_and_the_names_every_writer_uses():
@@ -18,11 +18,11 @@ def test_examples_and_the_names_every_writer_uses():
     assert task_slug("acrobot gravity=1e+20,length=2.0") == "acrobot__gravity=1e+20+length=2.0"
     assert slug("a b/c") == "a+b+c"
     cell = Cell(
-        method=MethodSpec(label="pb2", method="pb2"),
+        method=StudyMethod(label="pb2", method="pb2"),
         env="cart_pole",
         context="gravity=12.0,length=0.4",
         seed=1,
-        protocol=Protocol(),
+        protocol=TrainingProtocol(),
     )
     assert cell.id == "pb2__cart_pole__gravity=12.0+length=0.4__seed1"  # unchanged ids
 

@@ -60,6 +60,7 @@ LAYERS: dict[str, int] = {
     "_paths": 0,
     "compile_cache": 0,
     "_deferred": 0,
+    "_deprecation": 0,
     "_version": 0,
     "stored_programs": 5,  # uses compile_cache and _atomic
 }

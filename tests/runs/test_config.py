@@ -2,7 +2,7 @@ import pytest
 
 from metapbt import ConfigError, envs
 from metapbt.engine import presets
-from metapbt.runs.config import Protocol, RunConfig
+from metapbt.runs.config import RunConfig, TrainingProtocol
 from metapbt.runs.resolve import resolve
 
 
@@ -15,7 +15,7 @@ def test_defaults_are_the_reference_protocol_and_the_config_is_frozen():
         0.25,
     )
     assert config.rounds == 15 and config.task == "cart_pole earth"
-    assert Protocol().model_dump().items() <= config.model_dump().items()
+    assert TrainingProtocol().model_dump().items() <= config.model_dump().items()
     with pytest.raises(ValueError, match="frozen"):
         config.budget = 1
 
@@ -84,7 +84,7 @@ def test_budget_and_interval_come_from_the_preset_only_where_not_given():
     assert not {"budget", "interval"} & lander.model_fields_set  # given: what the user gave
     short = RunConfig(env="lunar_lander", preset="box2d", budget=104_000)
     assert (short.budget, short.interval) == (104_000, 52_000)
-    assert Protocol(preset="brax-paper").model_dump()["budget"] == 3_000_000
+    assert TrainingProtocol(preset="brax-paper").model_dump()["budget"] == 3_000_000
     with pytest.raises(ConfigError, match=r"interval 52000 \(the 'box2d' preset's default\)"):
         RunConfig(env="lunar_lander", preset="box2d", budget=100_000)
     with pytest.raises(ConfigError, match=r"budget 600000 \(the 'classic' preset's default\) must"):

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from metapbt.errors import ConfigError
-from metapbt.runs.config import Protocol, RunConfig
+from metapbt.runs.config import RunConfig, TrainingProtocol
 from metapbt.studies.config import load_study
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
@@ -60,14 +60,15 @@ def test_cells_become_run_configs_with_filled_paths(tmp_path):
 def test_the_protocol_is_the_engines_and_save_meta_fills_every_run(tmp_path):
     text = 'save_meta = "meta/{env}"\n' + MINIMAL.replace("[protocol]", "[protocol]\nstrict = true")
     study = load_study(_write(tmp_path, text))
-    assert isinstance(study.protocol, Protocol) and study.protocol.quantile == 0.25
+    assert isinstance(study.protocol, TrainingProtocol) and study.protocol.quantile == 0.25
     config = study.cells[-1].run_config()
     assert isinstance(config, RunConfig) and config.save_meta == str(tmp_path / "meta" / "pendulum")
     assert config.strict and not RunConfig().strict
     defaults = load_study(
         _write(tmp_path, MINIMAL.split("[protocol]")[0] + "[[tasks]]\nenv = 'acrobot'")
     )
-    assert defaults.protocol == Protocol() and defaults.protocol.budget == RunConfig().budget
+    assert defaults.protocol == TrainingProtocol()
+    assert defaults.protocol.budget == RunConfig().budget
 
 
 @pytest.mark.parametrize(
@@ -152,7 +153,8 @@ def test_a_task_may_override_part_of_the_protocol(tmp_path):
     study = load_study(_write(tmp_path, text))
     by_env = {c.env: c.protocol for c in study.cells}
     assert by_env["cart_pole"] == study.protocol
-    assert by_env["pendulum"] == Protocol(population=2, budget=8000, interval=2000, preset="fast")
+    expected = TrainingProtocol(population=2, budget=8000, interval=2000, preset="fast")
+    assert by_env["pendulum"] == expected
     assert study.cells[-1].run_config().budget == 8000
     bad = MINIMAL.replace('env = "pendulum"', 'env = "pendulum"\nprotocol = { budget = 3000 }')
     with pytest.raises(ConfigError, match=r"tasks\.pendulum\.protocol"):

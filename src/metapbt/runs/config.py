@@ -1,11 +1,12 @@
 """The run configuration: one typed, frozen, validated object that the CLI and study files fill.
 
-:class:`Protocol` holds the settings every run of a comparison shares (the reference protocol's
-values by default, ``classic`` PPO; a run's budget and interval default to its preset's);
-:class:`RunConfig` adds what names one run. Both are validated on construction (pydantic). A
-study file embeds :class:`Protocol` as its ``[protocol]`` table, so its errors name the key
-(``protocol.population``); :class:`RunConfig` raises :class:`~metapbt.errors.ConfigError` naming
-each bad field.
+:class:`TrainingProtocol` holds the settings every run of a comparison shares (the reference
+protocol's values by default, ``classic`` PPO; a run's budget and interval default to its
+preset's); :class:`RunConfig` adds what names one run. Both are validated on construction
+(pydantic). A study file embeds :class:`TrainingProtocol` as its ``[protocol]`` table, so its
+errors name the key (``protocol.population``); :class:`RunConfig` raises
+:class:`~metapbt.errors.ConfigError` naming each bad field. ``Protocol``, this class's old name
+(it shadowed ``typing.Protocol``), still imports, with a ``DeprecationWarning``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pydantic import (
 )
 
 from metapbt import envs
+from metapbt._deprecation import renamed
 from metapbt.engine import agents, presets
 from metapbt.envs.contexts import task_id
 from metapbt.errors import ConfigError
@@ -37,6 +39,14 @@ from metapbt.population.space import SearchSpace, default_space
 POOLED = "pooled"
 """``metadata = "pooled"``: every environment's bundled planets store at once (the target left
 out: 19 tasks around a classic-control target), as the Meta-PB2 paper pooled its meta-data."""
+
+_RENAMED = {"Protocol": "metapbt.runs.config.TrainingProtocol"}
+"""Old names that still import, each with a ``DeprecationWarning`` (``metapbt._deprecation``)."""
+
+
+def __getattr__(name: str) -> Any:
+    return renamed(__name__, name, _RENAMED)
+
 
 LEGACY: dict[str, Any] = {"seeding": "shared", "init_ranges": None, "space": None, "agent": "ppo"}
 """The value of each setting that older runs did not record: what they ran with.
@@ -108,7 +118,7 @@ def describe(err: ValidationError) -> str:
     for e in err.errors():
         if e["type"] == "string_type" and isinstance(e["input"], dict):
             continue  # a table checked against the ``str`` branch of a union: not meant so
-        # Union branches ("function-after[_meta(), MethodSpec]", "str") are not keys.
+        # Union branches ("function-after[_meta(), StudyMethod]", "str") are not keys.
         loc = [p for p in e["loc"] if not (isinstance(p, str) and ("[" in p or p == "str"))]
         key = ".".join(str(p) for p in loc)
         message = e["msg"].removeprefix("Value error, ")
@@ -116,7 +126,7 @@ def describe(err: ValidationError) -> str:
     return "; ".join(problems)
 
 
-class Protocol(BaseModel):
+class TrainingProtocol(BaseModel):
     """Settings shared by every run of a comparison (the reference protocol by default).
 
     Args:
@@ -179,7 +189,7 @@ class Protocol(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _steps(self) -> Protocol:
+    def _steps(self) -> TrainingProtocol:
         # A value not given is the preset's, set here rather than in a "before" validator so
         # that ``model_fields_set`` still tells what was given.
         kind = agents.kind(self.agent)
@@ -205,7 +215,7 @@ class Protocol(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _space(self) -> Protocol:
+    def _space(self) -> TrainingProtocol:
         try:
             check_space(self.space, self.preset, self.agent)
         except ValueError as err:
@@ -225,8 +235,8 @@ class Protocol(BaseModel):
         return self.budget // self.interval  # type: ignore[operator]  # ints once validated
 
 
-class RunConfig(Protocol):
-    """A run's settings: a :class:`Protocol` plus the task, method, seed and files.
+class RunConfig(TrainingProtocol):
+    """A run's settings: a :class:`TrainingProtocol` plus the task, method, seed and files.
 
     Args:
         env: Environment id.
@@ -261,7 +271,8 @@ class RunConfig(Protocol):
     _values_of: tuple[str, str] | None = PrivateAttr(default=None)
 
     def __init__(self, **data: Any) -> None:
-        # Not on Protocol: pydantic would route a study's nested [protocol] table through it
+        # Not on TrainingProtocol: pydantic would route a study's nested [protocol] table
+        # through it
         # and lose the key of each error.
         try:
             super().__init__(**data)
@@ -325,7 +336,7 @@ class RunConfig(Protocol):
 
     @model_validator(mode="after")
     def _init_ranges(self) -> RunConfig:
-        # After the space (a field of Protocol): the ranges must lie inside the run's own.
+        # After the space (a TrainingProtocol field): the ranges must lie inside the run's own.
         try:
             check_init_ranges(self.init_ranges, self.search_space)
         except ValueError as err:

@@ -48,7 +48,7 @@ Logging is an output, not a setting of the runs: adding or changing it leaves do
 
 ``save_meta = "meta/{env}"`` at the top level appends every finished run to a meta-data store
 (``metapbt metadata build`` is such a study). The ``[protocol]`` table is the engine's
-:class:`~metapbt.runs.config.Protocol`, with its defaults and checks; its ``seeding``
+:class:`~metapbt.runs.config.TrainingProtocol`, with its defaults and checks; its ``seeding``
 (``"task"`` by default) decides whether seed ``k`` starts every task from its own initial
 population or all tasks from one (``"shared"``: how the committed classic-control
 reproduction ran).
@@ -83,6 +83,7 @@ from pydantic import (
 )
 
 from metapbt import envs
+from metapbt._deprecation import renamed
 from metapbt._paths import confined, plain_name
 from metapbt._slug import slug
 from metapbt.envs.contexts import task_id
@@ -91,7 +92,7 @@ from metapbt.envs.sources import refusing_imports
 from metapbt.errors import ConfigError
 from metapbt.population import methods
 from metapbt.population.space import SearchSpace
-from metapbt.runs.config import POOLED, Protocol, RunConfig, check_init_ranges, describe
+from metapbt.runs.config import POOLED, RunConfig, TrainingProtocol, check_init_ranges, describe
 
 MAX_CELLS = 100_000
 """The most cells a study may expand to (found by the property tests: ``seeds = 10**9`` made
@@ -99,12 +100,22 @@ loading the file build a billion cells)."""
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
+_RENAMED = {
+    "MethodSpec": "metapbt.studies.config.StudyMethod",
+    "Protocol": "metapbt.runs.config.TrainingProtocol",  # imported here before its rename
+}
+"""Old names that still import, each with a ``DeprecationWarning`` (``metapbt._deprecation``)."""
+
+
+def __getattr__(name: str) -> Any:
+    return renamed(__name__, name, _RENAMED)
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class MethodSpec(_Frozen):
+class StudyMethod(_Frozen):
     """A method of the study: a registered method, optionally warm-started or with meta-data.
 
     Any method composes with a warm start (``portfolio``) and with initial draws from part of
@@ -154,7 +165,7 @@ class MethodSpec(_Frozen):
         return check_init_ranges(value, None if own is None else SearchSpace.from_dict(own))
 
     @model_validator(mode="after")
-    def _meta(self) -> MethodSpec:
+    def _meta(self) -> StudyMethod:
         if self.metadata is not None:
             try:
                 methods.check_metadata(self.method, given=True)
@@ -168,7 +179,7 @@ class TaskSpec(_Frozen):
 
     ``protocol`` overrides some of the study's protocol for this environment (e.g. LunarLander
     under ``box2d`` beside classic control under ``classic``), as an inline table of
-    :class:`~metapbt.runs.config.Protocol` fields.
+    :class:`~metapbt.runs.config.TrainingProtocol` fields.
     """
 
     env: str
@@ -230,11 +241,11 @@ class LoggingSpec(_Frozen):
 class Cell(_Frozen):
     """One run of the grid."""
 
-    method: MethodSpec
+    method: StudyMethod
     env: str
     context: str
     seed: int
-    protocol: Protocol
+    protocol: TrainingProtocol
     save_meta: str | None = None
 
     @property
@@ -272,10 +283,10 @@ class Study(_Frozen):
     Args:
         name: The study's name.
         results: Results directory (default ``results/<name>`` beside the study file).
-        methods: Method names or :class:`MethodSpec` tables (labels must be unique).
+        methods: Method names or :class:`StudyMethod` tables (labels must be unique).
         tasks: Environments and contexts.
         seeds: A count (seeds ``0..n-1``) or a list of seeds.
-        protocol: Shared run settings (:class:`~metapbt.runs.config.Protocol`).
+        protocol: Shared run settings (:class:`~metapbt.runs.config.TrainingProtocol`).
         save_meta: Meta-data store to append every finished run to (``{env}``, ``{context}``,
             ``{task}`` placeholders).
         report: Report options.
@@ -287,10 +298,10 @@ class Study(_Frozen):
 
     name: str
     results: str | None = None
-    methods: tuple[str | MethodSpec, ...]
+    methods: tuple[str | StudyMethod, ...]
     tasks: tuple[TaskSpec, ...]
     seeds: Annotated[int, Field(ge=1)] | tuple[int, ...] = 1
-    protocol: Protocol = Protocol()
+    protocol: TrainingProtocol = TrainingProtocol()
     save_meta: str | None = None
     report: ReportSpec = ReportSpec()
     layout: Literal["cell", "run"] = "cell"
@@ -307,8 +318,8 @@ class Study(_Frozen):
 
     @field_validator("methods")
     @classmethod
-    def _methods(cls, value: tuple[str | MethodSpec, ...]) -> tuple[MethodSpec, ...]:
-        specs = tuple(MethodSpec(label=v, method=v) if isinstance(v, str) else v for v in value)
+    def _methods(cls, value: tuple[str | StudyMethod, ...]) -> tuple[StudyMethod, ...]:
+        specs = tuple(StudyMethod(label=v, method=v) if isinstance(v, str) else v for v in value)
         labels = [s.label for s in specs]
         if not specs:
             raise ValueError("a study needs at least one method")
@@ -356,11 +367,11 @@ class Study(_Frozen):
                 raise ValueError(f"tasks.{task.env}.protocol: {describe(err)}") from None
         return self
 
-    def task_protocol(self, task: TaskSpec) -> Protocol:
+    def task_protocol(self, task: TaskSpec) -> TrainingProtocol:
         """The protocol of ``task``'s runs: the study's, with the task's overrides."""
         if not task.protocol:
             return self.protocol
-        return Protocol(**{**self.protocol.model_dump(), **task.protocol})
+        return TrainingProtocol(**{**self.protocol.model_dump(), **task.protocol})
 
     @property
     def seed_list(self) -> tuple[int, ...]:
@@ -368,9 +379,9 @@ class Study(_Frozen):
         return tuple(range(self.seeds)) if isinstance(self.seeds, int) else self.seeds
 
     @property
-    def method_specs(self) -> tuple[MethodSpec, ...]:
+    def method_specs(self) -> tuple[StudyMethod, ...]:
         """The methods as specs (after validation every entry is one)."""
-        return tuple(m for m in self.methods if isinstance(m, MethodSpec))
+        return tuple(m for m in self.methods if isinstance(m, StudyMethod))
 
     @property
     def results_dir(self) -> Path:
@@ -407,7 +418,7 @@ class Study(_Frozen):
             return f"{slug(cell.context)}__seed{cell.seed}"
         return cell.id
 
-    def _resolved(self, spec: MethodSpec) -> MethodSpec:
+    def _resolved(self, spec: StudyMethod) -> StudyMethod:
         """Paths relative to the study file."""
         metadata = spec.metadata if spec.metadata == POOLED else self._relative(spec.metadata)
         return spec.model_copy(
@@ -482,7 +493,7 @@ def study_of_runs(
     for name, values in (("context", contexts), ("seed", seeds)):
         if len(set(values)) != len(values):
             raise ConfigError(f"each {name} may be given once, got {list(values)}")
-    method = MethodSpec(
+    method = StudyMethod(
         label=config.method,
         method=config.method,
         portfolio=config.portfolio,
@@ -496,7 +507,9 @@ def study_of_runs(
             methods=(method,),
             tasks=(TaskSpec(env=config.env, contexts=contexts),),
             seeds=seeds,
-            protocol=Protocol(**{k: getattr(config, k) for k in Protocol.model_fields}),
+            protocol=TrainingProtocol(
+                **{k: getattr(config, k) for k in TrainingProtocol.model_fields}
+            ),
             save_meta=config.save_meta,
             layout="run",
             logging=LoggingSpec(tensorboard=None if tensorboard is None else str(tensorboard)),

@@ -20,7 +20,7 @@ from metapbt.envs.grids import expand_contexts
 from metapbt.errors import ConfigError
 from metapbt.metadata.store import MetaStore
 from metapbt.runs.config import describe
-from metapbt.studies.config import Cell, MethodSpec, Study, TaskSpec
+from metapbt.studies.config import Cell, Study, StudyMethod, TaskSpec
 from metapbt.studies.runner import CellResult, run_study
 from metapbt.studies.states import cell_state
 
@@ -46,8 +46,9 @@ def metadata_study(
         seeds: Seeds ``0..seeds-1`` per context.
         store: The meta-data directory.
         runs: Where the runs' own files go (default ``<store>/.runs``).
-        **protocol: :class:`~metapbt.runs.config.Protocol` fields (others: its defaults; the
-            preset: the env's for PPO, the agent's first otherwise, as for ``metapbt run``).
+        **protocol: :class:`~metapbt.runs.config.TrainingProtocol` fields (others: its
+            defaults; the preset: the env's for PPO, the agent's first otherwise, as for
+            ``metapbt run``).
 
     Raises:
         ConfigError: On an unknown environment, context or method, no seeds, or an invalid
@@ -61,7 +62,7 @@ def metadata_study(
         return Study(
             name=f"metadata-{env}-{method}",
             results=str(runs if runs is not None else store / RUNS),
-            methods=(MethodSpec(label=method, method=method),),
+            methods=(StudyMethod(label=method, method=method),),
             tasks=(TaskSpec(env=env, contexts=tuple(expand_contexts(env, contexts))),),
             seeds=seeds,
             protocol=protocol,
