@@ -1,4 +1,8 @@
-"""Typed decisions returned by :meth:`metapbt.Population.tell`, one per member."""
+"""Typed decisions returned by [`Population.tell`][metapbt.population.population.Population.tell].
+
+One per member: a [`Keep`][metapbt.population.decisions.Keep] or a
+[`Clone`][metapbt.population.decisions.Clone].
+"""
 
 from __future__ import annotations
 

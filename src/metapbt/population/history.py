@@ -2,17 +2,16 @@
 
 File format (``metapbt.history/1``), one row per member per sync point:
 
-============== ======= ===================================================================
-column         dtype   meaning
-============== ======= ===================================================================
-step           int64   sync point (environment steps per member at the end of the interval)
-member         int64   member index, ``0 .. N-1``
-<hp name>      float64 one column per tuned hyperparameter (search-space order): the values
-                       the member trained with during the interval that ended at ``step``
-                       (a categorical's column holds its choices, of their type)
-reward         float64 the member's score at ``step`` (NaN if its evaluation diverged)
-clone_source   int64   member whose weights it copied at ``step`` (exploit), or -1 (kept)
-============== ======= ===================================================================
+| column         | dtype   | meaning |
+| -------------- | ------- | ------- |
+| `step`         | int64   | sync point (environment steps per member at the end of the interval) |
+| `member`       | int64   | member index, ``0 .. N-1`` |
+| `<hp name>`    | float64 | one column per tuned hyperparameter (search-space order), below |
+| `reward`       | float64 | the member's score at ``step`` (NaN if its evaluation diverged) |
+| `clone_source` | int64   | member whose weights it copied at ``step`` (exploit), or -1 (kept) |
+
+A hyperparameter's column holds the values the member trained with during the interval that
+ended at ``step`` (a categorical's column holds its choices, of their type).
 
 Parquet files carry the schema version, the search space (JSON) and the run's labels (JSON,
 e.g. ``{"agent": "dqn"}``; absent in files written before labels existed) as file metadata.
@@ -143,7 +142,7 @@ class History:
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, space: SearchSpace) -> History:
-        """Rebuild a history from :meth:`to_frame` output.
+        """Rebuild a history from [`to_frame`][metapbt.population.history.History.to_frame] output.
 
         Raises:
             ConfigError: If a documented column is missing.
@@ -169,7 +168,7 @@ class History:
         Args:
             path: The file.
             labels: What the rows belong to (a run writes ``{"agent": ...}``), stored as file
-                metadata and read back by :func:`read_labels`.
+                metadata and read back by `read_labels`.
         """
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -186,7 +185,7 @@ class History:
 
     @classmethod
     def from_parquet(cls, path: str | os.PathLike[str]) -> History:
-        """Read a history written by :meth:`to_parquet`.
+        """Read a history written by [`to_parquet`][metapbt.population.history.History.to_parquet].
 
         Raises:
             MetaPBTError: If the file is unreadable or not a metapbt history.

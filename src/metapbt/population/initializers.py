@@ -50,7 +50,7 @@ class RangeInitializer(Initializer):
 
 
 def within(ranges: Mapping[str, tuple[float, float]]) -> RangeInitializer:
-    """Shorthand for :class:`RangeInitializer`."""
+    """Shorthand for [`RangeInitializer`][metapbt.population.initializers.RangeInitializer]."""
     return RangeInitializer(tuple((name, tuple(b)) for name, b in ranges.items()))
 
 
@@ -76,5 +76,5 @@ class GivenInitializer(Initializer):
 def given(
     configs: Sequence[Mapping[str, float]], fill: Initializer | None = None
 ) -> GivenInitializer:
-    """Shorthand for :class:`GivenInitializer`."""
+    """Shorthand for [`GivenInitializer`][metapbt.population.initializers.GivenInitializer]."""
     return GivenInitializer(tuple(configs), fill or RandomInitializer())

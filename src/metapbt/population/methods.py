@@ -1,30 +1,25 @@
 """Named methods: an exploit rule composed with an explore strategy.
 
-Every PB2-family method is one :class:`~metapbt.population.explorers.pb2.PB2Explorer` with a
+Every PB2-family method is one `PB2Explorer` with a
 surrogate and an acquisition rule; each registry entry below is that composition and says
 whether it uses meta-data. Adding a method is a new surrogate or acquisition (if it needs one)
 plus one entry here.
 
-========== =========== ================================ =======================================
-name       meta-data   surrogate                        acquisition
-========== =========== ================================ =======================================
-random     no          (no exploit, no explore: random search)
-pbt        no          (resample p = 0.25 or multiply by 0.8 / 1.2)
-pb2        no          GP, free kernel, lengthscale      UCB adding the variance
-                       clipped; linear scale; copy
-pb2-star   no          GP, bounded kernel; log space     UCB adding the std
-meta-prior yes         GP on the residual of the         UCB (std)
-                       RGPE-weighted meta prior
-multitask  yes         multi-task GP, target + top 4     UCB (std), kappa over all rows
-taf        yes         GP                               TAF (EI + weighted meta gains)
-dkl        no          deep-kernel GP                   UCB (std)
-meta-dkl   yes         deep-kernel GP pre-trained on    UCB (std)
-                       the meta-data
-========== =========== ================================ =======================================
+| name | meta-data | surrogate | acquisition |
+| --- | --- | --- | --- |
+| `random` | no | (no exploit, no explore: random search) | |
+| `pbt` | no | (resample p = 0.25 or multiply by 0.8 / 1.2) | |
+| `pb2` | no | GP, free kernel, lengthscale clipped; linear scale; copy | UCB adding the variance |
+| `pb2-star` | no | GP, bounded kernel; log space | UCB adding the std |
+| `meta-prior` | yes | GP on the residual of the RGPE-weighted meta prior | UCB (std) |
+| `multitask` | yes | multi-task GP, target + top 4 | UCB (std), kappa over all rows |
+| `taf` | yes | GP | TAF (EI + weighted meta gains) |
+| `dkl` | no | deep-kernel GP | UCB (std) |
+| `meta-dkl` | yes | deep-kernel GP pre-trained on the meta-data | UCB (std) |
 
 Every PB2-family method ``m`` has a variant ``m-tr`` (``pb2-star-tr``, ``meta-prior-tr``, ...):
 the same surrogate and acquisition, maximised inside an adaptive box around the donor
-(:mod:`~metapbt.population.explorers.trust_region`).
+(`trust_region`).
 """
 
 from __future__ import annotations
@@ -74,9 +69,10 @@ class MethodSpec:
 
     Attributes:
         name: The method's name.
-        uses_metadata: It needs a :class:`~metapbt.metadata.source.MetaSource` (and no other
+        uses_metadata: It needs a [`MetaSource`][metapbt.metadata.source.MetaSource] (and no other
             method accepts one).
-        build: ``build(quantile, source)`` returns a fresh :class:`Method`.
+        build: ``build(quantile, source)`` returns a fresh
+            [`Method`][metapbt.population.methods.Method].
     """
 
     name: str
@@ -132,7 +128,10 @@ def _pb2_mix(quantile: float, source: None) -> Method:
 
 @_register("meta-prior", uses_metadata=True)
 def _meta_prior(quantile: float, source: MetaSource) -> Method:
-    """MetaPrior-PB2; on a mixed space, with PB2-Mix's categorical step (:data:`MIXED_META`)."""
+    """MetaPrior-PB2; on a mixed space, with PB2-Mix's categorical step.
+
+    See [`MIXED_META`][metapbt.population.methods.MIXED_META].
+    """
     settings = pb2_star()
     meta = MetaModels(source, settings.log_space)
     explorer = PB2Explorer(
@@ -151,7 +150,10 @@ def _multitask(quantile: float, source: MetaSource) -> Method:
 
 @_register("taf", uses_metadata=True)
 def _taf(quantile: float, source: MetaSource) -> Method:
-    """TAF-PB2; on a mixed space, with PB2-Mix's categorical step (:data:`MIXED_META`)."""
+    """TAF-PB2; on a mixed space, with PB2-Mix's categorical step.
+
+    See [`MIXED_META`][metapbt.population.methods.MIXED_META].
+    """
     settings = pb2_star()
     meta = MetaModels(source, settings.log_space)
     explorer = PB2Explorer(
@@ -204,7 +206,7 @@ def _meta_dkl(quantile: float, source: MetaSource) -> Method:
 
 
 PB2_FAMILY = ("pb2", "pb2-star", "meta-prior", "multitask", "taf", "dkl", "meta-dkl")
-"""The methods whose explorer is a :class:`PB2Explorer` (each has a ``-tr`` variant)."""
+"""The methods whose explorer is a `PB2Explorer` (each has a ``-tr`` variant)."""
 
 
 def trust_region_settings() -> TrustRegionSettings:
@@ -247,7 +249,8 @@ def check_metadata(name: str, given: bool) -> None:
     """Raise unless the method ``name`` is given meta-data exactly when it uses some.
 
     The one place these two messages are written (the CLI, study files and the Ray adapter
-    reach it through :func:`make` or :func:`metapbt.runs.resolve.meta_source`).
+    reach it through [`make`][metapbt.population.methods.make] or
+    [`metapbt.runs.resolve.meta_source`][metapbt.runs.resolve.meta_source]).
 
     Raises:
         UnknownNameError: For an unknown name.

@@ -26,24 +26,27 @@ class Population:
     """Population-based hyperparameter optimisation as ask/tell.
 
     ``ask()`` returns every member's current hyperparameters; ``tell(step, rewards)`` records
-    the rewards of a sync point and returns one :class:`Keep` or :class:`Clone` per member.
-    The caller applies the decisions (copy the donor's weights and optimiser state, set the
-    new hyperparameters) and trains until the next sync point. Nothing here knows about
-    training.
+    the rewards of a sync point and returns one [`Keep`][metapbt.population.decisions.Keep] or
+    [`Clone`][metapbt.population.decisions.Clone] per member. The caller applies the decisions (copy
+    the donor's weights and optimiser state, set the new hyperparameters) and trains until the next
+    sync point. Nothing here knows about training.
 
     Args:
         space: The tuned hyperparameters.
         size: Number of members ``N`` (at least 1).
-        method: A registered method name (see :mod:`metapbt.population.methods`) or a
-            :class:`~metapbt.population.methods.Method`.
+        method: A registered method name (see
+            [`metapbt.population.methods`][metapbt.population.methods]) or a
+            [`Method`][metapbt.population.methods.Method].
         seed: Seed of the population's ``numpy`` generator (initial draws, donors, explores).
         quantile: Truncation-selection quantile, in (0, 0.5].
         initializer: Initial configurations; independent random draws by default.
 
-    Example:
-        >>> pop = Population(default_space(), size=4, method="pb2-star", seed=0)
-        >>> configs = pop.ask()
-        >>> decisions = pop.tell(step=40_000, rewards=[10.0, 50.0, 20.0, 35.0])
+    Examples:
+        ```python
+        pop = Population(default_space(), size=4, method="pb2-star", seed=0)
+        configs = pop.ask()
+        decisions = pop.tell(step=40_000, rewards=[10.0, 50.0, 20.0, 35.0])
+        ```
     """
 
     def __init__(
@@ -139,11 +142,11 @@ class Population:
 
         The member is ranked against every member's latest reward (members that have not
         reported yet count as failed: last, never donors); if the exploit rule clones it, its
-        donor and new hyperparameters are chosen as in :meth:`tell`, and only its decision is
-        returned. This is Ray Tune's asynchronous PBT protocol; the history holds one row per
-        report, so members' rows are at different steps. A cloned member continues from its
-        donor's weights and step: its next report must come after the donor's latest one (it
-        may be before its own).
+        donor and new hyperparameters are chosen as in
+        [`tell`][metapbt.population.population.Population.tell], and only its decision is returned.
+        This is Ray Tune's asynchronous PBT protocol; the history holds one row per report, so
+        members' rows are at different steps. A cloned member continues from its donor's weights and
+        step: its next report must come after the donor's latest one (it may be before its own).
 
         Raises:
             PopulationStateError: If ``step`` does not exceed this member's previous report
@@ -219,7 +222,9 @@ class Population:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict` output into a population built with the same arguments.
+        """Restore [`state_dict`][metapbt.population.population.Population.state_dict] output.
+
+        The population must be built with the same arguments.
 
         Raises:
             ConfigError: If the state belongs to another method, space or population size.

@@ -151,7 +151,7 @@ class Portfolio:
         return given(self.configs, fill)
 
     def check_space(self, space: SearchSpace) -> None:
-        """Raise :class:`ConfigError` unless the portfolio was built over ``space``."""
+        """Raise [`ConfigError`][metapbt.errors.ConfigError] unless built over ``space``."""
         if space != self.space:
             raise ConfigError(
                 f"the portfolio's search space {self.space.to_dict()} differs from the run's "

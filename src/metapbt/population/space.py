@@ -2,7 +2,7 @@
 
 Every explorer works in the unit cube ``[0, 1]^d``. A parameter maps to it linearly, or through
 its logarithm when it is log-scaled and the caller asks for log space (PB2* does; stock PB2
-does not, see :mod:`metapbt.population.explorers.pb2`).
+does not, see `metapbt.population.explorers.pb2`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,10 @@ Choice = str | int | float | bool
 """What a categorical's choices may be: one JSON-able type per parameter."""
 
 Scalar = float | np.number[Any] | np.ndarray
-"""One number as :meth:`Float.cast` takes it: a Python or NumPy number, or a one-element array."""
+"""One number as [`Float.cast`][metapbt.population.space.Float.cast] takes it.
+
+A Python or NumPy number, or a one-element array.
+"""
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,10 @@ class Float:
 
 
 MAX_EXACT_INT = 2**53
-"""The largest magnitude an :class:`Int` bound may have (every integer up to it is a float64)."""
+"""The largest magnitude an [`Int`][metapbt.population.space.Int] bound may have.
+
+Every integer up to it is a float64.
+"""
 
 
 @dataclass(frozen=True)
@@ -149,8 +155,9 @@ class Categorical:
 
     Configs hold the choice itself; histories store it as written, and models that need a
     number see its index in ``choices``. Which methods handle one: ``random``, ``pbt``,
-    ``pb2-mix``, ``meta-prior`` and ``taf`` (:mod:`metapbt.population.methods`); the others
-    refuse a space with one.
+    ``pb2-mix``, ``meta-prior`` and ``taf``
+    ([`metapbt.population.methods`][metapbt.population.methods]); the others refuse a space with
+    one.
 
     Args:
         choices: At least two distinct values of one JSON-able type (``str``, ``int``,
@@ -208,12 +215,17 @@ class SearchSpace:
     """An ordered set of named hyperparameters.
 
     Args:
-        params: Mapping from name to :class:`Float` or :class:`Int`; its order is the column
-            order everywhere (unit-cube vectors, history columns).
+        params: Mapping from name to [`Float`][metapbt.population.space.Float] or
+            [`Int`][metapbt.population.space.Int]; its order is the column order everywhere
+            (unit-cube vectors, history columns).
 
-    Example:
-        >>> space = SearchSpace({"lr": Float(1e-5, 1e-3, log=True), "clip": Float(0.1, 0.5)})
-        >>> config = space.sample(np.random.default_rng(0))
+    Examples:
+        ```python
+        space = SearchSpace(
+            {"lr": Float(1e-5, 1e-3, log=True), "clip": Float(0.1, 0.5)}
+        )
+        config = space.sample(np.random.default_rng(0))
+        ```
     """
 
     def __init__(self, params: Mapping[str, Param]) -> None:
@@ -270,7 +282,10 @@ class SearchSpace:
         ]
 
     def decode(self, name: str, values: Sequence[float] | np.ndarray) -> list[Any]:
-        """A column of :meth:`encode`'s numbers back as ``name``'s values."""
+        """A column of numbers back as ``name``'s values.
+
+        The inverse of [`encode`][metapbt.population.space.SearchSpace.encode] for one column.
+        """
         param = self._params[name]
         if isinstance(param, Categorical):
             return [param.choices[int(v)] for v in values]
@@ -406,7 +421,10 @@ class SearchSpace:
         return np.stack([self.to_unit(c, log_space) for c in configs])
 
     def columns_to_unit(self, columns: np.ndarray, log_space: bool = True) -> np.ndarray:
-        """Map a raw ``[n, d]`` array (columns in :attr:`names` order) to the unit cube."""
+        """Map a raw ``[n, d]`` array to the unit cube.
+
+        Its columns are in [`names`][metapbt.population.space.SearchSpace.names] order.
+        """
         params = self._numeric("the unit cube")
         columns = np.asarray(columns, dtype=np.float64)
         return (
@@ -423,9 +441,11 @@ class SearchSpace:
     ) -> np.ndarray:
         """Encoded ``[n, d]`` columns as a surrogate's inputs: categories, then the unit cube.
 
-        A categorical's column (its choice's index, as :meth:`encode` writes it) is kept as
-        it is, before the numeric parameters mapped to the unit cube (``clip``: into [0, 1]).
-        The layout of PB2-Mix's mixture kernel; without categoricals, :meth:`columns_to_unit`.
+        A categorical's column (its choice's index, as
+        [`encode`][metapbt.population.space.SearchSpace.encode] writes it) is kept as it is, before
+        the numeric parameters mapped to the unit cube (``clip``: into [0, 1]). The layout of
+        PB2-Mix's mixture kernel; without categoricals,
+        [`columns_to_unit`][metapbt.population.space.SearchSpace.columns_to_unit].
         """
         columns = np.asarray(columns, dtype=np.float64).reshape(-1, self.dim)
         cats = [i for i, n in enumerate(self.names) if n in self.categorical_names]
@@ -460,7 +480,7 @@ class SearchSpace:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Mapping[str, Any]]) -> SearchSpace:
-        """Inverse of :meth:`to_dict`.
+        """Inverse of [`to_dict`][metapbt.population.space.SearchSpace.to_dict].
 
         Raises:
             ConfigError: On an unknown type or malformed entry.

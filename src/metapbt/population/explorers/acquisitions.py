@@ -1,11 +1,11 @@
 """Acquisition rules of the PB2 family: which acquisition pytree each round maximises.
 
-A rule reads the round's :class:`~.models.RoundModel` and returns an acquisition from
-:mod:`metapbt.surrogates.acquisition`; the explorer maximises it over the unit cube.
+A rule reads the round's `RoundModel` and returns an acquisition from
+`metapbt.surrogates.acquisition`; the explorer maximises it over the unit cube.
 
-* :class:`UCBRule`: PB2's UCB with ``kappa = sqrt(c1 + max(0, ln(c2 * n)))``, ``n`` the rows the
+* `UCBRule`: PB2's UCB with ``kappa = sqrt(c1 + max(0, ln(c2 * n)))``, ``n`` the rows the
   model conditions on; adding the standard deviation (PB2*) or the variance (Ray's PB2);
-* :class:`TAFRule`: TAF-PB2's transfer acquisition (the target's EI plus the RGPE-weighted
+* `TAFRule`: TAF-PB2's transfer acquisition (the target's EI plus the RGPE-weighted
   predicted improvements of the meta tasks), UCB while the target has few rows.
 """
 
@@ -43,7 +43,7 @@ class AcquisitionRule(ABC):
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027
-        """Restore :meth:`state_dict` output (no-op by default)."""
+        """Restore `state_dict` output (no-op by default)."""
 
 
 @dataclass(frozen=True)

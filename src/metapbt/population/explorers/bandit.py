@@ -6,16 +6,21 @@ multiple-play EXP3 of Uchiya et al. (2010; ``B`` plays per round, one per member
 population), whose weights *forget* through a fixed share (Auer et al.'s EXP3.S) so that the
 best category may change during training. Pure functions of numpy arrays:
 
-* :func:`probabilities`: per-play probabilities ``p_c = (1 - gamma) w_c / sum(w) + gamma / C``
-  from weights capped at ``alpha`` when one category would otherwise have to be played more than
-  once per round (Exp3.M's capping; the capped set is returned);
-* :func:`update`: one round of rewards in [0, 1]; category ``c`` played by members with rewards
-  ``r_i`` gets the importance-weighted reward ``sum_i r_i / (B p_c)`` and
-  ``w_c <- w_c exp(gamma B xhat_c / C) + e omega sum(w) / C`` (a capped category only the
-  share), then the weights are normalised to sum 1;
-* :func:`replay`: the weights after a history of rounds, from uniform weights;
-* :func:`default_gamma` and :func:`default_omega`: PB2-Mix's exploration and forgetting rates;
-* :class:`CategoricalBandit`: the explore step's categorical part (``pb2-mix``).
+* [`probabilities`][metapbt.population.explorers.bandit.probabilities]: per-play probabilities
+  ``p_c = (1 - gamma) w_c / sum(w) + gamma / C`` from weights capped at ``alpha`` when one category
+  would otherwise have to be played more than once per round (Exp3.M's capping; the capped set is
+  returned);
+* [`update`][metapbt.population.explorers.bandit.update]: one round of rewards in [0, 1]; category
+  ``c`` played by members with rewards ``r_i`` gets the importance-weighted reward
+  ``sum_i r_i / (B p_c)`` and ``w_c <- w_c exp(gamma B xhat_c / C) + e omega sum(w) / C`` (a capped
+  category only the share), then the weights are normalised to sum 1;
+* [`replay`][metapbt.population.explorers.bandit.replay]: the weights after a history of rounds,
+  from uniform weights;
+* [`default_gamma`][metapbt.population.explorers.bandit.default_gamma] and
+  [`default_omega`][metapbt.population.explorers.bandit.default_omega]: PB2-Mix's exploration and
+  forgetting rates;
+* [`CategoricalBandit`][metapbt.population.explorers.bandit.CategoricalBandit]: the explore step's
+  categorical part (``pb2-mix``).
 
 Where we differ from PB2-Mix's published code, deliberately: the share term goes into every
 category's weight each round, as EXP3.S defines it (the code added it to the probabilities and
@@ -173,16 +178,20 @@ def _check_counts(arms: int, batch: int) -> None:
 class CategoricalBandit:
     """PB2-Mix's categorical step: one TV.EXP3.M bandit per categorical hyperparameter.
 
-    Each sync point (:meth:`observe`) the bandits replay the run's PB2 rows from uniform
-    weights: a round is the rows ending at one time, each row a play of the category its member
-    trained with, rewarded by its reward change per step min-max normalised to [0, 1] over all
-    rows. :meth:`choose` then draws each categorical from its bandit's probabilities, with
-    ``B`` = the population size. Replaying keeps the state in the history (nothing to save).
+    Each sync point ([`observe`][metapbt.population.explorers.bandit.CategoricalBandit.observe]) the
+    bandits replay the run's PB2 rows from uniform weights: a round is the rows ending at one time,
+    each row a play of the category its member trained with, rewarded by its reward change per step
+    min-max normalised to [0, 1] over all rows.
+    [`choose`][metapbt.population.explorers.bandit.CategoricalBandit.choose] then draws each
+    categorical from its bandit's probabilities, with ``B`` = the population size. Replaying keeps
+    the state in the history (nothing to save).
 
     Args:
         horizon: Rounds of a run ``T`` for PB2-Mix's rates (15: the reference protocol).
-        gamma: Exploration rate (``None``: :func:`default_gamma`).
-        omega: Forgetting rate (``None``: :func:`default_omega`).
+        gamma: Exploration rate (``None``:
+            [`default_gamma`][metapbt.population.explorers.bandit.default_gamma]).
+        omega: Forgetting rate (``None``:
+            [`default_omega`][metapbt.population.explorers.bandit.default_omega]).
     """
 
     horizon: int = 15

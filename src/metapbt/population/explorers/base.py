@@ -53,8 +53,8 @@ class ExploreRequest:
 class Explorer(ABC):
     """Chooses new hyperparameters for members that cloned a donor.
 
-    Lifecycle, per sync point with at least one clone: :meth:`begin_round` once (fit models
-    here), then :meth:`explore` once per cloning member, in ascending member order, each call
+    Lifecycle, per sync point with at least one clone: `begin_round` once (fit models
+    here), then `explore` once per cloning member, in ascending member order, each call
     seeing the earlier choices of the round as ``request.pending``. All randomness comes from
     the ``rng`` passed in, so a seeded population is reproducible.
 
@@ -80,4 +80,4 @@ class Explorer(ABC):
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027
-        """Restore :meth:`state_dict` output (no-op by default)."""
+        """Restore `state_dict` output (no-op by default)."""

@@ -1,14 +1,14 @@
 """The deep-kernel surrogate of ``dkl`` and ``meta-dkl`` (after metaPBT).
 
-The GP's kernel is a :class:`~metapbt.surrogates.dkl.DeepKernel`, trained by Adam on the
-marginal likelihood with early stopping (:func:`~metapbt.surrogates.dkl.fit_dkl`). By default
+The GP's kernel is a `DeepKernel`, trained by Adam on the
+marginal likelihood with early stopping (`fit_dkl`). By default
 every round first fits PB2*'s GP on the same rows and starts the deep kernel from it (its
 variance, forgetting rate, noise and raw-input lengthscale; the features switched off), so the
 fit departs from PB2*'s model only where held-out likelihood says it should.
 
 * ``dkl`` fits on the target run's rows, each round starting from the previous round's fit.
 * ``meta-dkl`` first pre-trains network and kernel on the pooled rows of the other tasks'
-  meta-data (from :meth:`~metapbt.metadata.source.MetaSource.load`: target left out, each task
+  meta-data (from [`load`][metapbt.metadata.source.MetaSource.load]: target left out, each task
   normalised over its whole run), once per run and cached; every round then fine-tunes a copy
   of the pre-trained state on the target's rows. The target's ``(t, r)`` are scaled by the
   meta tasks' mean full-run ranges, the scale the network was pre-trained on (scaling them by

@@ -1,10 +1,10 @@
 """The meta tasks' GPs and their RGPE weights, shared by the meta surrogates and TAF.
 
 Meta-task GPs are fitted once per run, on first use, never per round; the rows come from the
-one loader, :meth:`metapbt.metadata.source.MetaSource.load` (target left out, provenance checked).
-A fit is deterministic given its rows, so the runs of one process that read the same stores for
-the same target (the methods and seeds of a study batch) share one set of fits
-(:func:`fitted_tasks`, keyed by the stores' files and modification times too).
+one loader, [`metapbt.metadata.source.MetaSource.load`][metapbt.metadata.source.MetaSource.load]
+(target left out, provenance checked). A fit is deterministic given its rows, so the runs of one
+process that read the same stores for the same target (the methods and seeds of a study batch) share
+one set of fits (`fitted_tasks`, keyed by the stores' files and modification times too).
 """
 
 from __future__ import annotations
@@ -161,5 +161,5 @@ class MetaModels:
         return {"weights": list(self.weights)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict` output."""
+        """Restore `state_dict` output."""
         self.weights = list(state["weights"])

@@ -1,15 +1,15 @@
 """Surrogates of the PB2 family: what is fitted each round, ending in a posterior.
 
-A :class:`Surrogate` turns the round's :class:`~.training.TrainingSet` into a
-:class:`RoundModel` (a :class:`~metapbt.surrogates.posterior.Posterior` plus what the query
+A `Surrogate` turns the round's `TrainingSet` into a
+`RoundModel` (a `Posterior` plus what the query
 needs), or ``None`` when no model could be fitted (the round's clones then draw at random).
 
-* :class:`GPSurrogate`: an exact GP with the time-varying kernel (PB2, PB2*, TAF);
-* :class:`MetaPriorSurrogate`: a GP on the standardised residual of the RGPE-weighted meta prior
+* `GPSurrogate`: an exact GP with the time-varying kernel (PB2, PB2*, TAF);
+* `MetaPriorSurrogate`: a GP on the standardised residual of the RGPE-weighted meta prior
   mean (MetaPrior-PB2);
-* :class:`MultiTaskSurrogate`: a multi-task GP over the target and its heaviest meta tasks
+* `MultiTaskSurrogate`: a multi-task GP over the target and its heaviest meta tasks
   (MultiTask-PB2);
-* :class:`~.dkl.DeepKernelSurrogate`: a deep-kernel GP (``dkl``, ``meta-dkl``).
+* `DeepKernelSurrogate`: a deep-kernel GP (``dkl``, ``meta-dkl``).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class Surrogate(ABC):
         return {"warm_start": self.warm, "fits": list(self.fits)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict` output."""
+        """Restore `state_dict` output."""
         self.warm = dict(state["warm_start"] or {})
         self.fits = list(state["fits"])
 
@@ -101,7 +101,7 @@ class Surrogate(ABC):
 
         ``clip_lengthscale`` clips the fitted lengthscale into a range and re-conditions, as
         Ray's PB2 does with its free kernel; ``min_rows`` is passed to
-        :meth:`~metapbt.surrogates.gp.ExactGP.fit`. Returns ``None`` if the fit failed.
+        `fit`. Returns ``None`` if the fit failed.
         """
         try:
             gp = model.fit(
@@ -119,7 +119,7 @@ class Surrogate(ABC):
         return gp
 
     def log_fit(self, context: RoundContext, rows: int, name: str, values: dict[str, Any]) -> None:
-        """Record one fit in :attr:`fits`."""
+        """Record one fit in `fits`."""
         self.fits.append(
             {"step": float(context.step), "rows": float(rows), "model": name, **values}
         )
@@ -157,8 +157,8 @@ class GPSurrogate(Surrogate):
     def model_for(self, train: TrainingSet) -> ExactGP:
         """The GP for ``train``: this surrogate's, or PB2-Mix's mixture kernel over categories.
 
-        Rows with categorical inputs (PB2-Mix) get :class:`~metapbt.surrogates.kernels.
-        TimeVaryingMixture` with the kernel's own bounds, built once per number of categories.
+        Rows with categorical inputs (PB2-Mix) get `TimeVaryingMixture` with the kernel's own
+        bounds, built once per number of categories.
         """
         if train.categorical == 0:
             return self.model

@@ -1,8 +1,8 @@
 """PB2's GP-bandit explore: one explorer, composed of a surrogate and an acquisition rule.
 
 Every PB2-family method (``pb2``, ``pb2-star``, ``meta-prior``, ``multitask``, ``taf``, ``dkl``,
-``meta-dkl``) is a :class:`PB2Explorer` with a different :class:`~.models.Surrogate` (what is
-fitted each round) and :class:`~.acquisitions.AcquisitionRule` (what is maximised); the settings
+``meta-dkl``) is a `PB2Explorer` with a different `Surrogate` (what is
+fitted each round) and `AcquisitionRule` (what is maximised); the settings
 below are the scaffolding they share: how the history becomes training rows, where the new point
 is queried, and what a clone gets when its donor has no data.
 
@@ -12,7 +12,7 @@ Deliberate differences from the reference code (docs/results/differences.md):
 * PB2*'s lengthscale starts strictly inside its box and really moves (the reference's started
   on the bound, where its gradient vanished, so it was frozen at 1); the previous round's fit is
   tried as one more start next to the fixed ones;
-* the query point: see :class:`PB2Settings` ``query`` (the measurement is in the same page);
+* the query point: see `PB2Settings` ``query`` (the measurement is in the same page);
 * a reward (or time) column whose values are all equal normalises to 0, and so does any query
   against it (a division by ``max - min + 1e-8`` placed our first version's out-of-range query
   at about 1e8, far outside the data);
@@ -103,13 +103,13 @@ class PB2Explorer(Explorer):
     """GP-bandit explore: fit ``surrogate`` once per round, maximise ``acquisition`` per clone.
 
     Args:
-        settings: The shared scaffolding (:class:`PB2Settings`).
+        settings: The shared scaffolding (`PB2Settings`).
         surrogate: Fits the round's model.
         acquisition: Builds the function maximised over the unit cube.
         meta: The meta tasks the surrogate or the acquisition uses (``None``: no meta-data);
             their per-round RGPE weights are part of the explorer's state.
         trust_region: Keep every pick in an adaptive box around the donor's configuration
-            (:mod:`~metapbt.population.explorers.trust_region`); ``None``: the whole space.
+            (`trust_region`); ``None``: the whole space.
     """
 
     settings: PB2Settings

@@ -87,7 +87,7 @@ def training_set(
     clip: bool,
     extra_rewards: np.ndarray | None = None,
 ) -> TrainingSet:
-    """Normalise PB2 rows (see :class:`TrainingSet`).
+    """Normalise PB2 rows (see `TrainingSet`).
 
     Args:
         data: The history's PB2 rows.

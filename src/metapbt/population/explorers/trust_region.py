@@ -12,7 +12,7 @@ points:
   ``min_length`` starts again from ``init_length`` (TuRBO's restart, without discarding data).
 
 A good start is kept: a donor that is already good is explored nearby, and the box only widens
-while the population improves. The rule is pure (:func:`next_state`), its state a small dict in
+while the population improves. The rule is pure (`next_state`), its state a small dict in
 the explorer's checkpoint.
 """
 
@@ -132,6 +132,6 @@ class TrustRegion:
         return {"state": asdict(self.state), "lengths": list(self.lengths)}
 
     def load_state_dict(self, data: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict` output."""
+        """Restore `state_dict` output."""
         self.state = TrustRegionState(**data["state"])
         self.lengths = list(data["lengths"])
