@@ -1,6 +1,7 @@
 """Renamed public names still import: the new object, with a DeprecationWarning naming it."""
 
 import importlib
+import sys
 
 import pytest
 
@@ -32,3 +33,13 @@ def test_an_unknown_name_is_still_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
         config.Nope  # noqa: B018
     assert not hasattr(config, "Nope")
+
+
+def test_the_old_portfolio_building_module_is_the_new_one_and_warns(monkeypatch) -> None:
+    from metapbt.studies import portfolio_build
+
+    monkeypatch.delitem(sys.modules, "metapbt.studies.portfolio", raising=False)
+    with pytest.warns(DeprecationWarning, match="use metapbt.studies.portfolio_build"):
+        old = importlib.import_module("metapbt.studies.portfolio")
+    assert old is portfolio_build
+    assert old.read_setup is portfolio_build.read_setup

@@ -169,7 +169,7 @@ def test_a_portfolio_is_built_and_warm_starts_a_brax_run(tmp_path):
     import pandas as pd
 
     from metapbt.runs.run import RunConfig, run
-    from metapbt.studies import portfolio as pf
+    from metapbt.studies import portfolio_build as pf
 
     setup = pf.PortfolioSetup(
         env="inverted_pendulum",

@@ -12,7 +12,7 @@ from metapbt.engine import presets
 from metapbt.errors import ConfigError
 from metapbt.population.portfolio import Portfolio
 from metapbt.runs.run import RunConfig, run
-from metapbt.studies import portfolio as pf
+from metapbt.studies import portfolio_build as pf
 
 SETUP = pf.PortfolioSetup(
     env="cart_pole", contexts=("earth", "neptune"), configs=3, seeds=2, steps=2000, best=2

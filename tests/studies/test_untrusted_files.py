@@ -159,7 +159,7 @@ def test_gymnasium_module_ids_count_as_imports():
 
 
 def test_a_portfolio_setup_naming_a_module_env_is_refused(tmp_path, marker_module):
-    from metapbt.studies.portfolio import SETUP_SCHEMA, read_setup
+    from metapbt.studies.portfolio_build import SETUP_SCHEMA, read_setup
 
     (tmp_path / "pf").mkdir()
     setup = {"env": "marking_env_mod:ENV", "contexts": ["target=0.5"]}

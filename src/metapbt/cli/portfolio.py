@@ -47,7 +47,7 @@ def portfolio_candidates(
     watchdog: WatchdogOption = True,
 ) -> None:
     """Step 1: random search on every task; keep each task's best configurations."""
-    from metapbt.studies import portfolio as pf
+    from metapbt.studies import portfolio_build as pf
 
     with user_errors(), Progress(console=console) as progress:
         env_ids = env or ["cart_pole"]
@@ -73,7 +73,7 @@ def portfolio_evaluate(
     watchdog: WatchdogOption = True,
 ) -> None:
     """Step 2: every candidate on every task (resumes; finished tasks are skipped)."""
-    from metapbt.studies import portfolio as pf
+    from metapbt.studies import portfolio_build as pf
 
     with user_errors(), Progress(console=console) as progress:
         setup, _ = pf.read_setup(root)
@@ -101,7 +101,7 @@ def portfolio_select(
     ] = None,
 ) -> None:
     """Step 3: greedy coverage selection; writes the portfolio JSON and a heat map PNG."""
-    from metapbt.studies import portfolio as pf
+    from metapbt.studies import portfolio_build as pf
 
     with user_errors():
         chosen, path = pf.select_portfolio(root, size, exclude, out, env)

@@ -1,4 +1,4 @@
-"""Portfolio construction, the three offline steps of the reference (its section 2).
+"""Building portfolios: the three offline steps of the reference (its section 2).
 
 1. ``candidates``: random search per task (``configs`` random configurations x ``seeds``,
    ``steps`` each, hyperparameters fixed); the ``best`` configurations of each task by
