@@ -39,8 +39,9 @@ class MetaNormaliser:
     def inputs(self, time: np.ndarray, reward: np.ndarray, h: np.ndarray) -> np.ndarray:
         """``[n, 2 + d]``: context min-max scaled over all rows, then ``h`` as given.
 
-        ``h`` is the surrogate's hyperparameter columns (:meth:`~metapbt.population.space.
-        SearchSpace.model_columns`: category indices, then the unit cube, clipped there).
+        ``h`` is the surrogate's hyperparameter columns
+        ([`model_columns`][metapbt.population.space.SearchSpace.model_columns]: category indices,
+        then the unit cube, clipped there).
         """
         ctx = (np.column_stack([time, reward]) - self.context_min) / (
             self.context_max - self.context_min + _EPS
@@ -73,7 +74,7 @@ class TaskScaling:
         return out
 
     def to_target(self, x: np.ndarray) -> np.ndarray:
-        """The exact inverse of :meth:`to_meta`."""
+        """The exact inverse of `to_meta`."""
         out = np.array(x, dtype=np.float64, copy=True)
         out[:, :2] = (out[:, :2] - self.input_offset) / self.input_scale
         return out

@@ -1,9 +1,10 @@
 """Where a run's meta-data comes from: the one loader every meta method uses.
 
-:class:`MetaSource` names a store, the target task and the run's protocol. :meth:`MetaSource.load`
-reads the store, leaves the target out (by environment and *physical context values*, not by
-id string: ``cart_pole gravity=9.8`` is ``cart_pole earth``), checks the recorded protocol, and
-returns the other tasks with the normalisation each is modelled under.
+[`MetaSource`][metapbt.metadata.source.MetaSource] names a store, the target task and the run's
+protocol. [`MetaSource.load`][metapbt.metadata.source.MetaSource.load] reads the store, leaves the
+target out (by environment and *physical context values*, not by id string:
+``cart_pole gravity=9.8`` is ``cart_pole earth``), checks the recorded protocol, and returns the
+other tasks with the normalisation each is modelled under.
 """
 
 from __future__ import annotations
@@ -60,10 +61,11 @@ class TaskRef:
 
 
 class ModelColumns(Protocol):
-    """What :meth:`NormalisedTask.rows` needs of a search space.
+    """What normalising a task's rows needs of a search space.
 
-    :class:`~metapbt.population.space.SearchSpace` satisfies it; the metadata layer sits below
-    the population layer, so it names the one method rather than importing the class.
+    [`NormalisedTask.rows`][metapbt.metadata.source.NormalisedTask.rows] takes one.
+    [`SearchSpace`][metapbt.population.space.SearchSpace] satisfies it; the metadata layer sits
+    below the population layer, so it names the one method rather than importing the class.
     """
 
     def model_columns(
@@ -86,7 +88,8 @@ class NormalisedTask:
         """``(x [n, 2 + d], y [n])`` normalised over the task's whole run (optionally a slice).
 
         A categorical's column is its choice's index, before the numeric unit-cube columns
-        (:meth:`~metapbt.population.space.SearchSpace.model_columns`: the target's layout).
+        ([`model_columns`][metapbt.population.space.SearchSpace.model_columns]: the target's
+        layout).
         """
         t = self.task
         sel = slice(None) if rows is None else rows
@@ -101,7 +104,7 @@ class MetaSource:
     """A meta-data store, the target task (left out of it) and the run's protocol.
 
     Args:
-        store: A meta-data directory (:class:`~metapbt.metadata.store.MetaStore`), or several
+        store: A meta-data directory ([`MetaStore`][metapbt.metadata.store.MetaStore]), or several
             whose tasks are pooled (e.g. every environment's planets: 19 tasks around one
             target, as the Meta-PB2 paper pooled them; the RGPE weights decide what transfers).
         target: The task being tuned; its own runs are never used.

@@ -3,15 +3,13 @@
 Layout: ``<root>/<task id with spaces as '__'>/<method>-seed<seed>.parquet``. Each file holds the
 PB2 training rows of one run:
 
-=============== ======= ===========================================================
-column          dtype   meaning
-=============== ======= ===========================================================
-time            float64 step at the end of the interval
-reward_before   float64 reward at the start of the interval (the donor's after a clone)
-<hp name>       float64 one column per hyperparameter (search-space order)
-target          float64 reward change per step over the interval
-member          int64   member index
-=============== ======= ===========================================================
+| column          | dtype   | meaning |
+| --------------- | ------- | ------- |
+| `time`          | float64 | step at the end of the interval |
+| `reward_before` | float64 | reward at the start of the interval (the donor's after a clone) |
+| `<hp name>`     | float64 | one column per hyperparameter (search-space order) |
+| `target`        | float64 | reward change per step over the interval |
+| `member`        | int64   | member index |
 
 and, as file metadata, the schema version, the task id (``"<env> <context>"``), the env, the
 context values, the search space, the seed, the method, the protocol the run was trained under
@@ -148,7 +146,11 @@ class MetaStore:
         )
 
     def read(self, path: Path) -> tuple[MetaRun, dict[str, Any]]:
-        """Read one file; raises :class:`MetaDataError` naming the file if it is broken."""
+        """Read one file.
+
+        Raises:
+            MetaDataError: Naming the file, if it is broken.
+        """
         import pyarrow.parquet as pq
 
         try:
@@ -197,8 +199,8 @@ class MetaStore:
             space: The run's search space as a dict (``SearchSpace.to_dict()``); every file's
                 must equal it.
             exclude: ``exclude(env, context, task_id)`` is true for runs of the target task
-                (:meth:`metapbt.metadata.source.TaskRef.same_as`); they are never returned, so
-                a target can't learn from itself.
+                ([`TaskRef.same_as`][metapbt.metadata.source.TaskRef.same_as]); they are never
+                returned, so a target can't learn from itself.
 
         Raises:
             MetaDataError: On a missing directory, a broken file, or a search-space mismatch.

@@ -6,7 +6,7 @@ File format (``metapbt.history/1``), one row per member per sync point:
 | -------------- | ------- | ------- |
 | `step`         | int64   | sync point (environment steps per member at the end of the interval) |
 | `member`       | int64   | member index, ``0 .. N-1`` |
-| `<hp name>`    | float64 | one column per tuned hyperparameter (search-space order), below |
+| `<hp name>`    | float64 | one column per tuned hyperparameter (search-space order; below) |
 | `reward`       | float64 | the member's score at ``step`` (NaN if its evaluation diverged) |
 | `clone_source` | int64   | member whose weights it copied at ``step`` (exploit), or -1 (kept) |
 

@@ -3,9 +3,9 @@
 Runs that share an environment, a context, a preset and a protocol (budget, interval,
 population) can train as one population of ``runs x members``: each member carries its own
 hyperparameters and random key inside the program, while each run keeps its own
-:class:`~metapbt.population.population.Population` (ask/tell, explores, meta-data,
+[`Population`][metapbt.population.population.Population] (ask/tell, explores, meta-data,
 portfolio), checkpoint and output files on the host, between intervals. A run in a batch
-writes exactly what :func:`metapbt.runs.run.run` writes, after every round.
+writes exactly what [`metapbt.runs.run.run`][metapbt.runs.run.run] writes, after every round.
 
 Every run's random keys are its own (split from its seed as a lone run splits them), so its
 result does not depend on the batch it ran in, up to XLA's arithmetic: see
@@ -62,7 +62,7 @@ class RunJob:
         config: The run's settings.
         out: Its directory.
         resume: Continue the run saved in ``out``.
-        loggers: What watches its finished rounds (:class:`~metapbt.runs.loggers.RunLogger`);
+        loggers: What watches its finished rounds (`RunLogger`);
             outputs, not settings. The batch closes them when it ends, however it ends.
     """
 
@@ -80,7 +80,7 @@ def run_batch(
     """Train ``jobs`` together; return each run's summary, or the error that stopped it.
 
     Args:
-        jobs: Runs with one :func:`~metapbt.runs.resolve.batch_key`.
+        jobs: Runs with one [`batch_key`][metapbt.runs.resolve.batch_key].
         on_round: Called with a run's index and report after each of its finished rounds.
         raise_errors: Re-raise the first error of any run (a lone ``metapbt run``) instead of
             returning it.
@@ -106,9 +106,9 @@ def run_batch(
 class Batch:
     """The runs of one batch, their trainer, and what each run has returned so far.
 
-    Built from jobs: every run resolved (:func:`~metapbt.runs.resolve.resolve`) and its
+    Built from jobs: every run resolved ([`resolve`][metapbt.runs.resolve.resolve]) and its
     directory checked; the batch refused before a trainer exists when its runs cannot train
-    together. :meth:`train` then builds the trainer and trains every remaining round.
+    together. `train` then builds the trainer and trains every remaining round.
 
     Args:
         jobs: Runs with one batch key.
@@ -154,7 +154,7 @@ class Batch:
         self._tick = now
 
     def results(self) -> list[Result]:
-        """Each run's summary or error, in job order (after :meth:`train`)."""
+        """Each run's summary or error, in job order (after `train`)."""
         assert all(r is not None for r in self._results)
         return [r for r in self._results if r is not None]
 
@@ -330,10 +330,10 @@ def run_groups(
     on_round: Callable[[int, RoundReport], None] | None = None,
     on_start: Callable[[], None] | None = None,
 ) -> list[Result]:
-    """:func:`run_batch` for runs of one key that may have finished different rounds.
+    """`run_batch` for runs of one key that may have finished different rounds.
 
     Each job resumes when its directory holds a checkpoint (``job.resume`` is ignored); an
-    unreadable checkpoint is set aside first (:func:`set_aside_corrupt`) and its run starts
+    unreadable checkpoint is set aside first (`set_aside_corrupt`) and its run starts
     again. Runs with the same finished rounds train together, ``on_start`` before each group
     (a kill between two runs' files leaves them one round apart). Results in ``jobs`` order.
     """

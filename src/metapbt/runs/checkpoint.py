@@ -30,7 +30,7 @@ class Checkpoint:
     Attributes:
         config: The run's config (``RunConfig.model_dump(mode="json")``): a resume must match
             it (a setting an older checkpoint lacks counts as its
-            :data:`~metapbt.runs.config.LEGACY` value).
+            [`LEGACY`][metapbt.runs.config.LEGACY] value).
         state: The trainer state ``[P]``.
         key: The run's PRNG key (evaluation keys are split from it).
         population: ``Population.state_dict()``.

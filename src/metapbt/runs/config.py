@@ -1,12 +1,13 @@
 """The run configuration: one typed, frozen, validated object that the CLI and study files fill.
 
-:class:`TrainingProtocol` holds the settings every run of a comparison shares (the reference
-protocol's values by default, ``classic`` PPO; a run's budget and interval default to its
-preset's); :class:`RunConfig` adds what names one run. Both are validated on construction
-(pydantic). A study file embeds :class:`TrainingProtocol` as its ``[protocol]`` table, so its
-errors name the key (``protocol.population``); :class:`RunConfig` raises
-:class:`~metapbt.errors.ConfigError` naming each bad field. ``Protocol``, this class's old name
-(it shadowed ``typing.Protocol``), still imports, with a ``DeprecationWarning``.
+[`TrainingProtocol`][metapbt.runs.config.TrainingProtocol] holds the settings every run of a
+comparison shares (the reference protocol's values by default, ``classic`` PPO; a run's budget and
+interval default to its preset's); [`RunConfig`][metapbt.runs.config.RunConfig] adds what names one
+run. Both are validated on construction (pydantic). A study file embeds
+[`TrainingProtocol`][metapbt.runs.config.TrainingProtocol] as its ``[protocol]`` table, so its
+errors name the key (``protocol.population``); [`RunConfig`][metapbt.runs.config.RunConfig] raises
+[`ConfigError`][metapbt.errors.ConfigError] naming each bad field. ``Protocol``, this class's old
+name (it shadowed ``typing.Protocol``), still imports, with a ``DeprecationWarning``.
 """
 
 from __future__ import annotations
@@ -57,7 +58,10 @@ value (runs before ``seeding`` existed derived everything from the seed alone).
 
 
 def with_legacy(recorded: dict[str, Any]) -> dict[str, Any]:
-    """A recorded run configuration with :data:`LEGACY` values for the keys it lacks."""
+    """A recorded run configuration, completed with the legacy values.
+
+    The keys it lacks take their [`LEGACY`][metapbt.runs.config.LEGACY] values.
+    """
     return {**LEGACY, **recorded}
 
 
@@ -103,10 +107,14 @@ def check_space(
 def derived_seed(seed: int, task: str) -> int:
     """A 31-bit seed from ``(seed, task)``: independent streams per task, equal across methods.
 
-    >>> derived_seed(0, "cart_pole earth") == derived_seed(0, "cart_pole earth")
-    True
-    >>> derived_seed(0, "cart_pole earth") != derived_seed(0, "cart_pole mars")
-    True
+    Examples:
+        ```pycon
+        >>> earth = derived_seed(0, "cart_pole earth")
+        >>> mars = derived_seed(0, "cart_pole mars")
+        >>> earth == derived_seed(0, "cart_pole earth"), earth != mars
+        (True, True)
+
+        ```
     """
     digest = hashlib.sha256(f"{seed}|{task}".encode()).digest()
     return int.from_bytes(digest[:4], "little") & 0x7FFF_FFFF
@@ -130,12 +138,12 @@ class TrainingProtocol(BaseModel):
     """Settings shared by every run of a comparison (the reference protocol by default).
 
     Args:
-        agent: The learner (:data:`metapbt.engine.agents.AGENTS`: ``ppo``, ``dqn``).
+        agent: The learner (`metapbt.engine.agents.AGENTS`: ``ppo``, ``dqn``).
         preset: The agent's preset (PPO's: ``metapbt.engine.presets``; DQN's:
             ``metapbt.engine.dqn_presets``).
         population: Number of members.
         budget: Environment steps per member (a multiple of ``interval``); ``None``: the
-            preset's default (:func:`metapbt.engine.presets.use`; ``classic``: 600,000).
+            preset's default (`metapbt.engine.presets.use`; ``classic``: 600,000).
             Always an int after validation, so ``model_dump()`` records the value used.
         interval: Steps per member between sync points (a multiple of the preset's batch);
             ``None``: the preset's default (``classic``: 40,000).
@@ -143,20 +151,22 @@ class TrainingProtocol(BaseModel):
         strict: Refuse meta-data recorded under another protocol (preset, population,
             budget, interval) or none, instead of warning.
         seeding: ``"task"``: a run's initial population, network weights and environment keys
-            derive from (seed, task) (:func:`derived_seed`), so seed ``k`` draws a different
-            initial population on every task while every method of one (seed, task) starts
-            from the same one (common random numbers). ``"shared"``: from the seed alone, the
-            same initial population on every task (how every run before this setting was
-            seeded, e.g. the committed classic-control reproduction).
-        space: The tuned hyperparameters, by name (:meth:`~metapbt.population.space.
-            SearchSpace.to_dict`'s form: ``{"type": "float"|"int", "low", "high", "log"}`` or
-            ``{"type": "categorical", "choices": [...]}``); the agent's names and kinds
-            (PPO's: :data:`metapbt.engine.tuning.TUNABLE`). ``None``: the agent's default
-            space (PPO: the paper's ``lr``, ``lambda``, ``clip``).
+            derive from (seed, task) ([`derived_seed`][metapbt.runs.config.derived_seed]), so seed
+            ``k`` draws a different initial population on every task while every method of one
+            (seed, task) starts from the same one (common random numbers). ``"shared"``: from the
+            seed alone, the same initial population on every task (how every run before this setting
+            was seeded, e.g. the committed classic-control reproduction).
+        space: The tuned hyperparameters, by name
+            ([`to_dict`][metapbt.population.space.SearchSpace.to_dict]'s form:
+            ``{"type": "float"|"int", "low", "high", "log"}`` or
+            ``{"type": "categorical", "choices": [...]}``); the agent's names and kinds (PPO's:
+            `metapbt.engine.tuning.TUNABLE`). ``None``: the agent's default space (PPO: the paper's
+            ``lr``, ``lambda``, ``clip``).
 
     Raises:
         pydantic.ValidationError: On invalid settings (a ``ValueError``; the study loader and
-            :class:`RunConfig` turn it into a :class:`~metapbt.errors.ConfigError`).
+            [`RunConfig`][metapbt.runs.config.RunConfig] turn it into a
+            [`ConfigError`][metapbt.errors.ConfigError]).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -224,7 +234,7 @@ class TrainingProtocol(BaseModel):
 
     @property
     def search_space(self) -> SearchSpace:
-        """The tuned hyperparameters as a :class:`~metapbt.population.space.SearchSpace`."""
+        """The tuned hyperparameters as a [`SearchSpace`][metapbt.population.space.SearchSpace]."""
         if self.space is None:
             return agents.kind(self.agent).default_space()
         return SearchSpace.from_dict(self.space)
@@ -236,7 +246,9 @@ class TrainingProtocol(BaseModel):
 
 
 class RunConfig(TrainingProtocol):
-    """A run's settings: a :class:`TrainingProtocol` plus the task, method, seed and files.
+    """A run's settings: the training protocol plus the task, method, seed and files.
+
+    The protocol's fields are those of [`TrainingProtocol`][metapbt.runs.config.TrainingProtocol].
 
     Args:
         env: Environment id.
@@ -244,7 +256,8 @@ class RunConfig(TrainingProtocol):
         method: Method name.
         seed: Seed of everything (population, networks, environments).
         metadata: Meta-data directory for the meta methods (``None``: the bundled store of
-            the run's env and context; :data:`POOLED`: every env's bundled planets store).
+            the run's env and context; [`POOLED`][metapbt.runs.config.POOLED]: every env's bundled
+            planets store).
         save_meta: Append the finished run to this meta-data directory.
         portfolio: Portfolio file (``metapbt portfolio select``) to warm-start from: member
             ``i`` starts from entry ``i``, members beyond the portfolio from random draws.
@@ -312,7 +325,7 @@ class RunConfig(TrainingProtocol):
     @model_validator(mode="after")
     def _context(self) -> RunConfig:
         # The one place a run's context is resolved: everything downstream reads
-        # ``context_values`` (through :class:`metapbt.runs.resolve.ResolvedRun`).
+        # ``context_values`` (through `metapbt.runs.resolve.ResolvedRun`).
         try:
             self._resolve()
         except ConfigError as err:
@@ -352,8 +365,8 @@ class RunConfig(TrainingProtocol):
     def random_seed(self) -> int:
         """The seed of the run's random streams (population, networks, environments).
 
-        ``seed`` itself under ``seeding="shared"``; :func:`derived_seed` of (seed, task) under
-        ``"task"``.
+        ``seed`` itself under ``seeding="shared"``;
+        [`derived_seed`][metapbt.runs.config.derived_seed] of (seed, task) under ``"task"``.
         """
         return self.seed if self.seeding == "shared" else derived_seed(self.seed, self.task)
 

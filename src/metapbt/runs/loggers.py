@@ -1,23 +1,21 @@
 """What a finished round of a run reports, and loggers that watch it (TensorBoard).
 
-A batch (:mod:`metapbt.runs.batch`) hands every finished round of a run to that run's
-loggers (:class:`RunLogger`), after its history and checkpoint are written, and closes them when
+A batch (`metapbt.runs.batch`) hands every finished round of a run to that run's
+loggers (`RunLogger`), after its history and checkpoint are written, and closes them when
 the batch ends, however it ends. Loggers are outputs, like the run directory: they are not part
 of the run's settings (``summary.json``), so a study's cells are done or not whatever is logged.
 
-:class:`TensorBoardLogger` writes TensorBoard event files through ``tensorboardX`` (an optional
+`TensorBoardLogger` writes TensorBoard event files through ``tensorboardX`` (an optional
 extra: ``pip install 'metapbt[tensorboard]'``; TensorFlow is not needed). Tags, with the
 environment steps per member as the x axis:
 
-========================================== ====== ==========================================
-tag                                        kind   value
-========================================== ====== ==========================================
-``reward/member_<m>``                      scalar member ``m``'s reward (none when NaN)
-``hparam/<name>/member_<m>``               scalar what member ``m`` trained with up to the step
-``population/best_reward``                 scalar the best finite reward of the round
-``population/exploits``                    scalar members that cloned a donor at the step
-``population/exploits/text_summary``       text   a table of them: member, donor, both rewards
-========================================== ====== ==========================================
+| tag                                  | kind   | value |
+| ------------------------------------ | ------ | ----- |
+| ``reward/member_<m>``                | scalar | member ``m``'s reward (none when NaN) |
+| ``hparam/<name>/member_<m>``         | scalar | what member ``m`` trained with up to the step |
+| ``population/best_reward``           | scalar | the best finite reward of the round |
+| ``population/exploits``              | scalar | members that cloned a donor at the step |
+| ``population/exploits/text_summary`` | text   | a table of them: member, donor, both rewards |
 
 Member numbers are zero-padded to the population's width (``member_07`` of 12), so they sort.
 A custom-scalars layout ("population" in TensorBoard's Custom Scalars tab) draws every member's

@@ -73,7 +73,7 @@ class RunOutputs:
 
     @property
     def timings(self) -> Path:
-        """``timings.json``: where the last process's wall time went (:data:`PHASES`)."""
+        """``timings.json``: where the last process's wall time went (`PHASES`)."""
         return self.root / "timings.json"
 
     def write_round(self, history: History, checkpoint: Checkpoint) -> None:

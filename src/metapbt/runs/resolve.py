@@ -1,10 +1,15 @@
-"""A :class:`RunConfig` resolved once into everything its run needs: :func:`resolve`.
+"""A run's settings resolved once into everything its run needs.
 
-The CLI, a study cell, calibrate and the Ray adapter hand their settings to :func:`resolve`
-(the adapter, which has a task id rather than a run configuration, to the two pieces it is made
-of: :func:`task_ref` and :func:`meta_source`); everything downstream (the batch, the trainer, the
-run's files) takes the :class:`ResolvedRun` and never resolves a context, a method or a store
-again. :func:`meta_source` is the one place that decides which meta-data a method gets.
+[`resolve`][metapbt.runs.resolve.resolve] turns a [`RunConfig`][metapbt.runs.config.RunConfig]
+into a [`ResolvedRun`][metapbt.runs.resolve.ResolvedRun].
+
+The CLI, a study cell, calibrate and the Ray adapter hand their settings to
+[`resolve`][metapbt.runs.resolve.resolve] (the adapter, which has a task id rather than a run
+configuration, to the two pieces it is made of: [`task_ref`][metapbt.runs.resolve.task_ref] and
+[`meta_source`][metapbt.runs.resolve.meta_source]); everything downstream (the batch, the trainer,
+the run's files) takes the [`ResolvedRun`][metapbt.runs.resolve.ResolvedRun] and never resolves a
+context, a method or a store again. [`meta_source`][metapbt.runs.resolve.meta_source] is the one
+place that decides which meta-data a method gets.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ class ResolvedRun:
         spec: The environment's spec (its family: trainer kind, features).
         target: The run's task (env, context values, task id).
         agent_config: The agent's preset's structural settings for this env and space
-            (PPO's through :func:`metapbt.engine.tuning.for_space`).
+            (PPO's through `metapbt.engine.tuning.for_space`).
         space: The tuned hyperparameters (the config's ``space``; by default the paper's).
         meta: The meta methods' meta-data (``None`` for the others).
         initializer: The run's start (portfolio entries, ``init_ranges`` draws, or ``None``:
@@ -69,7 +74,10 @@ class ResolvedRun:
         return methods.make(self.config.method, self.config.quantile, metadata=self.meta)
 
     def population(self) -> Population:
-        """The run's fresh :class:`Population`, seeded from ``config.random_seed``."""
+        """The run's fresh population, seeded from ``config.random_seed``.
+
+        A [`Population`][metapbt.population.population.Population].
+        """
         return Population(
             self.space,
             self.config.population,
@@ -122,7 +130,7 @@ def batch_key(config: RunConfig, mix_contexts: bool = False) -> tuple[Any, ...]:
     (its parameters are the program's traced values): methods and
     seeds may differ. With ``mix_contexts``, the contexts of an environment whose contexts are
     environment parameters (classic control) may differ too: the trainer then passes them per
-    member (see :mod:`metapbt.engine.trainer`); otherwise a trainer's programs hold one context
+    member (see `metapbt.engine.trainer`); otherwise a trainer's programs hold one context
     as constants. Reads only the configuration (no meta-data or portfolio is opened), so a
     study's planning never fails on a cell whose own files are broken.
     """
@@ -155,8 +163,8 @@ def meta_source(
 
     Raises:
         ConfigError: If a method that uses no meta-data is given some, or a meta method none
-            (one message each, from :func:`metapbt.population.methods.check_metadata`), or
-            meta-data without a target task.
+            (one message each, from [`check_metadata`][metapbt.population.methods.check_metadata]),
+            or meta-data without a target task.
     """
     methods.check_metadata(method, given=root is not None)
     if root is None:
@@ -182,7 +190,7 @@ def context_values(env: str, context: str | None) -> dict[str, float]:
     """The full context of a task named in a file (a meta-data task id, a portfolio's task).
 
     The one place below the configuration that resolves a context: a run's own context is
-    resolved once, by :class:`~metapbt.runs.config.RunConfig`; the tasks other files name are
+    resolved once, by [`RunConfig`][metapbt.runs.config.RunConfig]; the tasks other files name are
     resolved here.
 
     Raises:

@@ -1,8 +1,8 @@
-"""One population run end to end: a batch of one (:mod:`metapbt.runs.batch`).
+"""One population run end to end: a batch of one (`metapbt.runs.batch`).
 
 Each round trains every member for an interval, evaluates them, tells the population the
 rewards and applies its decisions; then the history and the checkpoint are written
-(:mod:`metapbt.runs.outputs`), so a killed run resumes from its last finished round.
+(`metapbt.runs.outputs`), so a killed run resumes from its last finished round.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def run(
         resume: Continue the run saved in ``out``.
         on_round: Called with each finished round's report.
         loggers: Watch each finished round (e.g. a
-            :class:`~metapbt.runs.loggers.TensorBoardLogger`); closed when the run ends.
+            `TensorBoardLogger`); closed when the run ends.
 
     Raises:
         ConfigError: If ``out`` holds another run, or ``resume`` finds a different config.

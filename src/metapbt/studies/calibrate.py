@@ -129,7 +129,7 @@ def calibrate(
 def result_path(
     out: Path, env: str, preset: str, context: str, budget: int, seed: int, agent: str = "ppo"
 ) -> Path:
-    """Where :func:`calibrate_or_load` keeps one (env, agent, preset, context, budget, seed).
+    """Where `calibrate_or_load` keeps one (env, agent, preset, context, budget, seed).
 
     ``<env>__<preset>__<context slug>__<budget>__seed<seed>.json`` (another agent than PPO
     prefixes the preset: ``dqn-classic``); a file written before the context was slugged
@@ -152,10 +152,10 @@ def calibrate_or_load(
     seed: int = 0,
     agent: str = "ppo",
 ) -> Calibration:
-    """:func:`calibrate`, resumable: a result already in ``out`` is read, a new one saved there.
+    """`calibrate`, resumable: a result already in ``out`` is read, a new one saved there.
 
     Raises:
-        ConfigError: As :func:`calibrate`, or if a saved result holds another number of
+        ConfigError: As `calibrate`, or if a saved result holds another number of
             configurations.
     """
     path = result_path(out, env, preset, context, budget, seed, agent)
@@ -174,7 +174,7 @@ def save(calibration: Calibration, path: Path | str) -> Path:
 
 
 def load(path: Path | str, expected_configs: int | None = None) -> Calibration:
-    """Read a calibration written by :func:`save`.
+    """Read a calibration written by `save`.
 
     Raises:
         ConfigError: If the file is not a calibration, or holds another number of
@@ -207,7 +207,7 @@ def load(path: Path | str, expected_configs: int | None = None) -> Calibration:
 
 
 def saved(out: Path) -> dict[str, Calibration]:
-    """Every calibration saved in ``out`` (named as :func:`result_path` names them), by file name.
+    """Every calibration saved in ``out`` (named as `result_path` names them), by file name.
 
     Raises:
         ConfigError: If one of them cannot be read.

@@ -1,56 +1,68 @@
 """Study files: a grid of methods x tasks x seeds under one protocol, in TOML.
 
-Example (``studies/smoke.toml``)::
+Example (``studies/smoke.toml``):
 
-    name = "smoke"
-    seeds = 2                          # seeds 0..1, or a list: [0, 3, 7]
-    methods = ["random", "pb2-star"]   # a name, or a table for a variant (below)
+```toml
+name = "smoke"
+seeds = 2                          # seeds 0..1, or a list: [0, 3, 7]
+methods = ["random", "pb2-star"]   # a name, or a table for a variant (below)
 
-    [protocol]
-    preset = "fast"
-    population = 2
-    budget = 8000
-    interval = 4000
+[protocol]
+preset = "fast"
+population = 2
+budget = 8000
+interval = 4000
 
-    [[tasks]]
-    env = "cart_pole"
-    contexts = ["earth", "neptune"]    # or "planets", or "grid:length" (default x 0.1 ... 2.2)
+[[tasks]]
+env = "cart_pole"
+# or "planets", or "grid:length" (default x 0.1 ... 2.2)
+contexts = ["earth", "neptune"]
+```
 
-A method table names a variant of a registered method::
+A method table names a variant of a registered method:
 
-    [[methods]]
-    label = "pb2-star-warm"            # the name in results and figures
-    method = "pb2-star"
-    portfolio = "portfolios/{env}/{env}__{context}.json"   # {env}, {context}, {task}
-    metadata = "meta/{env}"                                 # meta methods only; "pooled":
-                                                            # every env's bundled planets
+```toml
+[[methods]]
+label = "pb2-star-warm"            # the name in results and figures
+method = "pb2-star"
+# {env}, {context}, {task}
+portfolio = "portfolios/{env}/{env}__{context}.json"
+# meta methods only; "pooled": every env's bundled planets
+metadata = "meta/{env}"
 
-    [[methods]]
-    label = "high-lr"                  # PB2* started in the top decile of the lr range
-    method = "pb2-star"
-    init_ranges = { lr = [6.31e-4, 1e-3] }
+[[methods]]
+# PB2* started in the top decile of the lr range
+label = "high-lr"
+method = "pb2-star"
+init_ranges = { lr = [6.31e-4, 1e-3] }
+```
 
 The tuned hyperparameters are the protocol's ``space`` (default: ``lr``, ``lambda``, ``clip``);
-a method's own ``space`` replaces it for that method::
+a method's own ``space`` replaces it for that method:
 
-    [protocol.space]
-    lr = { type = "float", low = 1e-5, high = 1e-3, log = true }
-    epochs = { type = "int", low = 1, high = 8 }
-    gamma = { type = "categorical", choices = [0.95, 0.99, 0.999] }
+```toml
+[protocol.space]
+lr = { type = "float", low = 1e-5, high = 1e-3, log = true }
+epochs = { type = "int", low = 1, high = 8 }
+gamma = { type = "categorical", choices = [0.95, 0.99, 0.999] }
+```
 
 A ``[logging]`` table writes what the runs do as they train, for TensorBoard
-(:class:`~metapbt.runs.loggers.TensorBoardLogger`; ``pip install 'metapbt[tensorboard]'``)::
+(`TensorBoardLogger`; ``pip install 'metapbt[tensorboard]'``):
 
-    [logging]
-    tensorboard = "tb"                 # one sub-directory per cell, named as its results
+```toml
+[logging]
+# one sub-directory per cell, named as its results
+tensorboard = "tb"
+```
 
 Logging is an output, not a setting of the runs: adding or changing it leaves done cells done.
 
 ``save_meta = "meta/{env}"`` at the top level appends every finished run to a meta-data store
 (``metapbt metadata build`` is such a study). The ``[protocol]`` table is the engine's
-:class:`~metapbt.runs.config.TrainingProtocol`, with its defaults and checks; its ``seeding``
-(``"task"`` by default) decides whether seed ``k`` starts every task from its own initial
-population or all tasks from one (``"shared"``: how the committed classic-control
+[`TrainingProtocol`][metapbt.runs.config.TrainingProtocol], with its defaults and checks; its
+``seeding`` (``"task"`` by default) decides whether seed ``k`` starts every task from its own
+initial population or all tasks from one (``"shared"``: how the committed classic-control
 reproduction ran).
 
 Paths in the file are relative to the file. Unknown keys and impossible values are errors that
@@ -60,7 +72,7 @@ A study file may come from someone else, so what it names stays in its place: ``
 labels and context names are plain names (no slash, backslash or ``..``); ``results``, ``save_meta``
 and ``[logging]`` paths are relative and stay below the file's directory (read paths,
 ``portfolio`` and ``metadata``, may point anywhere); an env named ``module:attr`` is imported
-only if ``METAPBT_ALLOW_IMPORT`` lists its module (:mod:`metapbt.envs.sources`).
+only if ``METAPBT_ALLOW_IMPORT`` lists its module (`metapbt.envs.sources`).
 """
 
 from __future__ import annotations
@@ -179,7 +191,7 @@ class TaskSpec(_Frozen):
 
     ``protocol`` overrides some of the study's protocol for this environment (e.g. LunarLander
     under ``box2d`` beside classic control under ``classic``), as an inline table of
-    :class:`~metapbt.runs.config.TrainingProtocol` fields.
+    [`TrainingProtocol`][metapbt.runs.config.TrainingProtocol] fields.
     """
 
     env: str
@@ -283,17 +295,19 @@ class Study(_Frozen):
     Args:
         name: The study's name.
         results: Results directory (default ``results/<name>`` beside the study file).
-        methods: Method names or :class:`StudyMethod` tables (labels must be unique).
+        methods: Method names or [`StudyMethod`][metapbt.studies.config.StudyMethod] tables (labels
+            must be unique).
         tasks: Environments and contexts.
         seeds: A count (seeds ``0..n-1``) or a list of seeds.
-        protocol: Shared run settings (:class:`~metapbt.runs.config.TrainingProtocol`).
+        protocol: Shared run settings ([`TrainingProtocol`][metapbt.runs.config.TrainingProtocol]).
         save_meta: Meta-data store to append every finished run to (``{env}``, ``{context}``,
             ``{task}`` placeholders).
         report: Report options.
         layout: How cell directories are named: ``"cell"``, by the cell id; ``"run"``,
             ``<context>__seed<k>`` (what ``metapbt run --seeds/--contexts`` writes: a study of
-            one method on one environment, :func:`study_of_runs`).
-        logging: What watches the runs as they train (:class:`LoggingSpec`).
+            one method on one environment, [`study_of_runs`][metapbt.studies.config.study_of_runs]).
+        logging: What watches the runs as they train
+            ([`LoggingSpec`][metapbt.studies.config.LoggingSpec]).
     """
 
     name: str

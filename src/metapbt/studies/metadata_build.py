@@ -46,7 +46,7 @@ def metadata_study(
         seeds: Seeds ``0..seeds-1`` per context.
         store: The meta-data directory.
         runs: Where the runs' own files go (default ``<store>/.runs``).
-        **protocol: :class:`~metapbt.runs.config.TrainingProtocol` fields (others: its
+        **protocol: [`TrainingProtocol`][metapbt.runs.config.TrainingProtocol] fields (others: its
             defaults; the preset: the env's for PPO, the agent's first otherwise, as for
             ``metapbt run``).
 
@@ -87,12 +87,12 @@ def build_metadata(
 ) -> list[CellResult]:
     """Run every cell whose run the store lacks, in batches.
 
-    ``options`` go to :func:`~metapbt.studies.runner.run_study` (``batch``, ``on_round``,
+    ``options`` go to [`run_study`][metapbt.studies.runner.run_study] (``batch``, ``on_round``,
     ``on_batches``).
     """
     return run_study(study, workers=workers, on_cell=on_cell, skip=in_store, **options)
 
 
 def pending(study: Study) -> list[Cell]:
-    """The cells :func:`build_metadata` would run (for progress displays)."""
+    """The cells `build_metadata` would run (for progress displays)."""
     return [c for c in study.cells if not in_store(c) and cell_state(study, c) != "done"]

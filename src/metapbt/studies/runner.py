@@ -1,16 +1,16 @@
 """Execute a study's cells: in this process, in watched child processes, or as Ray tasks.
 
 Every cell writes into ``<results>/<cell id>/`` the files of ``metapbt run`` plus ``cell.json``
-(its spec); its state is read from those files (:mod:`metapbt.studies.states`). With a
-``[logging]`` table, each cell also writes TensorBoard events to ``<tensorboard>/<name>/``,
-``<name>`` its results directory's (:mod:`metapbt.runs.loggers`), from the process training it.
+(its spec); its state is read from those files ([`metapbt.studies.states`][metapbt.studies.states]).
+With a ``[logging]`` table, each cell also writes TensorBoard events to ``<tensorboard>/<name>/``,
+``<name>`` its results directory's (`metapbt.runs.loggers`), from the process training it.
 
 ``run_study`` runs every cell that is not done (failed ones are retried); a crashing cell is
 recorded and the others go on. Before a batch runs, the runner claims its cells
-(:mod:`metapbt.studies.claims`), so several runners on one study directory split the cells.
-With a :class:`~metapbt.studies.watchdog.Watchdog`, each batch runs in a child process that is
+(`metapbt.studies.claims`), so several runners on one study directory split the cells.
+With a `Watchdog`, each batch runs in a child process that is
 restarted from its checkpoints when it stops making progress, and recorded as failed when it
-keeps stalling. Cells share JAX's persistent compilation cache (:mod:`metapbt.compile_cache`:
+keeps stalling. Cells share JAX's persistent compilation cache (`metapbt.compile_cache`:
 the user's cache directory unless turned off): the cells of one task compile the same
 programs, which then load in well under a second instead of several seconds.
 """
@@ -47,7 +47,7 @@ from metapbt.studies.watchdog import UNWATCHED, Progress, Watchdog, supervise, w
 
 logger = logging.getLogger(__name__)
 MAX_MEMBERS = {"cpu": 64, "gpu": 1024}
-"""Members per batch by backend (:func:`auto_batch`). On 2 CPU cores the training rate hardly
+"""Members per batch by backend (`auto_batch`). On 2 CPU cores the training rate hardly
 grows with the member count (``benchmarks/study_throughput.py`` reports it at the batch's
 width): a batch amortises per-round and per-cell costs; a GPU needs many members to be busy."""
 
@@ -74,12 +74,11 @@ def run_cells(
     """Run (or resume) cells of one batch key; never raises: failures go to ``error.json``.
 
     Module-level and JSON-in so that child processes and Ray can ship it. The cells must share
-    a :func:`~metapbt.runs.batch.batch_key` (:func:`plan_batches` makes them so); how they
-    resume, and what happens to an unreadable checkpoint: :func:`~metapbt.runs.batch.
-    run_groups`. ``jax_cache`` turns on JAX's persistent compilation cache there
-    (:func:`metapbt.compile_cache.enable`: every program kept; a fresh ``metapbt run`` process
-    with a warm cache took 20.1 s keeping only JAX's default >1 s programs, 15.9 s keeping
-    all; ``benchmarks/meta_explore.py``). ``tensorboard``: each cell's events go to
+    a [`batch_key`][metapbt.runs.resolve.batch_key] (`plan_batches` makes them so); how they
+    resume, and what happens to an unreadable checkpoint: `run_groups`. ``jax_cache`` turns on JAX's
+    persistent compilation cache there (`metapbt.compile_cache.enable`: every program kept; a fresh
+    ``metapbt run`` process with a warm cache took 20.1 s keeping only JAX's default >1 s programs,
+    15.9 s keeping all; ``benchmarks/meta_explore.py``). ``tensorboard``: each cell's events go to
     ``<tensorboard>/<name of its directory>`` (a resumed cell adds an event file).
     """
     if jax_cache is not None:
@@ -135,9 +134,9 @@ def plan_batches(
 ) -> list[list[Cell]]:
     """Cells grouped into batches that can train together, in grid order.
 
-    A group shares :func:`~metapbt.runs.batch.batch_key` and the number of finished rounds
+    A group shares [`batch_key`][metapbt.runs.resolve.batch_key] and the number of finished rounds
     (a killed batch's cells resume together); it is cut into the fewest batches of at most
-    ``batch`` runs (:func:`auto_batch` when ``None``), of nearly equal size (one compiled size).
+    ``batch`` runs (`auto_batch` when ``None``), of nearly equal size (one compiled size).
     """
     groups: dict[tuple[Any, ...], list[Cell]] = {}
     for cell in cells:
@@ -169,7 +168,7 @@ def run_study(
 ) -> list[CellResult]:
     """Run every cell that is not done (nor skipped, nor claimed); returns this run's results.
 
-    Cells that can train together run as batches (:func:`plan_batches`). A batch whose cells
+    Cells that can train together run as batches (`plan_batches`). A batch whose cells
     another runner holds is left to it (its cells report the state ``claimed``).
 
     Args:
@@ -181,7 +180,7 @@ def run_study(
         on_cell: Called with each finished cell's result.
         skip: Cells for which it is true are left alone whatever their state (e.g. runs a
             meta-data store holds already).
-        batch: Most runs per batch (``None``: :func:`auto_batch`; 1: every cell alone).
+        batch: Most runs per batch (``None``: `auto_batch`; 1: every cell alone).
         on_round: Called with a cell id and its round report after each round (not with Ray).
         on_batches: Called once with the planned batches, before any runs.
         watchdog: Run each batch in a watched child process (``None``: with ``workers == 1``,
@@ -238,7 +237,7 @@ def run_study(
 
 
 class Job(NamedTuple):
-    """A batch as :func:`run_cells` takes it: cells, directories, JAX cache, TensorBoard root."""
+    """A batch as `run_cells` takes it: cells, directories, JAX cache, TensorBoard root."""
 
     cells: list[dict[str, Any]]
     outs: list[str]
@@ -256,7 +255,7 @@ def execute_batch(
 
     Cells another runner holds report ``claimed``; cells another runner finished meanwhile
     are left out. With a ``watchdog`` the cells run in a watched child process
-    (:func:`~metapbt.studies.watchdog.supervise`); when it gives up, every unfinished cell of
+    (`supervise`); when it gives up, every unfinished cell of
     the batch is recorded as failed with the reason.
     """
     mine, results = [], []
@@ -306,7 +305,7 @@ def cells_work(
     tensorboard: str | None,
     progress: Progress,
 ) -> list[CellResult]:
-    """:func:`run_cells` reporting to a watchdog (the child's side of :func:`execute_batch`)."""
+    """`run_cells` reporting to a watchdog (the child's side of `execute_batch`)."""
     return run_cells(
         cells,
         outs,

@@ -2,13 +2,13 @@
 
 * ``done``: ``summary.json`` exists and records the cell's settings (file paths compared as the
   study file names them, so a study reads the same from any working directory or clone; a
-  setting an older summary lacks counts as its :data:`~metapbt.runs.config.LEGACY` value);
+  setting an older summary lacks counts as its [`LEGACY`][metapbt.runs.config.LEGACY] value);
 * ``stale``: ``summary.json`` records other settings (the study file changed): never overwritten;
 * ``failed``: ``error.json`` holds the error and traceback of the last attempt;
 * ``partial``: a checkpoint but no summary (killed midway): resumed from the checkpoint;
 * ``pending``: nothing yet.
 
-A cell a runner is working on also holds that runner's claim (:mod:`metapbt.studies.claims`).
+A cell a runner is working on also holds that runner's claim (`metapbt.studies.claims`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def cell_dir(study: Study, cell: Cell) -> Path:
 
 
 def cell_state(study: Study, cell: Cell) -> str:
-    """One of :data:`STATES` (see the module docstring)."""
+    """One of `STATES` (see the module docstring)."""
     out = cell_dir(study, cell)
     summary = out / "summary.json"
     if summary.exists():

@@ -13,7 +13,7 @@ it from outside:
 * past that, the child has *stalled*: the parent has its Python stacks written by
   ``faulthandler`` (and, where ``gdb`` exists, its native stacks), kills it, and starts the
   same work again, which resumes from the checkpoints of the finished rounds;
-* after ``restarts`` restarts (or child deaths) it gives up with :class:`StallError`, which the
+* after ``restarts`` restarts (or child deaths) it gives up with `StallError`, which the
   study runner records as the cells' failure before it goes on with the next batch.
 
 A slow round is never taken for a stall unless it takes ``factor`` times the slowest round so
