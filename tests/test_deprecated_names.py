@@ -35,11 +35,21 @@ def test_an_unknown_name_is_still_an_attribute_error() -> None:
     assert not hasattr(config, "Nope")
 
 
-def test_the_old_portfolio_building_module_is_the_new_one_and_warns(monkeypatch) -> None:
-    from metapbt.studies import portfolio_build
+MOVED = [
+    ("metapbt.studies.portfolio", "metapbt.studies.portfolio_build", "read_setup"),
+    (
+        "metapbt.population.explorers.acquisitions",
+        "metapbt.population.explorers.acquisition_rules",
+        "UCBRule",
+    ),
+]
 
-    monkeypatch.delitem(sys.modules, "metapbt.studies.portfolio", raising=False)
-    with pytest.warns(DeprecationWarning, match="use metapbt.studies.portfolio_build"):
-        old = importlib.import_module("metapbt.studies.portfolio")
-    assert old is portfolio_build
-    assert old.read_setup is portfolio_build.read_setup
+
+@pytest.mark.parametrize(("old", "new", "name"), MOVED)
+def test_an_old_module_is_the_new_one_and_warns(old, new, name, monkeypatch) -> None:
+    module = importlib.import_module(new)
+    monkeypatch.delitem(sys.modules, old, raising=False)
+    with pytest.warns(DeprecationWarning, match=rf"{old} is deprecated: use {new}"):
+        found = importlib.import_module(old)
+    assert found is module
+    assert getattr(found, name) is getattr(module, name)

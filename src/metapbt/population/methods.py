@@ -39,7 +39,7 @@ from metapbt.population.explorers import (
     pb2_star,
     stock_pb2,
 )
-from metapbt.population.explorers.acquisitions import TAFRule, UCBRule
+from metapbt.population.explorers.acquisition_rules import TAFRule, UCBRule
 from metapbt.population.explorers.bandit import CategoricalBandit
 from metapbt.population.explorers.dkl import DeepKernelSurrogate
 from metapbt.population.explorers.meta_models import MetaModels

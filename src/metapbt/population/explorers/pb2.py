@@ -34,7 +34,7 @@ import jax
 import numpy as np
 
 from metapbt.errors import ConfigError
-from metapbt.population.explorers.acquisitions import AcquisitionRule
+from metapbt.population.explorers.acquisition_rules import AcquisitionRule
 from metapbt.population.explorers.bandit import CategoricalBandit
 from metapbt.population.explorers.base import Explorer, ExploreRequest, RoundContext
 from metapbt.population.explorers.meta_models import MetaModels
