@@ -1,27 +1,27 @@
-"""What a population trainer asks of an agent: the :class:`Agent` protocol.
+"""What a population trainer asks of an agent: the `Agent` protocol.
 
 A trainer decides where the environments step (inside one jitted program, or on the host); an
 agent decides how a member acts and learns. The trainer holds a stacked ``[P]`` state whose
 ``env_state``, ``obs`` and ``key`` fields it owns; every other field belongs to the agent. Per
 member, and vmapped by the trainer, an agent:
 
-- starts a member (:meth:`Agent.init_member`) around its first observations;
-- acts (:meth:`Agent.act`): an action and what learning needs of the step (PPO: the value and
-  log-probability), from a key the trainer splits off and from what :meth:`Agent.act_params`
+- starts a member (`Agent.init_member`) around its first observations;
+- acts (`Agent.act`): an action and what learning needs of the step (PPO: the value and
+  log-probability), from a key the trainer splits off and from what `Agent.act_params`
   takes of the member (PPO: the networks' parameters, not the optimiser state: a host trainer
   passes it to a jitted call every step);
-- learns from one rollout ``[T, E]`` (:meth:`Agent.learn`);
-- acts for evaluation from what :meth:`Agent.eval_params` returns (the policy alone);
+- learns from one rollout ``[T, E]`` (`Agent.learn`);
+- acts for evaluation from what `Agent.eval_params` returns (the policy alone);
 
 and, on the whole population (not vmapped):
 
-- writes each member's hyperparameters into the traced state (:meth:`Agent.set_hparams`),
+- writes each member's hyperparameters into the traced state (`Agent.set_hparams`),
   never recompiling: every tuned value is a traced leaf;
-- copies donors into clones (:meth:`Agent.clone`);
-- declares what it tunes (:attr:`Agent.tunable`) and the structural bounds a search space needs
-  (:meth:`Agent.for_space`).
+- copies donors into clones (`Agent.clone`);
+- declares what it tunes (`Agent.tunable`) and the structural bounds a search space needs
+  (`Agent.for_space`).
 
-:class:`~metapbt.engine.ppo_agent.PPOAgent` is the first implementation.
+`PPOAgent` is the first implementation.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class Rollout(NamedTuple):
         action: The actions.
         reward: The rewards.
         done: 1 where the episode ended at this step (terminated or truncated).
-        extras: What :meth:`Agent.act` returned beside each action.
+        extras: What `Agent.act` returned beside each action.
     """
 
     obs: jax.Array
@@ -99,7 +99,7 @@ class Agent(Protocol):
         ...
 
     def act_params(self, state: Any) -> Any:
-        """What :meth:`act` needs of a member's state (stacked ``[P]`` as the state is)."""
+        """What `act` needs of a member's state (stacked ``[P]`` as the state is)."""
         ...
 
     def act(self, params: Any, obs: jax.Array, key: jax.Array) -> tuple[jax.Array, Any]:
@@ -111,7 +111,7 @@ class Agent(Protocol):
         ...
 
     def eval_params(self, state: Any) -> Any:
-        """What :meth:`eval_action` needs of a member (stacked ``[P]`` as the state is)."""
+        """What `eval_action` needs of a member (stacked ``[P]`` as the state is)."""
         ...
 
     def eval_action(self, params: Any, obs: jax.Array, key: jax.Array) -> jax.Array:

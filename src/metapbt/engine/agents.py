@@ -1,6 +1,6 @@
-"""The agents a run can train, by name: :data:`AGENTS` (``ppo``, ``dqn``).
+"""The agents a run can train, by name: `AGENTS` (``ppo``, ``dqn``).
 
-An :class:`AgentKind` says everything a run's configuration needs of an agent before any
+An `AgentKind` says everything a run's configuration needs of an agent before any
 environment exists: its presets (each with a run's default budget and interval), its default
 search space, the structural settings a space needs, and how to build the agent for an
 environment's spaces. The trainers build an agent named by a string through it.
@@ -33,7 +33,7 @@ class AgentKind:
         name: Its name (``--agent``).
         config_type: The class of its presets' structural configs.
         presets: Its presets by name.
-        use_of: What a preset is for (:class:`~metapbt.engine.presets.PresetUse`), by name.
+        use_of: What a preset is for (`PresetUse`), by name.
         tunable: What it can tune during training, by name, with what each is.
         default_space: The space tuned when a run names none.
         for_space: ``(config, space) -> config`` with the structural bounds ``space`` needs.

@@ -77,7 +77,7 @@ def buffer_add(
 def buffer_sample(buffer: ReplayBuffer, key: jax.Array, size: int) -> ReplayBuffer:
     """``size`` transitions drawn uniformly with replacement from the stored ones.
 
-    Returns a :class:`ReplayBuffer` of ``size`` rows (``pos``/``count`` as in ``buffer``). An
+    Returns a `ReplayBuffer` of ``size`` rows (``pos``/``count`` as in ``buffer``). An
     empty buffer gives copies of row 0 (the caller masks updates until it has enough).
     """
     index = jax.random.randint(key, (size,), 0, jnp.maximum(buffer.count, 1))

@@ -1,6 +1,6 @@
-"""Double DQN as an :class:`~metapbt.engine.agent.Agent`, a replay buffer per member.
+"""Double DQN as an `Agent`, a replay buffer per member.
 
-The maths is :mod:`metapbt.engine.dqn` (pure functions). Each member's state carries its online
+The maths is `metapbt.engine.dqn` (pure functions). Each member's state carries its online
 and target networks, its optimiser state and its own replay buffer (a fixed-shape ring), so a
 population's rollouts, buffer writes, gradient steps and target updates all run vmapped over
 the members in one program, like PPO's.
@@ -131,7 +131,7 @@ class DQNState:
         params: The online Q-network's parameters.
         target_params: The target network's.
         opt_state: Optimiser state (its ``hyperparams["learning_rate"]`` is the traced ``lr``).
-        buffer: The member's replay buffer (:class:`metapbt.engine.dqn.ReplayBuffer`).
+        buffer: The member's replay buffer (`metapbt.engine.dqn.ReplayBuffer`).
         steps: Environment steps the member has taken (float32: the exploration schedule's
             clock).
         env_state: The trainer's environments mid-episode.
@@ -160,7 +160,7 @@ class DQNAgent:
 
     Args:
         config: Structural DQN settings (a preset of
-            :data:`metapbt.engine.dqn_presets.DQN_PRESETS`).
+            `metapbt.engine.dqn_presets.DQN_PRESETS`).
         action_space: The environment's action space (discrete: it must have ``n``).
         observation_space: Its observation space.
         obs_shape: One observation's shape as the network gets it (default: the space's).
@@ -208,7 +208,7 @@ class DQNAgent:
         check_names(names)
 
     def for_space(self, space: SearchSpace) -> DQNAgent:
-        """This agent with the structural bound tuning ``space`` needs (:func:`for_space`)."""
+        """This agent with the structural bound tuning ``space`` needs (`for_space`)."""
         config = for_space(self.config, space)
         return self if config == self.config else DQNAgent(config, *self._spaces)
 
@@ -318,7 +318,7 @@ class DQNAgent:
         Raises:
             ConfigError: If a member's ``updates`` is not a whole number in
                 ``1..max_updates`` (or ``updates`` is tuned on a config built without
-                :meth:`for_space`).
+                `for_space`).
         """
         names = list(configs[0])
         if "updates" in names:

@@ -4,7 +4,7 @@
 filled with 5k transitions first, batches of 100, 5 gradient steps per 10 environment steps, a
 Polyak target at tau 0.02, a dueling head, epsilon from 1 to 0.05 over half of 100k steps),
 so that the engine's DQN can be set beside rejax's with the same settings. ``minatar`` is the
-same learner on images (the CNN torso of :mod:`metapbt.engine.networks`) with MinAtar's usual
+same learner on images (the CNN torso of `metapbt.engine.networks`) with MinAtar's usual
 100k buffer and a longer exploration horizon.
 """
 
@@ -23,7 +23,7 @@ from metapbt.errors import ConfigError
 class DQNConfig:
     """Structural (compile-time) DQN settings of every member.
 
-    Tuned hyperparameters (:data:`metapbt.engine.dqn_agent.TUNABLE`) are per-member traced
+    Tuned hyperparameters (`metapbt.engine.dqn_agent.TUNABLE`) are per-member traced
     values of the train state; ``gamma``, ``tau``, ``eps_final``, ``eps_decay`` and ``updates``
     here are only their values when they are not tuned.
 
@@ -38,7 +38,7 @@ class DQNConfig:
             is tuned (the program runs this many and masks each member's steps beyond its
             own); ``None``: ``updates`` is not tuned.
         hidden: Hidden layer sizes of the Q-network.
-        activation: A name in :data:`metapbt.engine.networks.ACTIVATIONS`.
+        activation: A name in `metapbt.engine.networks.ACTIVATIONS`.
         dueling: A dueling head (value + centred advantages).
         torso: ``"mlp"``, ``"cnn"`` or ``None`` (chosen by the observation's shape).
         gamma: Discount factor.

@@ -33,7 +33,7 @@ def make_trainer(
             or a list of one per member (in-JAX trainers of envs whose contexts mix).
         config: The agent's structural settings (a preset of its kind).
         size: Number of members.
-        agent: The learner, or its name (:data:`metapbt.engine.agents.AGENTS`; default PPO).
+        agent: The learner, or its name (`metapbt.engine.agents.AGENTS`; default PPO).
     """
     return TRAINERS.make(
         envs.spec(env_id).trainer,

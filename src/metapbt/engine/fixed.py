@@ -48,7 +48,7 @@ def score_configs(
         chunk: Most members trained in one program (bounds memory; the last chunk may be
             smaller and then compiles once more).
         on_chunk: Called with (members done, members total) after each chunk.
-        agent: The learner (:data:`metapbt.engine.agents.AGENTS`).
+        agent: The learner (`metapbt.engine.agents.AGENTS`).
 
     Returns:
         Array ``[len(configs), seeds]`` of mean evaluation returns (NaN: the member diverged).

@@ -7,12 +7,12 @@ The environments cannot run inside JAX, so one iteration of every member is:
    environments, then the host steps them. An
    episode that ends (terminated or truncated) is reset at once and its last transition is
    marked done, so GAE never bootstraps across it: truncation is treated as termination, as in
-   :class:`~metapbt.engine.trainer.PopulationTrainer`.
-2. The agent's learning (PPO: :func:`~metapbt.engine.ppo.ppo_update`), jitted and vmapped over
+   `PopulationTrainer`.
+2. The agent's learning (PPO: `ppo_update`), jitted and vmapped over
    members, on the ``[P, T, E]`` rollout: the same traced per-member hyperparameters and state
    as in the JAX trainer.
 
-The environments in progress belong to the state, in its ``env_state`` (:class:`Episodes`):
+The environments in progress belong to the state, in its ``env_state`` (`Episodes`):
 ``train`` hands them on from the state it trains to the state it returns (a state derived by
 ``apply``/``set_hparams`` shares them), and a state whose episodes have moved on, or that was
 restored from a checkpoint, starts fresh episodes seeded from each member's key. So training an

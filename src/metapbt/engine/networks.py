@@ -2,8 +2,8 @@
 
 Each network is a torso and a linear head: an MLP over vector observations, or a small CNN
 (MinAtar's: one 3x3 convolution of 16 channels) before the MLP over image observations
-``[H, W, C]`` (:func:`torso_for`). Other shapes are flattened by a wrapper before they get here
-(:mod:`metapbt.envs.wrappers`).
+``[H, W, C]`` (`torso_for`). Other shapes are flattened by a wrapper before they get here
+(`metapbt.envs.wrappers`).
 """
 
 from __future__ import annotations
@@ -119,9 +119,9 @@ class ActorCritic(nn.Module):
         obs_center: Subtracted from every observation before the networks (``None``: none).
         obs_scale: Then divided by (``None``: 1).
         normalize_obs: Standardise observations with running statistics (count, mean,
-            variance in the ``obs_stats`` collection, updated by :func:`update_obs_stats`,
+            variance in the ``obs_stats`` collection, updated by `update_obs_stats`,
             never by gradients), then clip to ``[-OBS_CLIP, OBS_CLIP]``.
-        torso: ``"mlp"`` (vector observations) or ``"cnn"`` (images, :class:`ConvTorso`
+        torso: ``"mlp"`` (vector observations) or ``"cnn"`` (images, `ConvTorso`
             before the MLP).
         obs_ndim: Dimensions of one observation (an image's 3); the MLP torso flattens them.
     """
@@ -172,9 +172,9 @@ class QNetwork(nn.Module):
     Attributes:
         action_dim: Number of discrete actions.
         hidden: Hidden layer sizes.
-        activation: A name in :data:`ACTIVATIONS`.
+        activation: A name in `ACTIVATIONS`.
         dueling: Value and advantage heads, ``Q = V + A - mean(A)`` (Wang et al., 2016).
-        torso: ``"mlp"`` or ``"cnn"`` (images: :class:`ConvTorso` first).
+        torso: ``"mlp"`` or ``"cnn"`` (images: `ConvTorso` first).
         obs_ndim: Dimensions of one observation; the MLP torso flattens them.
     """
 

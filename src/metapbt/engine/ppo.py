@@ -2,8 +2,8 @@
 
 Shapes: ``T`` rollout steps, ``E`` environments, ``B`` minibatch samples, ``N = T * E`` samples
 of one update. Tuned hyperparameters (``lr`` inside the optimiser state via
-``optax.inject_hyperparams``; the others, :data:`metapbt.engine.tuning.TUNABLE`, in
-:class:`MemberState`) are traced arrays, so changing them never recompiles.
+``optax.inject_hyperparams``; the others, `metapbt.engine.tuning.TUNABLE`, in
+`MemberState`) are traced arrays, so changing them never recompiles.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def ppo_loss(
 
     The KL penalty uses the sample estimate ``mean(log_prob_old - log_prob_new)`` of
     KL(old || new); advantages are standardised per minibatch unless ``normalize`` is off
-    (the caller then passes them as it wants them: :func:`ppo_update` with tuned
+    (the caller then passes them as it wants them: `ppo_update` with tuned
     ``minibatches`` or ``adv_norm``).
 
     Args:
@@ -182,7 +182,7 @@ def ppo_update(
     """One member's PPO update on its rollout: GAE, then ``epochs`` passes of minibatch steps.
 
     Tuned ``gamma``, ``epochs``, ``minibatches`` and ``adv_norm`` (present in
-    ``state.hparams`` when tuned) are traced; :mod:`metapbt.engine.tuning` says how the two
+    ``state.hparams`` when tuned) are traced; `metapbt.engine.tuning` says how the two
     counts are (masking up to ``config.max_epochs``; gradients averaged over
     ``config.minibatch_chunks`` chunks). Untuned, the update is the plain static one.
 

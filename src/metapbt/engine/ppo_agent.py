@@ -1,6 +1,6 @@
-"""PPO as an :class:`~metapbt.engine.agent.Agent`: its networks, optimiser and update.
+"""PPO as an `Agent`: its networks, optimiser and update.
 
-The maths is :mod:`metapbt.engine.ppo` (pure functions); this class holds what a member's
+The maths is `metapbt.engine.ppo` (pure functions); this class holds what a member's
 PPO needs besides its state (the networks, the optimiser, the preset) and says how a clone and
 a new configuration are written into the stacked state.
 """
@@ -32,7 +32,7 @@ class PPOAgent:
 
     Args:
         config: Structural PPO settings (a preset, through
-            :func:`metapbt.engine.tuning.for_space` when counts are tuned).
+            `metapbt.engine.tuning.for_space` when counts are tuned).
         action_space: The environment's action space (discrete if it has ``n``).
         observation_space: Its observation space (``low``/``high`` read when the preset's
             ``scale_obs`` is on).
@@ -116,7 +116,7 @@ class PPOAgent:
         return action, (value, dist.log_prob(action))
 
     def learn(self, state: MemberState, rollout: Rollout, last_obs: jax.Array) -> MemberState:
-        """GAE and minibatch epochs on the rollout (:func:`metapbt.engine.ppo.ppo_update`).
+        """GAE and minibatch epochs on the rollout (`metapbt.engine.ppo.ppo_update`).
 
         With ``normalize_obs`` the running statistics take the rollout's observations first
         (after the bootstrap value is computed with the statistics the rollout acted on).
@@ -143,7 +143,7 @@ class PPOAgent:
 
         Raises:
             ConfigError: If a tuned count does not fit this agent's program
-                (:func:`metapbt.engine.tuning.check_values`).
+                (`metapbt.engine.tuning.check_values`).
         """
         tuning.check_values(self.config, configs)
         return write_hparams(state, configs)

@@ -2,9 +2,9 @@
 
 A preset factory takes the environment id (``env``, or ``None`` when unknown); most ignore it.
 ``classic`` is the exception: ``fast`` plus the per-environment settings in
-:data:`CLASSIC_SETTINGS`, measured with ``metapbt calibrate`` (docs/results/meta-pb2.md).
+`CLASSIC_SETTINGS`, measured with ``metapbt calibrate`` (docs/results/meta-pb2.md).
 
-Every preset also says what it is for (:class:`PresetUse`, :func:`use`): the environment
+Every preset also says what it is for (`PresetUse`, `use`): the environment
 families it is meant for and a run's default length under it (budget and sync interval, whole
 batches of the preset). Those defaults are the same for every environment of its families: no
 preset's batch depends on the environment.
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 class PPOConfig:
     """Structural (compile-time) PPO settings of every member.
 
-    Tuned hyperparameters (:data:`metapbt.engine.tuning.TUNABLE`) are per-member traced values
+    Tuned hyperparameters (`metapbt.engine.tuning.TUNABLE`) are per-member traced values
     of the train state; ``ent_coef``, ``gamma`` and ``epochs`` here are only their values when
     they are not tuned (``minibatch_size`` likewise for ``minibatches``).
 
@@ -63,13 +63,13 @@ class PPOConfig:
         max_epochs: The most passes over the batch a member may make when ``epochs`` is
             tuned (the program runs this many and masks each member's passes beyond its own
             count); ``None``: ``epochs`` is not tuned. Set from a search space by
-            :func:`metapbt.engine.tuning.for_space`.
+            `metapbt.engine.tuning.for_space`.
         minibatch_chunks: The batch is cut into this many equal chunks when ``minibatches``
             is tuned (a member with ``k`` minibatches takes one optimiser step per
             ``minibatch_chunks / k`` chunks); ``None``: the preset's ``minibatch_size``.
         torso: The networks' torso: ``"mlp"`` (an image is flattened first) or ``"cnn"``
             (images only); ``None``: chosen by the observation's shape
-            (:func:`metapbt.engine.networks.torso_for`: a CNN for images ``[H, W, C]``).
+            (`metapbt.engine.networks.torso_for`: a CNN for images ``[H, W, C]``).
     """
 
     num_envs: int = 16
@@ -149,7 +149,7 @@ NOT_BRAX = (CLASSIC_CONTROL, BOX2D, GENERIC)
 """The families of every preset but the Brax ones: LunarLander's observations and discrete
 actions are classic-control-like (``classic``, which equals ``fast`` there, and ``box2d`` are
 run on it), and ``box2d`` is ``fast`` with a larger batch. An environment we did not calibrate
-gets ``fast`` by default (a run says so: :func:`warn_uncalibrated`)."""
+gets ``fast`` by default (a run says so: `warn_uncalibrated`)."""
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ _USES: dict[str, PresetUse] = {}
 def _preset(
     name: str, budget: int, interval: int, families: tuple[str, ...]
 ) -> Callable[[Callable[..., PPOConfig]], Callable[..., PPOConfig]]:
-    """Register a preset factory under ``name`` with what it is for (:class:`PresetUse`)."""
+    """Register a preset factory under ``name`` with what it is for (`PresetUse`)."""
     preset_use = PresetUse(budget, interval, families)
 
     def decorator(factory: Callable[..., PPOConfig]) -> Callable[..., PPOConfig]:
@@ -371,7 +371,7 @@ def warn_uncalibrated(env: str) -> None:
 
 @functools.cache
 def warn_unsuited(name: str, env: str) -> None:
-    """Log :func:`unsuited`'s reason once per (preset, env) in a process."""
+    """Log `unsuited`'s reason once per (preset, env) in a process."""
     reason = unsuited(name, env)
     if reason is not None:
         logger.warning("%s; training with %r as asked", reason, name)

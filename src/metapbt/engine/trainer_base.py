@@ -1,10 +1,10 @@
 """What every population trainer shares: members' state, traced hyperparameters, decisions.
 
-A trainer runs ``size`` members of an :class:`~metapbt.engine.agent.Agent` side by side; its
-subclasses decide only where the environments step (:mod:`metapbt.engine.trainer`: inside one
-jitted program; :mod:`metapbt.engine.host_trainer`: on the host). How a member acts and learns,
+A trainer runs ``size`` members of an `Agent` side by side; its
+subclasses decide only where the environments step (`metapbt.engine.trainer`: inside one
+jitted program; `metapbt.engine.host_trainer`: on the host). How a member acts and learns,
 which hyperparameters it takes and what a clone copies are the agent's
-(:class:`~metapbt.engine.ppo_agent.PPOAgent` unless another is given).
+(`PPOAgent` unless another is given).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class BasePopulationTrainer(abc.ABC):
         action_space: The environment's action space (gymnax or gymnasium: discrete if it has
             ``n``).
         observation_space: Its observation space.
-        agent: The learner, or the name of one in :data:`metapbt.engine.agents.AGENTS` built
+        agent: The learner, or the name of one in `metapbt.engine.agents.AGENTS` built
             from ``config`` and the spaces (default: ``"ppo"``; ``config`` is then a preset of
             that agent's kind).
     """
@@ -81,7 +81,7 @@ class BasePopulationTrainer(abc.ABC):
         """Fresh members ``[P]``, member ``i`` from ``keys[i]`` with ``configs[i]``.
 
         A batch of runs concatenates each run's member keys (split from its own seed as in
-        :meth:`init`), so every run starts as it would alone.
+        `init`), so every run starts as it would alone.
         """
         if len(configs) != self.size or len(keys) != self.size:
             raise ConfigError(
@@ -127,7 +127,7 @@ class BasePopulationTrainer(abc.ABC):
         ]
 
     def join(self, states: Sequence[Any]) -> Any:
-        """One state of the runs ``states``, members in order (the inverse of :meth:`split`)."""
+        """One state of the runs ``states``, members in order (the inverse of `split`)."""
         if len(states) == 1:
             return states[0]
         return jax.tree.map(lambda *leaves: jnp.concatenate(leaves), *states)
@@ -158,4 +158,4 @@ class BasePopulationTrainer(abc.ABC):
 
     @abc.abstractmethod
     def evaluate_members(self, state: Any, keys: jax.Array) -> np.ndarray:
-        """:meth:`evaluate` with one key per member, ``keys [P]``."""
+        """`evaluate` with one key per member, ``keys [P]``."""

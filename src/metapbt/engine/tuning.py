@@ -48,7 +48,7 @@ TUNABLE: dict[str, str] = {
 """Hyperparameters the engine can tune during training, with what each is."""
 
 SHAPED = ("epochs", "minibatches")
-"""Tuned counts that need a structural bound in :class:`PPOConfig` (:func:`for_space`)."""
+"""Tuned counts that need a structural bound in `PPOConfig` (`for_space`)."""
 
 
 def check_names(names: Sequence[str]) -> None:
@@ -68,7 +68,7 @@ def values_of(param: Param) -> list[Any]:
 
 
 class _CountBounds(TypedDict, total=False):
-    """The structural fields of :class:`PPOConfig` that tuned counts change."""
+    """The structural fields of `PPOConfig` that tuned counts change."""
 
     max_epochs: int
     minibatch_chunks: int
@@ -140,7 +140,7 @@ def check_values(config: PPOConfig, configs: Sequence[Mapping[str, Any]]) -> Non
 
     Raises:
         ConfigError: If ``epochs`` or ``minibatches`` is tuned on a config built without
-            :func:`for_space`, or a member's count exceeds ``max_epochs`` or does not divide
+            `for_space`, or a member's count exceeds ``max_epochs`` or does not divide
             ``minibatch_chunks``.
     """
     names = list(configs[0])
