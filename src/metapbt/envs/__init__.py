@@ -1,20 +1,20 @@
 """Contextual environments: a registry id plus a context gives an environment.
 
-Known ids: ``cart_pole``, ``mountain_car``, ``pendulum``, ``acrobot`` (gymnax: :func:`make` gives
+Known ids: ``cart_pole``, ``mountain_car``, ``pendulum``, ``acrobot`` (gymnax: `make` gives
 ``(env, params)`` that step inside JAX), the nine Brax robots (``hopper``, ``humanoid``, ...;
-:mod:`metapbt.envs.brax_envs`, also behind :func:`make`, with a ``gravity`` context) and
-``lunar_lander`` (Box2D: :func:`make_host` gives a gymnasium environment). Each spec's
+`metapbt.envs.brax_envs`, also behind `make`, with a ``gravity`` context) and
+``lunar_lander`` (Box2D: `make_host` gives a gymnasium environment). Each spec's
 ``trainer`` attribute names the population trainer that fits it (``"jax"`` or ``"host"``;
-:func:`metapbt.engine.factory.make_trainer` reads it); its ``family`` (``"classic_control"``,
-``"brax"`` or ``"box2d"``) says which PPO presets are meant for it (:mod:`metapbt.engine.presets`).
+`metapbt.engine.factory.make_trainer` reads it); its ``family`` (``"classic_control"``,
+``"brax"`` or ``"box2d"``) says which PPO presets are meant for it (`metapbt.engine.presets`).
 
 A context is given as a planet name (``"earth"``, ``"neptune"``...: the gravity factor over 9.81
 scales the features the reference scaled), as ``"name=value,..."`` text, or as a mapping;
 unspecified features keep their defaults.
 
-The three spec kinds (:class:`~metapbt.envs.classic_control.EnvSpec`,
-:class:`~metapbt.envs.brax_envs.BraxEnvSpec`, :class:`~metapbt.envs.lunar_lander.HostEnvSpec`)
-implement one protocol, :class:`EnvFamily`: each makes its own environments (``make`` for the
+The three spec kinds (`EnvSpec`,
+`BraxEnvSpec`, `HostEnvSpec`)
+implement one protocol, `EnvFamily`: each makes its own environments (``make`` for the
 ones that step inside JAX, ``make_host`` for the host ones; the other one raises a clear error).
 """
 
@@ -88,7 +88,7 @@ BUILTIN = frozenset(s.id for s in _OURS)
 def versioned_code(env_id: str) -> bool:
     """Whether ``env_id``'s code is ours or a versioned library's (gymnax, brax).
 
-    A stored program (:mod:`metapbt.stored_programs`) is keyed by our source and those
+    A stored program (`metapbt.stored_programs`) is keyed by our source and those
     libraries' versions (navix's adapter included); a user's environment can change without
     either, so its programs are traced in every process instead of stored.
     """
@@ -198,8 +198,8 @@ def member_contexts(
 ) -> list[Context]:
     """Every member's full context: one for all, or one per member.
 
-    A :class:`Context` (a run's, resolved once) is taken as it is; text or a partial mapping is
-    resolved (:func:`resolve_context`).
+    A `Context` (a run's, resolved once) is taken as it is; text or a partial mapping is
+    resolved (`resolve_context`).
 
     Raises:
         ConfigError: For per-member contexts of the wrong length, or an invalid context.
@@ -219,7 +219,7 @@ def make(env_id: str, context: str | Mapping[str, float] | None = None) -> tuple
     """Create the gymnax(-like) environment ``env_id`` and its params under ``context``.
 
     Raises:
-        ConfigError: If ``env_id`` steps on the host (use :func:`make_host`).
+        ConfigError: If ``env_id`` steps on the host (use `make_host`).
     """
     return spec(env_id).make(resolve_context(env_id, context))
 
@@ -228,7 +228,7 @@ def make_host(env_id: str, context: str | Mapping[str, float] | None = None) -> 
     """Create the host (gymnasium) environment ``env_id`` under ``context``.
 
     Raises:
-        ConfigError: If ``env_id`` is a gymnax environment (use :func:`make`).
+        ConfigError: If ``env_id`` is a gymnax environment (use `make`).
     """
     return spec(env_id).make_host(resolve_context(env_id, context))
 

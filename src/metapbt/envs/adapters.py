@@ -1,16 +1,16 @@
 """Specs for environments we did not write: any gymnax-API environment, any gymnasium one.
 
-A :class:`GymnaxApiSpec` wraps an environment with gymnax's interface (``reset(key, params)``,
+A `GymnaxApiSpec` wraps an environment with gymnax's interface (``reset(key, params)``,
 ``step(key, state, action, params)`` returning six values, ``default_params``,
 ``observation_space(params)``, ``action_space(params)``): gymnax's own (``gymnax:<id>``), a
-user's (``package.module:attr``, :func:`metapbt.envs.register`) or another library's through an
+user's (``package.module:attr``, `metapbt.envs.register`) or another library's through an
 adapter. Its context features are the numeric scalar fields of its params
-(:func:`params_features`): ``--context length=0.7,masscart=2`` writes them into the params
+(`params_features`): ``--context length=0.7,masscart=2`` writes them into the params
 pytree, so the JAX trainer steps any context inside its one program, per member if they differ.
 
-A :class:`GymnasiumSpec` wraps a gymnasium environment (``gymnasium:<id>`` or a user's
+A `GymnasiumSpec` wraps a gymnasium environment (``gymnasium:<id>`` or a user's
 factory), stepped on the host; its context features are the numeric keyword arguments of its
-constructor (:func:`keyword_features`).
+constructor (`keyword_features`).
 
 Neither knows the physics: a derived field (gymnax CartPole's ``total_mass``) is the env
 author's business, through the ``apply`` hook (params, context) -> params that runs after the
@@ -80,7 +80,7 @@ def params_features(
 ) -> Mapping[str, Feature]:
     """Every numeric scalar field of ``params`` as a context feature (defaults from ``params``).
 
-    Booleans, arrays and :data:`STRUCTURAL` fields are not features. ``bounds`` and ``docs``
+    Booleans, arrays and `STRUCTURAL` fields are not features. ``bounds`` and ``docs``
     give a feature's bounds and description (others are unbounded).
 
     Raises:
@@ -147,14 +147,14 @@ class GymnaxApiSpec:
 
     Attributes:
         id: The id it was made under (``"gymnax:Breakout-MinAtar"``, ``"mypkg.envs:ENV"``).
-        build: Returns ``(env, default_params)``; called once per spec (the first :meth:`make`),
+        build: Returns ``(env, default_params)``; called once per spec (the first `make`),
             as a mixed-context trainer makes one environment per member.
-        features: Its context features (:func:`params_features`).
+        features: Its context features (`params_features`).
         gravity_features: Features a planet's gravity factor multiplies.
         apply: Called after the features are written, for derived fields; ``None``: none.
         solved: The usual "solved" return, if any.
         max_episode_steps: The time limit when the params have no ``max_steps_in_episode``.
-        wrap: Apply the standard wrappers (:func:`metapbt.envs.wrappers.standard`).
+        wrap: Apply the standard wrappers (`metapbt.envs.wrappers.standard`).
     """
 
     trainer: ClassVar[str] = "jax"
@@ -183,7 +183,7 @@ class GymnaxApiSpec:
         return (wrappers.standard(env, params) if self.wrap else env), params
 
     def make_host(self, context: Mapping[str, float]) -> Any:
-        """Not a host environment: raises :class:`~metapbt.errors.ConfigError`."""
+        """Not a host environment: raises [`ConfigError`][metapbt.errors.ConfigError]."""
         raise ConfigError(f"{self.id} is a gymnax-API environment that steps in JAX: use make()")
 
     def horizon(self, params: Any) -> int:
@@ -209,7 +209,7 @@ class GymnasiumSpec:
         id: The id it was made under (``"gymnasium:Pendulum-v1"``).
         factory: Builds one environment, time limit included, from keyword arguments (the
             context's features).
-        features: Its context features (:func:`keyword_features`).
+        features: Its context features (`keyword_features`).
         gravity_features: Features a planet's gravity factor multiplies.
         max_episode_steps: The time limit (evaluation plays episodes to their end).
         solved: The usual "solved" return, if any.
@@ -227,7 +227,7 @@ class GymnasiumSpec:
     solved: float | None = None
 
     def make(self, context: Mapping[str, float]) -> tuple[Any, Any]:
-        """Not a JAX environment: raises :class:`~metapbt.errors.ConfigError`."""
+        """Not a JAX environment: raises [`ConfigError`][metapbt.errors.ConfigError]."""
         raise ConfigError(f"{self.id} steps on the host (gymnasium): use make_host()")
 
     def make_host(self, context: Mapping[str, float]) -> Any:

@@ -7,12 +7,12 @@ vertical gravity (m/s^2, negative: down); the planets give the reference's absol
 **Gravity must reach the physics.** The reference had to patch CARL, whose Brax gravity was
 written to the wrong object after the step function had been compiled (CARL #126, #137). In brax
 0.14 the spring, positional and generalized pipelines read ``sys.gravity`` and the mjx pipeline
-reads ``sys.opt.gravity``: :func:`with_gravity` sets both (float32) on the innermost environment
+reads ``sys.opt.gravity``: `with_gravity` sets both (float32) on the innermost environment
 (``env.unwrapped``) before anything is traced. A trainer holds one context, so gravity is a
 compile-time constant of its programs, as every other env parameter is
 (docs/guides/studies.md, "Batches").
 
-:class:`BraxGymnax` adapts a brax environment to gymnax's ``reset(key, params)`` /
+`BraxGymnax` adapts a brax environment to gymnax's ``reset(key, params)`` /
 ``step(key, state, action, params)`` with its own time limit (a truncation) and an automatic
 reset that draws a fresh random start (brax's ``AutoResetWrapper`` replays one cached start per
 slot). Actions are clipped to [-1, 1] before the physics (the policy's Gaussian is not squashed;
@@ -82,7 +82,7 @@ class BraxEnvSpec:
         return make_brax(self, context)
 
     def make_host(self, context: Mapping[str, float]) -> Any:
-        """Not a host environment: raises :class:`~metapbt.errors.ConfigError`."""
+        """Not a host environment: raises [`ConfigError`][metapbt.errors.ConfigError]."""
         raise ConfigError(f"{self.id} is a Brax environment that steps in JAX: use envs.make()")
 
 

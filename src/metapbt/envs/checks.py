@@ -1,6 +1,6 @@
 """The contract an environment must keep, checked before anything trains on it.
 
-A gymnax-API environment is traced once, abstractly (:func:`jax.eval_shape`: nothing is
+A gymnax-API environment is traced once, abstractly (`jax.eval_shape`: nothing is
 computed), through ``reset`` and one ``step`` under its default context: that catches a wrong
 ``step`` arity, Python control flow on traced values, an observation that is not the shape its
 space declares, an action space that is neither discrete nor a box, and a missing time limit.

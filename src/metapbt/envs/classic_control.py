@@ -55,7 +55,7 @@ class EnvSpec:
         return env, self.apply(params, context)
 
     def make_host(self, context: Mapping[str, float]) -> Any:
-        """Not a host environment: raises :class:`~metapbt.errors.ConfigError`."""
+        """Not a host environment: raises [`ConfigError`][metapbt.errors.ConfigError]."""
         raise ConfigError(f"{self.id} is a gymnax environment that steps in JAX: use envs.make()")
 
 

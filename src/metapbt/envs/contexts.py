@@ -75,7 +75,7 @@ class Feature:
         return value
 
     def bounds(self, name: str, needed_for: str) -> tuple[float, float]:
-        """``(low, high)``, or a :class:`ConfigError` saying what needs them and how to give them.
+        """``(low, high)``, or an error saying what needs them and how to give them.
 
         Raises:
             ConfigError: If a bound is unknown.
@@ -133,10 +133,10 @@ def parse_assignments(text: str) -> dict[str, float]:
 def task_id(env: str, context: str) -> str:
     """The id of a task: ``"<env> <context>"``, e.g. ``"cart_pole earth"``.
 
-    ``name=value`` contexts are canonicalised (:func:`parse_assignments`, sorted, values as
+    ``name=value`` contexts are canonicalised (`parse_assignments`, sorted, values as
     floats) so one spelling always gets one id. Ids name tasks in files and tables; whether two
     tasks are the same physical task is decided by their resolved values
-    (:class:`metapbt.metadata.source.TaskRef`), not by their ids.
+    ([`metapbt.metadata.source.TaskRef`][metapbt.metadata.source.TaskRef]), not by their ids.
     """
     if "=" in context:
         items = sorted(parse_assignments(context).items())
@@ -153,10 +153,14 @@ def split_task_id(task: str) -> tuple[str, str]:
 def task_features(task: str) -> tuple[str, dict[str, float]]:
     """A task id's environment and its context's features (``{}`` for a named context).
 
-    >>> task_features("lunar_lander leg_height=1.6")
-    ('lunar_lander', {'leg_height': 1.6})
-    >>> task_features("cart_pole earth")
-    ('cart_pole', {})
+    Examples:
+        ```pycon
+        >>> task_features("lunar_lander leg_height=1.6")
+        ('lunar_lander', {'leg_height': 1.6})
+        >>> task_features("cart_pole earth")
+        ('cart_pole', {})
+
+        ```
     """
     env, context = split_task_id(task)
     return env, parse_assignments(context) if "=" in context else {}

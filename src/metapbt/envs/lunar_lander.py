@@ -1,14 +1,14 @@
 """Contextual LunarLander (gymnasium Box2D, discrete actions); it steps on the host, not in JAX.
 
-Box2D cannot run inside a jitted program, so this family is a :class:`HostEnvSpec`: a factory of
+Box2D cannot run inside a jitted program, so this family is a `HostEnvSpec`: a factory of
 gymnasium environments for a context, trained by
-:class:`~metapbt.engine.host_trainer.HostPopulationTrainer`.
+`HostPopulationTrainer`.
 
 How a context reaches the physics. ``gravity`` is gymnasium's constructor argument (gymnasium
 asserts ``-12 < gravity < 0``). The other features are module constants of
 ``gymnasium.envs.box2d.lunar_lander`` that gymnasium reads when it builds the lander
 (``LEG_H``, ``LEG_W`` in ``reset``) or fires an engine (``MAIN_ENGINE_POWER``,
-``SIDE_ENGINE_POWER`` in ``step``). :class:`ContextualLunarLander`'s ``reset`` and ``step`` set
+``SIDE_ENGINE_POWER`` in ``step``). `ContextualLunarLander`'s ``reset`` and ``step`` set
 those constants to the context's values for the duration of the call and restore gymnasium's
 values afterwards, under one re-entrant lock, so environments of different contexts can live in
 one process (stepped from any thread) and plain ``LunarLander-v3`` is left untouched. A
@@ -75,7 +75,7 @@ class HostEnvSpec:
     solved: float | None = None
 
     def make(self, context: Mapping[str, float]) -> tuple[Any, Any]:
-        """Not a JAX environment: raises :class:`~metapbt.errors.ConfigError`."""
+        """Not a JAX environment: raises [`ConfigError`][metapbt.errors.ConfigError]."""
         raise ConfigError(
             f"{self.id} steps on the host (Box2D), not inside JAX: create it with "
             "envs.make_host(), train it with engine.factory.make_trainer()"
@@ -102,7 +102,7 @@ def _constants(module: ModuleType, values: Mapping[str, float]) -> Iterator[None
 
 @functools.cache
 def lander_class() -> type:
-    """The :class:`ContextualLunarLander` class (built on first use: imports gymnasium, Box2D).
+    """The `ContextualLunarLander` class (built on first use: imports gymnasium, Box2D).
 
     Raises:
         ConfigError: If the ``box2d`` extra is not installed.
@@ -117,7 +117,7 @@ def lander_class() -> type:
         """gymnasium's discrete LunarLander whose ``reset`` and ``step`` use a context.
 
         Args:
-            context: A full context of :data:`LUNAR_LANDER` (every feature present).
+            context: A full context of `LUNAR_LANDER` (every feature present).
             render_mode: gymnasium's render mode.
         """
 
@@ -156,7 +156,7 @@ def make_lunar_lander(context: Mapping[str, float], render_mode: str | None = No
     """One contextual LunarLander under gymnasium's ``TimeLimit`` of 1000 steps.
 
     Args:
-        context: A full, validated context (see :func:`metapbt.envs.resolve_context`).
+        context: A full, validated context (see `metapbt.envs.resolve_context`).
         render_mode: gymnasium's render mode (``None``: no rendering).
 
     Returns:

@@ -6,7 +6,7 @@ episode jits and vmaps, as gymnax's), and they carry their numeric settings as f
 builds its tasks from generator objects and returns nested observations; xminigrid is not on
 this machine's package index.
 
-:class:`NavixGymnax` adapts ``reset(key) -> Timestep`` / ``step(timestep, action) ->
+`NavixGymnax` adapts ``reset(key) -> Timestep`` / ``step(timestep, action) ->
 Timestep`` to gymnax's ``reset(key, params)`` / ``step(key, state, action, params)`` with six
 values. navix resets a finished episode on the *next* call to ``step`` (a separate transition
 with no reward); the adapter resets in the same step, as gymnax does, so a rollout never holds

@@ -19,7 +19,7 @@ def _entry_points() -> dict[str, metadata.EntryPoint]:
 class EnvRegistry:
     """Env ids to specs: registered ids, then entry points, then sources by prefix.
 
-    A spec is built once per process and id. :meth:`make` is the one lookup every layer uses
+    A spec is built once per process and id. `make` is the one lookup every layer uses
     (``envs.spec``), so an id that works for ``metapbt run`` works in a study file, a meta-data
     build, a portfolio step, ``calibrate`` and a spawned child process.
     """
@@ -83,7 +83,7 @@ class EnvRegistry:
         return spec
 
     def check(self, name: str, label: str | None = None) -> str:
-        """Return ``name`` if it gives a spec (for validators); raise as :meth:`make` does."""
+        """Return ``name`` if it gives a spec (for validators); raise as `make` does."""
         self.make(name)
         return name
 

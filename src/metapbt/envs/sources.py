@@ -3,26 +3,26 @@
 An env id is one of:
 
 - a registered id: ours (``cart_pole``, ``hopper``, ``lunar_lander``...), one a user registered
-  with :func:`metapbt.envs.register`, or one an installed package declares in the
+  with `metapbt.envs.register`, or one an installed package declares in the
   ``metapbt.envs`` entry-point group (loaded on first use, so a spawned child process sees it
   as its parent does);
 - ``gymnax:<id>``: any id of ``gymnax.registered_envs``;
 - ``gymnasium:<id>``: any registered gymnasium environment, stepped on the host;
 - ``brax:<name>``: any environment of ``brax.envs`` (with a gravity context);
-- ``navix:<id>``: any navix grid world (:mod:`metapbt.envs.navix_source`);
+- ``navix:<id>``: any navix grid world (`metapbt.envs.navix_source`);
 - ``package.module:attr``: a user's object: a gymnax-API environment instance, a zero-argument
   factory returning one (or ``(env, params)``), a gymnasium environment class or factory, or a
   ready spec.
 
-:func:`spec_of` turns an object into a spec (:class:`~metapbt.envs.adapters.GymnaxApiSpec` or
-:class:`~metapbt.envs.adapters.GymnasiumSpec`) and checks that it keeps the contract
-(:mod:`metapbt.envs.checks`), so a broken environment fails before training with an error that
+`spec_of` turns an object into a spec (`GymnaxApiSpec` or
+`GymnasiumSpec`) and checks that it keeps the contract
+(`metapbt.envs.checks`), so a broken environment fails before training with an error that
 names it. Sources are built once per process and id (cached).
 
 A ``module:attr`` id (and a ``gymnasium:module:Env`` id) imports a Python module: that runs
 code. Ids typed by the user (``--env``, Python) are the user's own; ids read from a file someone
 may have sent (a study file, a portfolio's ``setup.json``) are resolved inside
-:func:`refusing_imports`, where such an id is a :class:`~metapbt.errors.ConfigError` unless its
+`refusing_imports`, where such an id is a [`ConfigError`][metapbt.errors.ConfigError] unless its
 module (or a package above it) is listed in the ``METAPBT_ALLOW_IMPORT`` environment variable
 (comma-separated module names, or ``*`` for any).
 """
@@ -70,8 +70,12 @@ _REFUSING: ContextVar[str | None] = ContextVar("metapbt_refusing_imports", defau
 def imported_module(env_id: str) -> str | None:
     """The Python module resolving ``env_id`` would import, or ``None`` (ours, a library's).
 
-    >>> imported_module("ramp:ENV"), imported_module("gymnax:CartPole-v1")
-    ('ramp', None)
+    Examples:
+        ```pycon
+        >>> imported_module("ramp:ENV"), imported_module("gymnax:CartPole-v1")
+        ('ramp', None)
+
+        ```
     """
     prefix, sep, rest = env_id.partition(":")
     if prefix == "gymnasium" and ":" in rest:  # gymnasium's own "module:EnvName" form
@@ -96,7 +100,7 @@ def refusing_imports(source: str) -> Iterator[None]:
 
 
 def check_import(env_id: str) -> None:
-    """Raise if ``env_id`` would import a module inside :func:`refusing_imports` (not allowed)."""
+    """Raise if ``env_id`` would import a module inside `refusing_imports` (not allowed)."""
     source, module = _REFUSING.get(), imported_module(env_id)
     if source is None or module is None:
         return

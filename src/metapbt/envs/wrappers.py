@@ -5,17 +5,17 @@ state, reward, terminated, truncated, info``), ``observation_space(params)`` and
 ``action_space(params)`` and forwards everything else to the environment it wraps, so they
 compose around any environment and a context (the ``params``) passes through untouched.
 
-- :class:`FloatObservation`: observations as ``float32`` (MinAtar's and bsuite's are booleans
+- `FloatObservation`: observations as ``float32`` (MinAtar's and bsuite's are booleans
   or integers in some versions);
-- :class:`OneHotObservation`: a discrete observation (FrozenLake's cell index) as a one-hot
+- `OneHotObservation`: a discrete observation (FrozenLake's cell index) as a one-hot
   vector;
-- :class:`FlattenObservation`: observations of any non-image shape as a vector (an image,
-  ``[H, W, C]``, is left for the CNN torso: :func:`metapbt.engine.networks.torso_for`);
-- :class:`ClipAction`: continuous actions clipped to the action space's bounds before the
+- `FlattenObservation`: observations of any non-image shape as a vector (an image,
+  ``[H, W, C]``, is left for the CNN torso: `metapbt.engine.networks.torso_for`);
+- `ClipAction`: continuous actions clipped to the action space's bounds before the
   environment (the policy's Gaussian is not squashed; PPO keeps the unclipped sample's
   log-probability, as brax and purejaxrl do).
 
-:func:`standard` applies the ones an environment needs. The built-in environments are not
+`standard` applies the ones an environment needs. The built-in environments are not
 wrapped (their observations are vectors and their dynamics clip actions themselves), so their
 programs, and the histories they produce, are what they were before wrappers existed.
 """
@@ -47,12 +47,12 @@ class Wrapper:
         return getattr(self._env, "unwrapped", self._env)
 
     def reset(self, key: Any, params: Any) -> tuple[Any, Any]:
-        """Reset the wrapped environment, observation through :meth:`observation`."""
+        """Reset the wrapped environment, observation through `observation`."""
         obs, state = self._env.reset(key, params)
         return self.observation(obs), state
 
     def step(self, key: Any, state: Any, action: Any, params: Any) -> tuple[Any, ...]:
-        """Step the wrapped env with :meth:`action`; the observation through :meth:`observation`."""
+        """Step the wrapped env with `action`; the observation through `observation`."""
         obs, state, reward, terminated, truncated, info = self._env.step(
             key, state, self.action(action, params), params
         )
