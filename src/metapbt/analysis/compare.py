@@ -80,7 +80,7 @@ def score_table(avg: pd.DataFrame) -> pd.DataFrame:
     tasks are named in a logged warning; the reference drops them the same way.
 
     Args:
-        avg: The output of :func:`seed_average` (columns ``task, method, step, score``).
+        avg: The output of `seed_average` (columns ``task, method, step, score``).
 
     Returns:
         A frame indexed by (step, task), one column per method (sorted), complete rows only.
@@ -126,7 +126,7 @@ def normalised_scores(avg: pd.DataFrame) -> pd.DataFrame:
     worst method scores 0 and the best just under 1 (all 0 when every method ties).
 
     Args:
-        avg: The output of :func:`seed_average`.
+        avg: The output of `seed_average`.
 
     Returns:
         Long table with the columns ``task, method, step, normalised``.
@@ -142,7 +142,7 @@ def ranks(avg: pd.DataFrame) -> pd.DataFrame:
     """Rank the methods within each (task, step): 1 is the best, ties get the average rank.
 
     Args:
-        avg: The output of :func:`seed_average`.
+        avg: The output of `seed_average`.
 
     Returns:
         Long table with the columns ``task, method, step, rank``.
@@ -190,7 +190,7 @@ class AverageRanks:
 
 
 def average_ranks(rank_df: pd.DataFrame) -> AverageRanks:
-    """Average the ranks of :func:`ranks` over tasks, per step and overall.
+    """Average the ranks of `ranks` over tasks, per step and overall.
 
     Args:
         rank_df: Long table with the columns ``task, method, step, rank``.
@@ -270,7 +270,7 @@ def critical_difference(
     autorank's own printing is captured and logged at DEBUG level.
 
     Args:
-        avg: The output of :func:`seed_average`.
+        avg: The output of `seed_average`.
         alpha: Family-wise significance level, in (0, 1).
         step: Test only this step's table instead of all steps stacked.
 

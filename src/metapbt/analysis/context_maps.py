@@ -24,7 +24,7 @@ _STEP_TICKS = 16
 
 Features = Mapping[str, tuple[str, Mapping[str, float]]]
 """Per task id: its environment and its context's ``name=value`` features (empty for a
-named context such as a planet); :func:`metapbt.envs.contexts.task_features` parses them."""
+named context such as a planet); `metapbt.envs.contexts.task_features` parses them."""
 
 
 def context_axes(features: Features) -> dict[str, tuple[str, dict[str, float]]]:
@@ -164,7 +164,7 @@ def first_above(
 
 
 def first_above_table(table: pd.DataFrame, feature: str) -> list[str]:
-    """:func:`first_above` as Markdown (steps in thousands; "—": never; bold: the earliest)."""
+    """`first_above` as Markdown (steps in thousands; "—": never; bold: the earliest)."""
     lines = [
         f"| {feature} | " + " | ".join(table.columns) + " |",
         "|---" * (len(table.columns) + 1) + "|",
@@ -187,10 +187,10 @@ def context_section(
     """The report's Markdown and figures for every environment studied over a context grid.
 
     Args:
-        avg: :func:`metapbt.analysis.compare.seed_average` output.
+        avg: `metapbt.analysis.compare.seed_average` output.
         order: Methods in legend order.
         out: Report folder (figures go to ``contexts/``).
-        features: Each task's environment and context features (:data:`Features`).
+        features: Each task's environment and context features (`Features`).
         level: The return the fraction curve counts contexts above (``None``: no curve).
     """
     tasks = set(avg["task"].unique())

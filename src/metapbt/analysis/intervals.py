@@ -13,7 +13,7 @@ raises ``TypeError`` on import under pandas 3). The formulas are rliable's:
   independently per task (and, for a pair of methods, independently per method); the interval
   is the percentile interval of the statistic over the replicates.
 
-Scores are a matrix ``[runs, tasks]`` per method. :func:`final_scores` builds them from a study's
+Scores are a matrix ``[runs, tasks]`` per method. `final_scores` builds them from a study's
 results table, min-max normalising each task over every run of every method.
 """
 
@@ -168,7 +168,7 @@ def anytime_scores(results: pd.DataFrame) -> dict[str, np.ndarray]:
 
     Each run's score is its best member's return averaged over every sync point (the mean
     height of its learning curve, so a run that gets there sooner scores higher), then
-    normalised and filtered as :func:`final_scores` does; a run that diverged at any sync
+    normalised and filtered as `final_scores` does; a run that diverged at any sync
     point counts 0. Only runs with every sync point of their task's longest run are scored (a
     run still going is left out; tasks may have different numbers of sync points). Where the
     final returns of most runs tie (a task every method solves), this still separates the

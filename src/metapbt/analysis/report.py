@@ -1,6 +1,6 @@
 """A comparison report: figures (PNG) and one Markdown page that embeds them.
 
-``build_report`` draws, from a long ``results`` table (see :mod:`metapbt.analysis.compare`), the
+``build_report`` draws, from a long ``results`` table (see `metapbt.analysis.compare`), the
 normalised score and mean rank over time, a critical-difference diagram, per-task learning curves
 and, optionally, the hyperparameter schedules of chosen runs; ``report.md`` links them all.
 """
@@ -70,7 +70,7 @@ def plot_over_tasks(
     """Write a PNG of a per-method mean ± SE over tasks against step.
 
     Args:
-        summary: Output of :func:`compare.summarise_over_tasks`.
+        summary: Output of `compare.summarise_over_tasks`.
         order: Methods in legend order.
         ylabel: y-axis label.
         path: Output PNG path.
@@ -101,7 +101,7 @@ def plot_task_curves(
     """Write a PNG of one task's learning curves: best member's return, mean ± SEM over seeds.
 
     Args:
-        avg: Output of :func:`compare.seed_average`.
+        avg: Output of `compare.seed_average`.
         task: The task to draw.
         path: Output PNG path.
         colour: Line colour per method; matplotlib's cycle when None.
@@ -131,7 +131,7 @@ def plot_critical_difference(cd: compare.CriticalDifference, path: Path) -> str 
     """Draw autorank's critical-difference diagram.
 
     Args:
-        cd: Output of :func:`compare.critical_difference`.
+        cd: Output of `compare.critical_difference`.
         path: Output PNG path.
 
     Returns:
@@ -246,7 +246,7 @@ def build_report(
     Files: ``normalised.png``, ``ranks.png``, ``critical_difference.png`` (when autorank can draw
     one; otherwise the report says why), ``intervals.png`` and ``improvement.png`` (IQM, mean and
     P(X > Y) with bootstrap intervals of the final step's scores; ``*_anytime.png`` the same for
-    the anytime scores: :mod:`metapbt.analysis.interval_report`),
+    the anytime scores: `metapbt.analysis.interval_report`),
     ``curves/<task>.png``, ``schedules/<name>.png`` for each
     history, and ``report.md`` (written atomically) linking them with relative paths.
 
@@ -258,9 +258,9 @@ def build_report(
         title: The report's heading.
         alpha: Significance level of the critical-difference test.
         features: Each task's environment and context features
-            (:func:`metapbt.envs.contexts.task_features`); with them, the contexts section
+            (`metapbt.envs.contexts.task_features`); with them, the contexts section
             appears for environments studied on several contexts that differ in one feature
-            (:mod:`metapbt.analysis.context_maps`). ``None``: no contexts section.
+            (`metapbt.analysis.context_maps`). ``None``: no contexts section.
         above: The return the contexts section counts contexts above, over time (``None``:
             heat maps only).
 

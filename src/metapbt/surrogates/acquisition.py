@@ -1,10 +1,10 @@
 """Acquisition functions: elementwise formulas, and the pytrees the explorers maximise.
 
-The formulas (:func:`ucb`, :func:`ucb_variance`, :func:`expected_improvement`) act on mean and
-variance arrays. The acquisition pytrees (:class:`UCB`, :class:`ExpectedImprovement`,
-:class:`TransferAcquisition`) read a :class:`~metapbt.surrogates.posterior.Posterior` at inputs
-``x [q, D]``; :func:`acquisition_objective` is the one module-level objective every explorer
-hands to :func:`~metapbt.surrogates.optimize.maximize_unit_box`, so the compiled optimiser is
+The formulas (`ucb`, `ucb_variance`, `expected_improvement`) act on mean and
+variance arrays. The acquisition pytrees (`UCB`, `ExpectedImprovement`,
+`TransferAcquisition`) read a `Posterior` at inputs
+``x [q, D]``; `acquisition_objective` is the one module-level objective every explorer
+hands to `maximize_unit_box`, so the compiled optimiser is
 keyed by the acquisition's type, not by a function per explorer.
 """
 
@@ -142,7 +142,7 @@ def acquisition_objective(
 def boxed_objective(
     args: tuple[tuple[Acquisition, Posterior, jax.Array], jax.Array, jax.Array], v: jax.Array
 ) -> jax.Array:
-    """:func:`acquisition_objective` on the box ``[low, high]``, in unit coordinates ``v``.
+    """`acquisition_objective` on the box ``[low, high]``, in unit coordinates ``v``.
 
     ``u = low + v (high - low)``: a trust region's picks; ``args = (inner, low, high)``.
     """

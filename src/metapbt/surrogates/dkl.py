@@ -1,17 +1,17 @@
 """Deep-kernel GP (DKL): PB2*'s time-varying kernel times a factor on a neural feature map.
 
-::
-
-    k(x, x') = var * (1 - eps)^(|t - t'| / 2)
-                   * exp(-|u - u'|^2 / l_raw) * exp(-|phi(u) - phi(u')|^2 / l_phi)
+```text
+k(x, x') = var * (1 - eps)^(|t - t'| / 2)
+               * exp(-|u - u'|^2 / l_raw) * exp(-|phi(u) - phi(u')|^2 / l_phi)
+```
 
 where ``x = (t, u)``, ``u`` = (reward before, hyperparameters) and ``phi`` is a flax MLP ending in
 ``tanh`` (features in [-1, 1]); without ``raw_factor`` the raw-input factor is left out (the
 deep kernel of the reference). The network weights are one flat hyperparameter vector
-(``"net"``) of the kernel, so everything the core's :class:`~metapbt.surrogates.gp.ExactGP`
+(``"net"``) of the kernel, so everything the core's `ExactGP`
 does (conditioning, prediction, pending points, leave-one-out) works unchanged; only fitting
 differs: network and kernel are trained jointly by Adam on the marginal likelihood, plus an
-optional Gaussian prior on the weights (:func:`fit_dkl`), with early stopping on held-out rows
+optional Gaussian prior on the weights (`fit_dkl`), with early stopping on held-out rows
 that returns the best iterate.
 
 Deliberate differences from the metaPBT reference, with the measurement behind them
@@ -184,7 +184,7 @@ class DKLSettings:
             when fine-tuning); ``None``: no prior (maximum likelihood).
         warm_network: Start each round's fit from the previous round's (``dkl``); otherwise
             from the anchor.
-        raw_factor: See :class:`DeepKernel` (the feature lengthscale then starts at 100,
+        raw_factor: See `DeepKernel` (the feature lengthscale then starts at 100,
             where features in [-1, 1] barely move the kernel: the fit starts from PB2*'s).
         variance: ``"joint"``: the deep-kernel GP supplies UCB's variance; ``"plain"``: a
             PB2* GP on the raw inputs does (the reference's choice), the deep kernel the mean.
@@ -271,7 +271,7 @@ def fit_dkl(
     """Train network and kernel jointly on ``(x, y)``; keep the best iterate.
 
     Args:
-        model: An :class:`ExactGP` with a :class:`DeepKernel`.
+        model: An `ExactGP` with a `DeepKernel`.
         x: ``[n, 1 + inputs]`` inputs, time first.
         y: ``[n]`` targets (standardised by the caller).
         settings: Training settings.

@@ -322,7 +322,7 @@ def _fit(
 
 
 FIT = StoredProgram("gp.fit", _fit, {}, output=lambda a: jax.tree.structure((a[0], 0)))
-"""The fit, stored traced (:mod:`metapbt.stored_programs`; the model is part of the key)."""
+"""The fit, stored traced (`metapbt.stored_programs`; the model is part of the key)."""
 
 
 @jax.jit

@@ -1,6 +1,6 @@
 """Constrained hyperparameters of surrogate models, optimised in an unconstrained space.
 
-A model keeps *raw* (unconstrained) values; :class:`Bounded` and :class:`Positive` map them to
+A model keeps *raw* (unconstrained) values; `Bounded` and `Positive` map them to
 the constrained values the kernel uses. Gradients flow through the maps, so box constraints
 hold by construction and no parameter is ever clipped after fitting.
 """

@@ -1,6 +1,6 @@
 """The posterior an acquisition function reads: a fitted GP with an optional mean function.
 
-Every PB2-family surrogate ends in a :class:`Posterior`, whatever its model (a GP, a multi-task
+Every PB2-family surrogate ends in a `Posterior`, whatever its model (a GP, a multi-task
 GP, a deep-kernel GP, or a GP on the residual of a meta-learned prior mean): acquisitions see
 ``mean(x)`` and ``var(x)`` only, so a new model needs no new acquisition and vice versa.
 """

@@ -1,7 +1,7 @@
 """Meta-task predictions inside compiled acquisition functions (pure JAX).
 
-A :class:`MetaTerms` pytree carries the fitted GP of every meta task with its RGPE weight and the
-affine maps between the target's window and that task (:mod:`metapbt.metadata.scaling`).
+A `MetaTerms` pytree carries the fitted GP of every meta task with its RGPE weight and the
+affine maps between the target's window and that task (`metapbt.metadata.scaling`).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ _meta_means_jit = jax.jit(meta_means)
 
 
 def padded_meta_means(terms: MetaTerms, x: np.ndarray) -> np.ndarray:
-    """:func:`meta_means` at ``x [n, D]`` outside a compiled function, returning ``[M, n]``.
+    """`meta_means` at ``x [n, D]`` outside a compiled function, returning ``[M, n]``.
 
     The rows are padded to a bucket size, so a target that grows every round (and TAF's pending
     points) reuse the compiled program instead of recompiling it.
