@@ -101,7 +101,7 @@ class PopulationTrainer(BasePopulationTrainer):
     def _fresh(self, keys: jax.Array) -> Any:
         # Not jitted: one program of every member's init deadlocked XLA's 2-thread CPU pool
         # (the batched QR of the orthogonal init waits on the pool's busy threads).
-        return self._per_member(self._init_member, self.member_params, keys)
+        return self._vmap_members(self._init_member, self.member_params, keys)
 
     def _init_member(self, key: jax.Array, env_params: Any) -> Any:
         k_net, k_env, k_run = jax.random.split(key, 3)
@@ -120,8 +120,13 @@ class PopulationTrainer(BasePopulationTrainer):
 
     # --- jitted internals -------------------------------------------------------------
 
-    def _per_member(self, fn: Any, member_params: Any, *args: Any) -> Any:
-        """``vmap(fn)(*args, params)``: the params constant, or one per member ``[P]``."""
+    def _vmap_members(self, fn: Any, member_params: Any, *args: Any) -> Any:
+        """``fn`` vmapped over the members, each given its env params: ``vmap(fn)(*args, params)``.
+
+        ``params`` is the one context's (a constant) when ``member_params`` is ``None``, else one
+        per member ``[P]`` (traced). ``envs.member_contexts`` is what gives each member its
+        context in the first place.
+        """
         if member_params is None:
             return jax.vmap(lambda *a: fn(*a, self.env_params))(*args)
         return jax.vmap(fn)(*args, member_params)
@@ -131,7 +136,7 @@ class PopulationTrainer(BasePopulationTrainer):
             step = lambda _, x: self._iteration(x, env_params)  # noqa: E731
             return jax.lax.fori_loop(0, iterations, step, s)
 
-        return self._per_member(member, member_params, state)
+        return self._vmap_members(member, member_params, state)
 
     def _iteration(self, state: Any, env_params: Any) -> Any:
         state, rollout = self._rollout(state, env_params)
@@ -188,7 +193,7 @@ class PopulationTrainer(BasePopulationTrainer):
             finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(p)]))
             return jnp.where(finite, ret.mean(), jnp.nan)
 
-        return self._per_member(member, member_params, params, keys)
+        return self._vmap_members(member, member_params, params, keys)
 
 
 def horizon(spec: Any, env_params: Any) -> int:
