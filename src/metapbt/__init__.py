@@ -1,13 +1,17 @@
 """metapbt: population-based hyperparameter optimisation for reinforcement learning.
 
-The public core::
+The public core:
 
-    from metapbt import Float, Population, SearchSpace
+```python
+from metapbt import Float, Population, SearchSpace
 
-    space = SearchSpace({"lr": Float(1e-5, 1e-3, log=True), "clip": Float(0.1, 0.5)})
-    pop = Population(space, size=4, method="pb2-star", seed=0)
-    configs = pop.ask()
-    decisions = pop.tell(step=40_000, rewards=[...])
+space = SearchSpace(
+    {"lr": Float(1e-5, 1e-3, log=True), "clip": Float(0.1, 0.5)}
+)
+pop = Population(space, size=4, method="pb2-star", seed=0)
+configs = pop.ask()
+decisions = pop.tell(step=40_000, rewards=[...])
+```
 """
 
 from metapbt._version import __version__ as __version__  # re-exported

@@ -4,7 +4,7 @@ gymnax imports every environment it ships when it is imported, and its rendering
 seaborn and ``matplotlib.pyplot`` at module level; seaborn in turn imports scipy.stats and
 pandas. That is about 1.5 s of every ``metapbt`` process (``python -X importtime -c "import
 gymnax"`` on the 2-core machine: 1.8 s, 0.34 s with the two modules deferred) for code that only
-draws frames. :func:`defer` puts a :class:`Deferred` stand-in into ``sys.modules`` for such
+draws frames. `defer` puts a `Deferred` stand-in into ``sys.modules`` for such
 modules while the dependency is imported: ``import seaborn`` then binds the stand-in, and the
 real module is imported the first time one of its attributes is read (by the dependency's
 renderer, or by anyone else), after which ``sys.modules`` holds the real module again.
@@ -31,7 +31,7 @@ class Deferred(types.ModuleType):
 
 
 def defer(names: tuple[str, ...]) -> None:
-    """From now on, ``import NAME`` of a module not yet imported binds a :class:`Deferred`.
+    """From now on, ``import NAME`` of a module not yet imported binds a `Deferred`.
 
     A stand-in stays in ``sys.modules`` until its first attribute read replaces it with the
     real module; an already imported module is left as it is.

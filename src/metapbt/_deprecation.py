@@ -1,13 +1,15 @@
 """Old public names that still import: each returns the object under its new name, with a warning.
 
 A module that renamed something keeps the old name readable through a module ``__getattr__``
-(PEP 562)::
+(PEP 562):
 
-    _RENAMED = {"MethodSpec": "metapbt.studies.config.StudyMethod"}
+```python
+_RENAMED = {"MethodSpec": "metapbt.studies.config.StudyMethod"}
 
 
-    def __getattr__(name: str) -> Any:
-        return renamed(__name__, name, _RENAMED)
+def __getattr__(name: str) -> Any:
+    return renamed(__name__, name, _RENAMED)
+```
 
 Reading ``metapbt.studies.config.MethodSpec`` (or importing it) then emits a
 ``DeprecationWarning`` naming ``metapbt.studies.config.StudyMethod`` and returns that class.

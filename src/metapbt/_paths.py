@@ -2,9 +2,9 @@
 
 A study file, a meta-data store or a portfolio may come from someone else. Nothing in them may
 make the program write outside the directories the user chose: a name that becomes a file or
-directory name is a *plain name* (:func:`plain_name`), and a path a study file writes to stays
-inside the study file's directory (:func:`confined`). Both raise
-:class:`~metapbt.errors.ConfigError` before anything is written.
+directory name is a *plain name* (`plain_name`), and a path a study file writes to stays
+inside the study file's directory (`confined`). Both raise
+[`ConfigError`][metapbt.errors.ConfigError] before anything is written.
 """
 
 from __future__ import annotations
@@ -23,8 +23,12 @@ def plain_name(value: str, what: str) -> str:
     A plain name is non-empty, holds no path separator (slash, backslash) and no NUL, and is
     not ``.`` or ``..``.
 
-    >>> plain_name("pb2-star-warm", "method label")
-    'pb2-star-warm'
+    Examples:
+        ```pycon
+        >>> plain_name("pb2-star-warm", "method label")
+        'pb2-star-warm'
+
+        ```
 
     Raises:
         ConfigError: Otherwise (the message names ``what`` and the value).

@@ -17,8 +17,12 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.=-]+")
 def slug(text: str) -> str:
     """``text`` with every run of unsafe characters replaced by ``+``.
 
-    >>> slug("gravity=12.0,length=0.4")
-    'gravity=12.0+length=0.4'
+    Examples:
+        ```pycon
+        >>> slug("gravity=12.0,length=0.4")
+        'gravity=12.0+length=0.4'
+
+        ```
     """
     return _UNSAFE.sub("+", text)
 
@@ -31,10 +35,14 @@ def found_or_new(new: Path, old: Path) -> Path:
 def task_slug(task: str) -> str:
     """A task id as a file or directory name.
 
-    >>> task_slug("cart_pole gravity=12.0,length=0.4")
-    'cart_pole__gravity=12.0+length=0.4'
-    >>> task_slug("lunar_lander leg_height=1.6")
-    'lunar_lander__leg_height=1.6'
+    Examples:
+        ```pycon
+        >>> task_slug("cart_pole gravity=12.0,length=0.4")
+        'cart_pole__gravity=12.0+length=0.4'
+        >>> task_slug("lunar_lander leg_height=1.6")
+        'lunar_lander__leg_height=1.6'
+
+        ```
     """
     env, _, context = task.partition(" ")
     return f"{slug(env)}__{slug(context)}" if context else slug(env)

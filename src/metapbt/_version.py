@@ -1,7 +1,7 @@
 """The package's version, written once.
 
 ``pyproject.toml`` reads it for the distribution's metadata (``[tool.setuptools.dynamic]``,
-parsed from this file without importing the package) and :mod:`metapbt` re-exports it as
+parsed from this file without importing the package) and `metapbt` re-exports it as
 ``metapbt.__version__``.
 """
 

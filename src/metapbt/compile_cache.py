@@ -10,7 +10,7 @@ the cache off), else ``$XDG_CACHE_HOME/metapbt/jax`` (``~/.cache/metapbt/jax``).
 JAX was already pointed at (``JAX_COMPILATION_CACHE_DIR``) is left alone. Deleting the
 directory is always safe. ``metapbt --no-compile-cache`` turns it off for one command.
 
-Nothing happens at import: :func:`enable` is called by the command-line interface and by the
+Nothing happens at import: `enable` is called by the command-line interface and by the
 processes that run study cells.
 """
 
@@ -44,7 +44,7 @@ def current() -> str | None:
 
 
 def enable(path: str | Path | None = None) -> str | None:
-    """Turn the persistent cache on (``path``, else :func:`default_dir`); return its directory.
+    """Turn the persistent cache on (``path``, else `default_dir`); return its directory.
 
     A directory JAX already uses is kept (a user's ``JAX_COMPILATION_CACHE_DIR``, or an earlier
     call). A directory that cannot be created leaves the cache off, with a warning: caching

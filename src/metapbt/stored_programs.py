@@ -1,11 +1,11 @@
 """Traced programs kept on disk, so that a warm process loads them instead of tracing them again.
 
-JAX's persistent compilation cache (:mod:`metapbt.compile_cache`) stores compiled programs,
+JAX's persistent compilation cache (`metapbt.compile_cache`) stores compiled programs,
 but a process must still trace a function to Python-free form and lower it before it can look
 the compiled program up: for a default CartPole run that is about a second of tracing and
-lowering the trainer's two programs and the GP fit, every process. A :class:`StoredProgram`
+lowering the trainer's two programs and the GP fit, every process. A `StoredProgram`
 wraps such a jitted function: the first time it is called with a given signature it is exported
-(:func:`jax.export.export`), serialised and written beside the compilation cache; a later
+(`jax.export.export`), serialised and written beside the compilation cache; a later
 process with the same key deserialises it and calls it, tracing nothing of the function.
 
 The key is everything that shapes the program: the function's name, its owner's description
@@ -101,7 +101,7 @@ class UndescribableError(TypeError):
 
 
 def describe(value: Any) -> Any:
-    """``value`` as JSON data with every field, or :class:`UndescribableError`.
+    """``value`` as JSON data with every field, or `UndescribableError`.
 
     Dataclasses (a GP model, its kernel and constraints) are described field by field, all
     fields (those left out of their ``repr`` too), with their type; anything else that is not
@@ -141,7 +141,7 @@ class StoredProgram:
         fn: A ``jax.jit``-wrapped function of pytrees of arrays (static arguments by keyword).
         owner: Description of everything the function closes over that shapes its program (a
             trainer's environment, contexts, preset and size): plain data or dataclasses
-            (:func:`describe`). Static arguments are described the same way; a program with
+            (`describe`). Static arguments are described the same way; a program with
             one that cannot be described is not stored (it runs traced, as before); ``None``:
             never stored (a user's code shapes it).
         output: The output's tree structure, from the arguments

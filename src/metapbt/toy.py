@@ -127,13 +127,13 @@ def run_toy(
     space: SearchSpace | None = None,
     held: Choice | None = None,
 ) -> ToyResult:
-    """Drive a :class:`Population` through the toy problem.
+    """Drive a [`Population`][metapbt.population.population.Population] through the toy problem.
 
     Args:
         method: A registered method name.
         seed: Seed of the population and of the observation noise.
         size: Population size.
-        problem: The toy problem; defaults to :class:`MovingOptimum`.
+        problem: The toy problem; defaults to `MovingOptimum`.
         space: Search space; defaults to the paper's PPO space (3 dimensions). With a
             problem's ``choices``, one categorical parameter of the space takes them (or none:
             then ``held`` is every member's choice, all run long).

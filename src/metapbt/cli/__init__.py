@@ -1,8 +1,8 @@
 """Command-line interface (``metapbt``), the only layer that prints: one module per command group.
 
-Each module is a thin layer over library calls (:mod:`metapbt.runs`, :mod:`metapbt.studies`);
+Each module is a thin layer over library calls (`metapbt.runs`, `metapbt.studies`);
 defaults come from the configuration classes. This module assembles the commands into one
-:mod:`typer` application.
+`typer` application.
 """
 
 from __future__ import annotations

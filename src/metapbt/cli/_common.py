@@ -43,7 +43,7 @@ def best_reward(rewards: list[float]) -> float:
 
 
 def show_round(report: Any) -> None:
-    """Print one finished round on one line (:func:`round_line`)."""
+    """Print one finished round on one line (`round_line`)."""
     console.print(round_line(report), highlight=False)
 
 
@@ -55,8 +55,8 @@ def round_line(report: Any, width: int = 79) -> str:
     """One finished round in at most ``width`` characters: step, best reward, its config, time.
 
     ``round  3/15  step 120,000  best 500.0  lr=7.4e-4 lam=.973 clip=.213  12.3s``: every tuned
-    value of the best member, names shortened (:data:`SHORT_NAMES`), numbers compact
-    (:func:`compact`). Only when the line is too long, the step is shortened (``120k``), then
+    value of the best member, names shortened (`SHORT_NAMES`), numbers compact
+    (`compact`). Only when the line is too long, the step is shortened (``120k``), then
     left out (the round number says where the run is); a line still too long (more tuned
     values than the engine's four) is cut with an ellipsis. When every member diverged, the
     best is ``nan`` and no config is shown.
@@ -82,10 +82,15 @@ def compact(value: float | str | bool) -> str:
     Magnitudes below 0.01 or from 10,000 up in scientific notation with 2 digits; from 1000 to
     10,000 and whole numbers below 10,000 in full.
 
-    >>> [compact(x) for x in (7.42e-4, 0.973, 0.2134, 1e-5, 12.34, 1234.5, 123456.0, 3.0)]
-    ['7.4e-4', '.973', '.213', '1e-5', '12.3', '1234', '1.2e5', '3']
-    >>> compact(False)
-    'off'
+    Examples:
+        ```pycon
+        >>> values = (7.42e-4, 0.973, 0.2134, 1e-5, 12.34, 1234.5, 123456.0, 3.0)
+        >>> [compact(x) for x in values]
+        ['7.4e-4', '.973', '.213', '1e-5', '12.3', '1234', '1.2e5', '3']
+        >>> compact(False)
+        'off'
+
+        ```
     """
     if isinstance(value, bool):  # a categorical's choice, as on/off
         return "on" if value else "off"
@@ -119,9 +124,10 @@ def fit(line: str, tail: str, width: int = 79) -> str:
 
 
 def option(field: str, text: str) -> Any:
-    """An option that fills the :class:`RunConfig` field ``field``; its default is the config's.
+    """An option that fills the run configuration's field ``field``; its default is the config's.
 
-    ``budget`` and ``interval`` default to the preset's; the help names the default preset's.
+    ``field`` names a [`RunConfig`][metapbt.runs.config.RunConfig] field. ``budget`` and
+    ``interval`` default to the preset's; the help names the default preset's.
     """
     default = RunConfig.model_fields[field].default
     if default is None and field in ("budget", "interval"):

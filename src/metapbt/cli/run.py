@@ -178,8 +178,13 @@ def _ranges(items: list[str]) -> dict[str, tuple[float, float]]:
 def space_option(items: list[str]) -> dict[str, dict[str, Any]]:
     """``--space`` items as a search space's ``to_dict`` mapping.
 
-    >>> space_option(["lr=log:1e-5:1e-3", "epochs=int:3:30", "adv_norm=true|false"])["adv_norm"]
-    {'type': 'categorical', 'choices': [True, False]}
+    Examples:
+        ```pycon
+        >>> items = ["lr=log:1e-5:1e-3", "epochs=int:3:30", "adv_norm=true|false"]
+        >>> space_option(items)["adv_norm"]
+        {'type': 'categorical', 'choices': [True, False]}
+
+        ```
 
     Raises:
         MetaPBTError: On an item that is not NAME=SPEC, or a name given twice.
@@ -260,8 +265,9 @@ def _run_many(
 ) -> None:
     """``metapbt run --seeds/--contexts``: every (context, seed) as a cell of a study.
 
-    The study (:func:`~metapbt.studies.config.study_of_runs`) goes through the study runner:
-    its batches (a classic-control env's contexts train together), claims, resume and watchdog.
+    The study ([`study_of_runs`][metapbt.studies.config.study_of_runs]) goes through the study
+    runner: its batches (a classic-control env's contexts train together), claims, resume and
+    watchdog.
     """
     from metapbt.studies.config import study_of_runs
     from metapbt.studies.runner import run_study

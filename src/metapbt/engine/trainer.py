@@ -1,6 +1,6 @@
 """The JAX population trainer: every member's rollouts and updates in one jitted program.
 
-Environments are gymnax-API environments (:func:`metapbt.envs.make`); the whole interval
+Environments are gymnax-API environments (`metapbt.envs.make`); the whole interval
 (rollouts and the agent's learning: PPO's GAE and minibatch epochs) of every member runs vmapped
 over the members in one compiled program, and so does evaluation. Under one context the
 environment parameters are compile-time constants of those programs (as a lone run has always
@@ -10,7 +10,7 @@ stacked ``[P]`` and passed into the programs as traced, vmapped values: one prog
 context (``study run --mix-contexts``). Such programs made XLA's CPU runtime hang now and then
 in early tests; 164 fresh processes of them no longer did (``docs/stall-report.md``).
 
-Both programs are stored programs (:mod:`metapbt.stored_programs`): a warm process loads
+Both programs are stored programs (`metapbt.stored_programs`): a warm process loads
 them from disk instead of tracing them.
 """
 

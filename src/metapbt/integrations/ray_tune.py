@@ -1,4 +1,4 @@
-"""Ray Tune scheduler over our :class:`~metapbt.population.population.Population`.
+"""Ray Tune scheduler over our [`Population`][metapbt.population.population.Population].
 
 ``MetaPB2`` lets a Ray Tune user switch to any registered method (``pb2-star``, ``meta-prior``,
 ``multitask``, ``taf``, ``dkl``, ``pbt``, ...) by changing the scheduler, keeping their
@@ -12,16 +12,17 @@ Ray exposes no public hook for that, so private methods of ``PopulationBasedTrai
 overridden (``_quantiles``, ``_checkpoint_or_exploit``, ``_get_new_config``,
 ``_save_trial_state``, besides the public ``on_trial_add`` and ``on_trial_result``) and its
 private ``_trial_state`` and ``_next_perturbation_sync`` are read and, on restore, written.
-They are pinned to :data:`SUPPORTED_RAY` (the ``ray`` extra), checked
+They are pinned to `SUPPORTED_RAY` (the ``ray`` extra), checked
 when the scheduler is built and by a contract test (``tests/integrations``).
 
 Both of Ray's protocols: ``synch=True`` (the paper's: every trial reaches a sync point, the
-population is told all rewards at once and decides for everyone, :meth:`Population.tell`) and
-``synch=False`` (Ray's default: a trial is decided alone when it reports, against the others'
-latest rewards, :meth:`Population.tell_member`).
+population is told all rewards at once and decides for everyone,
+[`Population.tell`][metapbt.population.population.Population.tell]) and ``synch=False`` (Ray's
+default: a trial is decided alone when it reports, against the others' latest rewards,
+[`Population.tell_member`][metapbt.population.population.Population.tell_member]).
 
 What Ray's own PB2 lacks, done here: log-scaled, integer and categorical hyperparameters
-(our :class:`~metapbt.population.space.SearchSpace`, or Ray's ``tune.choice``,
+(our [`SearchSpace`][metapbt.population.space.SearchSpace], or Ray's ``tune.choice``,
 ``tune.uniform``, ``tune.loguniform`` and ``tune.randint`` domains); new values handed to
 trials as plain Python values of the declared type (``float``, ``int``, or the choice
 itself); the scheduler's state saved in the experiment directory after every sync point and
@@ -94,11 +95,11 @@ class MetaPB2(PopulationBasedTraining):
 
     Args:
         method: A registered method (``metapbt methods``).
-        space: The tuned hyperparameters (a :class:`SearchSpace`, or a mapping of names to
-            ``Float`` / ``Int`` / ``Categorical`` or to Ray domains: ``tune.choice``,
-            ``tune.uniform``, ``tune.loguniform``, ``tune.randint`` with its exclusive upper
-            bound; default: the paper's ``lr``, ``lambda``, ``clip``). They are top-level
-            keys of the trials' config. A categorical needs a method that handles one
+        space: The tuned hyperparameters (a [`SearchSpace`][metapbt.population.space.SearchSpace],
+            or a mapping of names to ``Float`` / ``Int`` / ``Categorical`` or to Ray domains:
+            ``tune.choice``, ``tune.uniform``, ``tune.loguniform``, ``tune.randint`` with its
+            exclusive upper bound; default: the paper's ``lr``, ``lambda``, ``clip``). They are
+            top-level keys of the trials' config. A categorical needs a method that handles one
             (``random``, ``pbt``, ``pb2-mix``, ``meta-prior``, ``taf``).
         metadata: Meta-data store (``metapbt metadata build``) for the meta methods.
         target: The task being tuned, as a task id (``"cart_pole earth"``); the meta-data's runs
@@ -474,9 +475,10 @@ def _as_space(space: SearchSpace | Mapping[str, Any] | None) -> SearchSpace:
 def _param(name: str, value: Any) -> Any:
     """A Ray domain as our parameter (ours pass through; anything else is refused).
 
-    ``tune.choice`` -> :class:`Categorical`; ``tune.uniform`` / ``tune.loguniform`` ->
-    :class:`Float`; ``tune.randint(a, b)`` / ``tune.lograndint(a, b)`` -> ``Int(a, b - 1)``
-    (Ray's upper bound is exclusive, ours inclusive). Quantised domains are refused.
+    ``tune.choice`` -> [`Categorical`][metapbt.population.space.Categorical]; ``tune.uniform`` /
+    ``tune.loguniform`` -> [`Float`][metapbt.population.space.Float]; ``tune.randint(a, b)`` /
+    ``tune.lograndint(a, b)`` -> ``Int(a, b - 1)`` (Ray's upper bound is exclusive, ours inclusive).
+    Quantised domains are refused.
     """
     if isinstance(value, Float | Categorical):
         return value
@@ -518,7 +520,10 @@ def _plain(space: SearchSpace, config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _meta_source(method: str, metadata: str | Path | None, target: str | None) -> MetaSource | None:
-    """The method's meta-data, resolved as a run's is (:func:`metapbt.runs.resolve.meta_source`)."""
+    """The method's meta-data, resolved as a run's is.
+
+    By [`meta_source`][metapbt.runs.resolve.meta_source].
+    """
     if methods.uses_metadata(method) and (metadata is None or target is None):
         raise ConfigError(
             f"method {method!r} learns from previous runs: pass metadata= (a store built by "

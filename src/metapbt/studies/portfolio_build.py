@@ -6,14 +6,17 @@
 2. ``evaluate``: every candidate on every task (``seeds`` each) gives the performance matrix
    tasks x candidates.
 3. ``select``: greedy coverage selection on the per-task min-max normalised matrix, leaving the
-   target task out (:mod:`metapbt.population.portfolio`); writes the portfolio and its heat map.
+   target task out (`metapbt.population.portfolio`); writes the portfolio and its heat map.
 
 Directory layout (every file JSON, written atomically, one per task, so a killed step resumes by
-skipping the tasks already written and tasks can be computed by parallel workers)::
+skipping the tasks already written and tasks can be computed by parallel workers):
 
-    <root>/setup.json                   the settings and search space (metapbt.portfolio-setup/1)
-    <root>/candidates/<task>.json       step 1 for one task
-    <root>/evaluation/<task>.json       step 2 on one task
+```text
+<root>/setup.json                the settings and search space
+                                 (metapbt.portfolio-setup/1)
+<root>/candidates/<task>.json    step 1 for one task
+<root>/evaluation/<task>.json    step 2 on one task
+```
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ class PortfolioSetup:
         contexts: The tasks' contexts (planets or ``name=value,...``), for every env.
         configs: Random configurations per task in step 1.
         seeds: Seeds per configuration (steps 1 and 2).
-        steps: Environment steps per evaluation; ``None``: :data:`INTERVALS` of the preset's
+        steps: Environment steps per evaluation; ``None``: `INTERVALS` of the preset's
             default sync interval (``classic``: 160k = four 40k intervals, the reference's).
         best: Candidates kept per task. The reference kept 1 from each of 20 tasks (4 envs x
             5 planets); one env's 5 planets with 1 each would leave only 4 candidates once the
@@ -394,7 +397,7 @@ def _run_tasks(
 
     With a ``watchdog`` (or ``workers`` > 1) each task runs in a child process; a watched one
     is restarted when no chunk of its members finishes in time (a task has no checkpoints: it
-    starts again), and :class:`~metapbt.studies.watchdog.StallError` ends the step after the
+    starts again), and `StallError` ends the step after the
     other tasks, leaving the stalled one to a rerun.
     """
     if workers < 1:
