@@ -208,3 +208,21 @@ def test_run_writes_tensorboard_events_in_a_directory_named_as_the_run(tmp_path)
     assert f"tensorboard --logdir {tb}" in " ".join(result.output.split())
     assert [p.name for p in tb.iterdir()] == ["demo"]
     assert_events_match_history(tb / "demo", tmp_path / "demo")
+
+
+def test_run_resolves_its_configuration_once(tmp_path, monkeypatch):
+    import metapbt.runs.batch
+    import metapbt.runs.resolve
+
+    real, calls = metapbt.runs.resolve.resolve, []
+
+    def counting(config):
+        calls.append(config)
+        return real(config)
+
+    monkeypatch.setattr(metapbt.runs.resolve, "resolve", counting)
+    monkeypatch.setattr(metapbt.runs.batch, "resolve", counting)
+    result = runner.invoke(app, ["run", *TINY, "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    # checked before anything is written, then trained as it was resolved
+    assert len(calls) == 1

@@ -78,3 +78,13 @@ def test_a_disk_that_fills_mid_write_keeps_the_last_round_and_resumes_identicall
         pd.read_parquet(tmp_path / "full" / "history.parquet"),
         pd.read_parquet(part / "history.parquet"),
     )
+
+
+def test_a_run_job_takes_its_own_config_resolved_only(tmp_path):
+    from metapbt.runs.batch import RunJob
+    from metapbt.runs.resolve import resolve
+
+    assert RunJob(CONFIG, tmp_path, resolved=resolve(CONFIG)).resolved is not None
+    other = resolve(CONFIG.model_copy(update={"seed": 4}))
+    with pytest.raises(ValueError, match="resolved run must be its config's"):
+        RunJob(CONFIG, tmp_path, resolved=other)

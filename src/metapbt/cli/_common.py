@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -192,11 +192,33 @@ StudyFile = Annotated[Path, typer.Argument(help="Study file (TOML), e.g. studies
 Workers = Annotated[int, typer.Option(min=1, help="Tasks computed in parallel processes.")]
 
 
+class CellsProgress:
+    """What a command shows while a study's cells run: the callbacks the runner reports to.
+
+    `run` hands ``execute(on_cell, on_round, on_batches)`` (the study runner with those
+    callbacks, e.g. ``run_study``) this reporter's `planned` (the batches, before any runs),
+    `round_done` (a cell's finished round) and `cell_done` (a cell's result). Each hook does
+    nothing here; `ProgressBars` and `RoundLines` are the two views.
+    """
+
+    def run(self, execute: Callable[..., list[Any]]) -> list[Any]:
+        """``execute(self.cell_done, self.round_done, self.planned)``: its results."""
+        return execute(self.cell_done, self.round_done, self.planned)
+
+    def planned(self, batches: list[list[Any]]) -> None:
+        """The cells' batches, before any runs."""
+
+    def round_done(self, cell_id: str, report: Any) -> None:
+        """A cell's finished round (a ``RoundReport``)."""
+
+    def cell_done(self, result: Any) -> None:
+        """A cell's result (a ``CellResult``)."""
+
+
 def show_cells_progress(study: Any, pending: list[Any], execute: Any) -> list[Any]:
     """Show the progress of ``execute(on_cell, on_round, on_batches)`` running ``pending`` cells.
 
-    A bar of cells and a bar of rounds (elapsed, ETA); the rounds bar's label is a compact live
-    view of the running batch (its size, round, best rewards); one line per finished cell.
+    As `ProgressBars` (``metapbt study run``, ``metapbt metadata build``).
     """
     columns = (
         TextColumn("{task.description}"),
@@ -206,43 +228,93 @@ def show_cells_progress(study: Any, pending: list[Any], execute: Any) -> list[An
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
-    todo = len(pending)
-    per_cell = {c.id: c.protocol.rounds for c in study.cells}  # a task may set its own
     with Progress(*columns, console=console) as progress:
-        cells = progress.add_task(f"{study.name}: cells", total=todo)
-        rounds = progress.add_task("rounds", total=sum(per_cell[c.id] for c in pending))
-        live: dict[str, float] = {}
-        reported: dict[str, int] = {}
+        return ProgressBars(progress, study, pending).run(execute)
 
-        def planned(batches: list[list[Any]]) -> None:
-            sizes = sorted({len(b) for b in batches})
-            progress.console.print(
-                f"{todo} cells in {len(batches)} batches of {'/'.join(map(str, sizes))} runs"
-            )
 
-        def round_done(cell_id: str, report: Any) -> None:
-            live[cell_id] = best_reward(report.rewards)
-            reported[cell_id] = reported.get(cell_id, 0) + 1
-            if report.round == report.rounds:
-                live.pop(cell_id, None)
-            bests = sorted(v for v in live.values() if v == v)
-            view = f"round {report.round}/{report.rounds} x{len(live) or 1} runs"
-            if bests:
-                view += f" best {bests[0]:.0f}..{bests[-1]:.0f}"
-            progress.update(rounds, advance=1, description=view)
+class ProgressBars(CellsProgress):
+    """A bar of cells and a bar of rounds (elapsed, ETA), and one line per finished cell.
 
-        def cell_done(result: Any) -> None:
-            done = result.state == "done"
-            note = f"best {result.final_best:.1f}" if done else result.error
-            style = None if done else "cyan" if result.state == "claimed" else "red"
-            line = fit(f"{result.state:6} {result.id}  {note}", "")
-            progress.console.print(line, style=style, markup=False, highlight=False)
-            progress.advance(cells)
-            live.pop(result.id, None)
-            # rounds not reported here: a resumed cell's earlier ones, another process's
-            progress.advance(rounds, per_cell[result.id] - reported.pop(result.id, 0))
+    The rounds bar's label is a compact live view of the running batch (its size, round, best
+    rewards).
+    """
 
-        return execute(cell_done, round_done, planned)
+    def __init__(self, progress: Progress, study: Any, pending: list[Any]) -> None:
+        self.progress = progress
+        self.todo = len(pending)
+        self.per_cell = {c.id: c.protocol.rounds for c in study.cells}  # a task may set its own
+        self.cells = progress.add_task(f"{study.name}: cells", total=self.todo)
+        total = sum(self.per_cell[c.id] for c in pending)
+        self.rounds = progress.add_task("rounds", total=total)
+        self.live: dict[str, float] = {}
+        self.reported: dict[str, int] = {}
+
+    def planned(self, batches: list[list[Any]]) -> None:
+        sizes = sorted({len(b) for b in batches})
+        self.progress.console.print(
+            f"{self.todo} cells in {len(batches)} batches of {'/'.join(map(str, sizes))} runs"
+        )
+
+    def round_done(self, cell_id: str, report: Any) -> None:
+        live = self.live
+        live[cell_id] = best_reward(report.rewards)
+        self.reported[cell_id] = self.reported.get(cell_id, 0) + 1
+        if report.round == report.rounds:
+            live.pop(cell_id, None)
+        bests = sorted(v for v in live.values() if v == v)
+        view = f"round {report.round}/{report.rounds} x{len(live) or 1} runs"
+        if bests:
+            view += f" best {bests[0]:.0f}..{bests[-1]:.0f}"
+        self.progress.update(self.rounds, advance=1, description=view)
+
+    def cell_done(self, result: Any) -> None:
+        done = result.state == "done"
+        note = f"best {result.final_best:.1f}" if done else result.error
+        style = None if done else "cyan" if result.state == "claimed" else "red"
+        line = fit(f"{result.state:6} {result.id}  {note}", "")
+        self.progress.console.print(line, style=style, markup=False, highlight=False)
+        self.progress.advance(self.cells)
+        self.live.pop(result.id, None)
+        # rounds not reported here: a resumed cell's earlier ones, another process's
+        reported = self.reported.pop(result.id, 0)
+        self.progress.advance(self.rounds, self.per_cell[result.id] - reported)
+
+
+class RoundLines(CellsProgress):
+    """One line per round of all the runs, every run's best (``metapbt run --seeds/--contexts``).
+
+    ``round  3/15  step   120,000  best 500 498 12  12.3s``: the runs' bests in the order of
+    ``names`` (cell id -> the run's name), the slowest run's seconds. A round is printed once a
+    later round starts or a cell finishes (every run has reported it by then). Before any runs,
+    one line per batch names the runs it trains together.
+    """
+
+    def __init__(self, names: dict[str, str]) -> None:
+        self.names = names
+        self.pending: dict[int, dict[str, Any]] = {}  # round -> cell id -> its report
+
+    def planned(self, batches: list[list[Any]]) -> None:
+        for batch in batches:
+            listed = ", ".join(self.names[c.id] for c in batch)
+            console.print(f"{len(batch)} runs trained together: {listed}")
+
+    def round_done(self, cell_id: str, report: Any) -> None:
+        self._flush(before=report.round)
+        self.pending.setdefault(report.round, {})[cell_id] = report
+
+    def cell_done(self, result: Any) -> None:
+        self._flush(before=math.inf)
+
+    def _flush(self, before: float) -> None:
+        """Print each pending round before ``before``."""
+        for r in sorted(k for k in self.pending if k < before):
+            reports = self.pending.pop(r)
+            rep = next(iter(reports.values()))
+            bests = [best_reward(reports[i].rewards) for i in self.names if i in reports]
+            line = f"round {r:>2}/{rep.rounds}  step {rep.step:>9,}  best "
+            line += " ".join(f"{b:.0f}" for b in bests)
+            seconds = max(p.seconds for p in reports.values())
+            console.print(fit(line, f"  {seconds:.1f}s"), highlight=False)
 
 
 def exit_on_failures(results: list[Any], what: str) -> None:

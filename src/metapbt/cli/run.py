@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
@@ -17,10 +17,9 @@ from metapbt.cli._common import (
     PopulationSize,
     Preset,
     Quantile,
+    RoundLines,
     WatchdogOption,
-    best_reward,
     console,
-    fit,
     given_options,
     make_watchdog,
     option,
@@ -30,6 +29,10 @@ from metapbt.cli._common import (
 from metapbt.errors import MetaPBTError
 from metapbt.runs.config import RunConfig
 from metapbt.runs.outputs import CHECKPOINT
+
+if TYPE_CHECKING:
+    from metapbt.studies.config import Study
+    from metapbt.studies.runner import CellResult
 
 
 def _next_free(out: Path) -> Path:
@@ -47,114 +50,154 @@ def _holds_runs(path: Path) -> bool:
     return any((p / CHECKPOINT).exists() or (p / "summary.json").exists() for p in places)
 
 
+EnvOption = Annotated[
+    str | None,
+    option(
+        "env",
+        "Environment id or source (metapbt envs): cart_pole, gymnax:<id>, "
+        "gymnasium:<id>, brax:<name>, package.module:attr.",
+    ),
+]
+ContextOption = Annotated[str | None, option("context", "Planet or NAME=VALUE,...")]
+MethodOption = Annotated[str | None, option("method", "Method (metapbt methods).")]
+AgentOption = Annotated[str | None, option("agent", "The learner: ppo, or dqn (discrete actions).")]
+SeedOption = Annotated[int | None, option("seed", "Seed.")]
+OutOption = Annotated[Path, typer.Option(help="Run directory.")]
+ResumeOption = Annotated[bool, typer.Option(help="Continue a killed run in --out.")]
+MetadataOption = Annotated[
+    str | None, typer.Option(help="Meta-data directory (meta methods; default: bundled).")
+]
+SaveMetaOption = Annotated[
+    str | None, typer.Option(help="Append the finished run to this meta-data directory.")
+]
+PortfolioOption = Annotated[
+    str | None,
+    typer.Option(help="Warm-start from this portfolio file (metapbt portfolio select)."),
+]
+StrictOption = Annotated[
+    bool | None,
+    option("strict", "Refuse meta-data recorded under another protocol (else warn)."),
+]
+SeedingOption = Annotated[
+    str | None,
+    option(
+        "seeding",
+        "task: the initial population and network keys derive from (seed, task); "
+        "shared: from the seed alone (every task starts alike, as older runs did).",
+    ),
+]
+InitRangesOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--init-range",
+        help="Draw the initial population of NAME from LOW:HIGH only (repeat it), e.g. "
+        "lr=6.31e-4:1e-3; explore steps keep the whole space.",
+    ),
+]
+SpaceOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="The tuned hyperparameters, one NAME=SPEC each (repeat it; replaces the "
+        "default lr, lambda, clip): LOW:HIGH, log:LOW:HIGH, int:LOW:HIGH, or choices "
+        "A|B|C, e.g. --space lr=log:1e-5:1e-3 --space epochs=int:3:30 "
+        "--space 'adv_norm=true|false'.",
+        metavar="NAME=SPEC",
+    ),
+]
+SeedsOption = Annotated[
+    str | None,
+    typer.Option(help="Seeds trained together, e.g. 0,1,2 (runs in OUT/<context>__seed<k>)."),
+]
+ContextsOption = Annotated[
+    list[str] | None,
+    typer.Option(help="Several contexts trained together (repeat it; 'planets': all five)."),
+]
+TensorBoardOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Also write TensorBoard events to DIR/<run> as the run trains "
+        "(pip install 'metapbt[tensorboard]'; not a setting of the run).",
+        metavar="DIR",
+    ),
+]
+
+
 def run_command(
-    env: Annotated[
-        str | None,
-        option(
-            "env",
-            "Environment id or source (metapbt envs): cart_pole, gymnax:<id>, "
-            "gymnasium:<id>, brax:<name>, package.module:attr.",
-        ),
-    ] = None,
-    context: Annotated[str | None, option("context", "Planet or NAME=VALUE,...")] = None,
-    method: Annotated[str | None, option("method", "Method (metapbt methods).")] = None,
-    agent: Annotated[
-        str | None, option("agent", "The learner: ppo, or dqn (discrete actions).")
-    ] = None,
+    env: EnvOption = None,
+    context: ContextOption = None,
+    method: MethodOption = None,
+    agent: AgentOption = None,
     preset: Preset = None,
     population: PopulationSize = None,
     budget: Budget = None,
     interval: Interval = None,
     quantile: Quantile = None,
-    seed: Annotated[int | None, option("seed", "Seed.")] = None,
-    out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/demo"),
-    resume: Annotated[bool, typer.Option(help="Continue a killed run in --out.")] = False,
-    metadata: Annotated[
-        str | None, typer.Option(help="Meta-data directory (meta methods; default: bundled).")
-    ] = None,
-    save_meta: Annotated[
-        str | None, typer.Option(help="Append the finished run to this meta-data directory.")
-    ] = None,
-    portfolio: Annotated[
-        str | None,
-        typer.Option(help="Warm-start from this portfolio file (metapbt portfolio select)."),
-    ] = None,
-    strict: Annotated[
-        bool | None,
-        option("strict", "Refuse meta-data recorded under another protocol (else warn)."),
-    ] = None,
-    seeding: Annotated[
-        str | None,
-        option(
-            "seeding",
-            "task: the initial population and network keys derive from (seed, task); "
-            "shared: from the seed alone (every task starts alike, as older runs did).",
-        ),
-    ] = None,
-    init_ranges: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--init-range",
-            help="Draw the initial population of NAME from LOW:HIGH only (repeat it), e.g. "
-            "lr=6.31e-4:1e-3; explore steps keep the whole space.",
-        ),
-    ] = None,
-    space: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="The tuned hyperparameters, one NAME=SPEC each (repeat it; replaces the "
-            "default lr, lambda, clip): LOW:HIGH, log:LOW:HIGH, int:LOW:HIGH, or choices "
-            "A|B|C, e.g. --space lr=log:1e-5:1e-3 --space epochs=int:3:30 "
-            "--space 'adv_norm=true|false'.",
-            metavar="NAME=SPEC",
-        ),
-    ] = None,
-    seeds: Annotated[
-        str | None,
-        typer.Option(help="Seeds trained together, e.g. 0,1,2 (runs in OUT/<context>__seed<k>)."),
-    ] = None,
-    contexts: Annotated[
-        list[str] | None,
-        typer.Option(help="Several contexts trained together (repeat it; 'planets': all five)."),
-    ] = None,
+    seed: SeedOption = None,
+    out: OutOption = Path("runs/demo"),
+    resume: ResumeOption = False,
+    metadata: MetadataOption = None,
+    save_meta: SaveMetaOption = None,
+    portfolio: PortfolioOption = None,
+    strict: StrictOption = None,
+    seeding: SeedingOption = None,
+    init_ranges: InitRangesOption = None,
+    space: SpaceOption = None,
+    seeds: SeedsOption = None,
+    contexts: ContextsOption = None,
     watchdog: WatchdogOption = True,
-    tensorboard: Annotated[
-        Path | None,
-        typer.Option(
-            help="Also write TensorBoard events to DIR/<run> as the run trains "
-            "(pip install 'metapbt[tensorboard]'; not a setting of the run).",
-            metavar="DIR",
-        ),
-    ] = None,
+    tensorboard: TensorBoardOption = None,
 ) -> None:
     """Train a population (PPO, or DQN) on a contextual environment, exploring with a method."""
-    from metapbt.runs.loggers import tensorboard_loggers
-    from metapbt.runs.resolve import resolve
-    from metapbt.runs.run import run
-
     # Every RunConfig field is an option of the same name (tests/test_cli.py checks).
     given = given_options(**{k: v for k, v in locals().items() if k in RunConfig.model_fields})
     with user_errors():
-        if init_ranges:
-            given["init_ranges"] = _ranges(init_ranges)
-        if space:
-            given["space"] = space_option(space)
-        config = RunConfig(**given)
+        config = _run_config(given, init_ranges, space)
         if seeds is not None or contexts:
             many = _seed_list(seeds), _context_list(contexts)
             _run_many(config, out, resume, *many, watchdog, tensorboard)
             return
-        resolve(config)  # every name and file the run reads, checked before anything is written
-        if not resume:
-            out = _announce_free(out)
-        loggers = tensorboard_loggers(tensorboard, out.resolve().name)
-        ensure_writable(out)
-        summary = run(config, out, resume=resume, on_round=show_round, loggers=loggers)
+        out, summary = _run_one(config, out, resume, tensorboard)
     console.print(
         f"final best reward {summary['final_best']:.2f} in {summary['wall_seconds']:.1f}s; "
         f"wrote {out}/history.parquet, summary.json, run.png"
     )
     _show_tensorboard(tensorboard)
+
+
+def _run_config(
+    given: dict[str, Any], init_ranges: list[str] | None, space: list[str] | None
+) -> RunConfig:
+    """The run's settings: the options ``given``, with ``--init-range`` and ``--space`` parsed."""
+    given = dict(given)
+    if init_ranges:
+        given["init_ranges"] = _ranges(init_ranges)
+    if space:
+        given["space"] = space_option(space)
+    return RunConfig(**given)
+
+
+def _run_one(
+    config: RunConfig, out: Path, resume: bool, tensorboard: Path | None
+) -> tuple[Path, dict[str, Any]]:
+    """Train (or resume) one run, printing its rounds; its directory and summary.
+
+    The run is resolved here, once: every name and file it reads is checked before anything
+    is written, and the run trains from that resolved run. A new run goes to ``out``, or to the
+    next free ``out-k`` (printed).
+    """
+    from metapbt.runs.loggers import tensorboard_loggers
+    from metapbt.runs.resolve import resolve
+    from metapbt.runs.run import run
+
+    resolved = resolve(config)
+    if not resume:
+        out = _announce_free(out)
+    loggers = tensorboard_loggers(tensorboard, out.resolve().name)
+    ensure_writable(out)
+    summary = run(
+        config, out, resume=resume, on_round=show_round, loggers=loggers, resolved=resolved
+    )
+    return out, summary
 
 
 def _show_tensorboard(tensorboard: Path | None) -> None:
@@ -267,66 +310,27 @@ def _run_many(
 
     The study ([`study_of_runs`][metapbt.studies.config.study_of_runs]) goes through the study
     runner: its batches (a classic-control env's contexts train together), claims, resume and
-    watchdog.
+    watchdog. Its rounds print as `RoundLines`; then a table of every run's final best.
     """
     from metapbt.studies.config import study_of_runs
     from metapbt.studies.runner import run_study
-    from metapbt.studies.states import cell_dir
 
     if not resume:
         out = _announce_free(out)
     study = study_of_runs(config, seeds, contexts, out, tensorboard)
     names = {cell.id: study.cell_name(cell) for cell in study.cells}
-    order = list(names)
-    pending: dict[int, dict[str, Any]] = {}
-
-    def flush(before: int) -> None:
-        """Print each finished round before ``before``: one line, every run's best."""
-        for r in sorted(k for k in pending if k < before):
-            reports = pending.pop(r)
-            rep = next(iter(reports.values()))
-            bests = [best_reward(reports[i].rewards) for i in order if i in reports]
-            line = f"round {r:>2}/{rep.rounds}  step {rep.step:>9,}  best "
-            line += " ".join(f"{b:.0f}" for b in bests)
-            seconds = max(p.seconds for p in reports.values())
-            console.print(fit(line, f"  {seconds:.1f}s"), highlight=False)
-
-    def show(cell_id: str, report: Any) -> None:
-        flush(report.round)
-        pending.setdefault(report.round, {})[cell_id] = report
-
-    def planned(batches: list[list[Any]]) -> None:
-        for batch in batches:
-            listed = ", ".join(names[c.id] for c in batch)
-            console.print(f"{len(batch)} runs trained together: {listed}")
-
-    found = {
-        r.id: r
-        for r in run_study(
+    results = RoundLines(names).run(
+        lambda on_cell, on_round, on_batches: run_study(
             study,
-            on_round=show,
-            on_batches=planned,
+            on_round=on_round,
+            on_batches=on_batches,
             watchdog=make_watchdog(watchdog),
             mix_contexts=True,
-            on_cell=lambda _: flush(config.rounds + 1),
+            on_cell=on_cell,
         )
-    }
-    table = Table(title=f"{config.method} on {config.env}: final best reward")
-    for column in ("run", "final best", "seconds"):
-        table.add_column(column, justify="left" if column == "run" else "right")
-    finals = []
-    for cell in study.cells:
-        summary = cell_dir(study, cell) / "summary.json"
-        result = found.get(cell.id)
-        if (result is not None and result.state != "done") or not summary.exists():
-            error = "not run" if result is None else result.error
-            table.add_row(names[cell.id], f"[red]{error}[/red]", "")
-            continue
-        recorded = json.loads(summary.read_text())  # also runs finished before (--resume)
-        finals.append(recorded["final_best"])
-        table.add_row(
-            names[cell.id], f"{recorded['final_best']:.2f}", f"{recorded['wall_seconds']:.1f}"
-        )
+    )
+    title = f"{config.method} on {config.env}: final best reward"
+    table, finals = _final_bests(study, names, {r.id: r for r in results}, title)
     console.print(table)
     if finals:
         console.print(
@@ -337,3 +341,31 @@ def _run_many(
     _show_tensorboard(tensorboard)
     if len(finals) < len(study.cells):
         raise MetaPBTError("some runs failed (see the table); rerun with --resume to retry them")
+
+
+def _final_bests(
+    study: Study, names: dict[str, str], found: dict[str, CellResult], title: str
+) -> tuple[Table, list[float]]:
+    """A table of every run's final best reward (or why it has none), and those rewards.
+
+    A run finished before (``--resume``) is read from its summary like one finished now.
+    """
+    from metapbt.studies.states import cell_dir
+
+    table = Table(title=title)
+    for column in ("run", "final best", "seconds"):
+        table.add_column(column, justify="left" if column == "run" else "right")
+    finals = []
+    for cell in study.cells:
+        summary = cell_dir(study, cell) / "summary.json"
+        result = found.get(cell.id)
+        if (result is not None and result.state != "done") or not summary.exists():
+            error = "not run" if result is None else result.error
+            table.add_row(names[cell.id], f"[red]{error}[/red]", "")
+            continue
+        recorded = json.loads(summary.read_text())
+        finals.append(recorded["final_best"])
+        table.add_row(
+            names[cell.id], f"{recorded['final_best']:.2f}", f"{recorded['wall_seconds']:.1f}"
+        )
+    return table, finals

@@ -64,12 +64,19 @@ class RunJob:
         resume: Continue the run saved in ``out``.
         loggers: What watches its finished rounds (`RunLogger`);
             outputs, not settings. The batch closes them when it ends, however it ends.
+        resolved: ``config`` resolved already ([`resolve`][metapbt.runs.resolve.resolve]);
+            ``None``: the batch resolves it.
     """
 
     config: RunConfig
     out: Path
     resume: bool = False
     loggers: tuple[RunLogger, ...] = ()
+    resolved: ResolvedRun | None = None
+
+    def __post_init__(self) -> None:
+        if self.resolved is not None and self.resolved.config != self.config:
+            raise ValueError("a RunJob's resolved run must be its config's (resolve(config))")
 
 
 def run_batch(
@@ -399,7 +406,7 @@ def _setup(index: int, job: RunJob) -> _Run:
         raise ConfigError(
             f"{outputs.root} already holds a run; pass --resume or choose another --out"
         )
-    resolved = resolve(job.config)
+    resolved = resolve(job.config) if job.resolved is None else job.resolved
     return _Run(index, resolved, outputs, resolved.population(), loggers=job.loggers)
 
 

@@ -15,7 +15,7 @@ from metapbt.runs.batch import RoundReport, RunJob, run_batch
 from metapbt.runs.config import RunConfig
 from metapbt.runs.loggers import RunLogger
 from metapbt.runs.outputs import CHECKPOINT
-from metapbt.runs.resolve import bundled_metadata
+from metapbt.runs.resolve import ResolvedRun, bundled_metadata
 
 __all__ = ["CHECKPOINT", "RoundReport", "RunConfig", "bundled_metadata", "run"]
 
@@ -26,6 +26,7 @@ def run(
     resume: bool = False,
     on_round: Callable[[RoundReport], None] | None = None,
     loggers: Sequence[RunLogger] = (),
+    resolved: ResolvedRun | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) a population and return its summary (``metapbt.summary/1``).
 
@@ -36,13 +37,15 @@ def run(
         on_round: Called with each finished round's report.
         loggers: Watch each finished round (e.g. a
             `TensorBoardLogger`); closed when the run ends.
+        resolved: ``config`` resolved already (e.g. to check it before anything is written);
+            ``None``: it is resolved here.
 
     Raises:
         ConfigError: If ``out`` holds another run, or ``resume`` finds a different config.
         MetaPBTError: Any error of the run (it is not recorded, it is raised).
     """
     report = None if on_round is None else (lambda _index, r: on_round(r))
-    job = RunJob(config, Path(out), resume, tuple(loggers))
+    job = RunJob(config, Path(out), resume, tuple(loggers), resolved)
     [result] = run_batch([job], on_round=report, raise_errors=True)
     assert isinstance(result, dict)
     return result
