@@ -198,6 +198,27 @@ def run_study(
         raise ConfigError(f"workers must be at least 1, got {workers}")
     if batch is not None and batch < 1:
         raise ConfigError(f"batch must be at least 1, got {batch}")
+    todo = _cells_to_run(study, skip)
+    _check_outputs(study, todo)
+    batches = plan_batches(study, todo, batch, mix_contexts)
+    if on_batches is not None:
+        on_batches(batches)
+    jobs = _jobs(study, batches)
+    if watchdog is None and (workers > 1 or ray is not None):
+        watchdog = UNWATCHED  # separate processes, never killed
+    execute = partial(execute_batch, watchdog=watchdog, runner=claims.new_runner())
+    if ray is not None:
+        return _run_ray(jobs, ray, execute, on_cell)
+    return _run_local(jobs, workers, execute, on_cell, on_round)
+
+
+def _cells_to_run(study: Study, skip: Callable[[Cell], bool] | None) -> list[Cell]:
+    """The cells that are neither done nor skipped, in grid order.
+
+    Raises:
+        ConfigError: If some of them are ``stale`` (results of other settings are never
+            overwritten).
+    """
     current = states(study)
     cells = [c for c in study.cells if skip is None or not skip(c)]
     stale = [study.cell_name(c) for c in cells if current[c.id] == "stale"]
@@ -209,17 +230,29 @@ def run_study(
         )
     todo = [c for c in cells if current[c.id] != "done"]
     logger.info("%d of %d cells to run", len(todo), len(study.cells))
+    return todo
+
+
+def _check_outputs(study: Study, todo: Sequence[Cell]) -> None:
+    """Refuse here, not in every batch's process, outputs the cells ``todo`` cannot write.
+
+    Raises:
+        ConfigError: If the results directory cannot be written, or the study logs to
+            TensorBoard and its directory cannot be written or ``tensorboardX`` is missing.
+    """
     tensorboard = study.tensorboard_dir
-    if tensorboard is not None and todo:  # refused here, not in every batch's process
+    if tensorboard is not None and todo:
         require_tensorboard()
         ensure_writable(tensorboard)
     ensure_writable(study.results_dir)
+
+
+def _jobs(study: Study, batches: Sequence[Sequence[Cell]]) -> list[Job]:
+    """The batches as `Job`s: their cells, directories, JAX cache and TensorBoard root."""
     directory = compile_cache.current() or compile_cache.default_dir()
     cache = None if directory is None else str(directory)
-    batches = plan_batches(study, todo, batch, mix_contexts)
-    if on_batches is not None:
-        on_batches(batches)
-    jobs = [
+    tensorboard = study.tensorboard_dir
+    return [
         Job(
             [c.model_dump(mode="json") for c in cells],
             [str(cell_dir(study, c)) for c in cells],
@@ -228,12 +261,6 @@ def run_study(
         )
         for cells in batches
     ]
-    if watchdog is None and (workers > 1 or ray is not None):
-        watchdog = UNWATCHED  # separate processes, never killed
-    execute = partial(execute_batch, watchdog=watchdog, runner=claims.new_runner())
-    if ray is not None:
-        return _run_ray(jobs, ray, execute, on_cell)
-    return _run_local(jobs, workers, execute, on_cell, on_round)
 
 
 class Job(NamedTuple):
