@@ -200,6 +200,32 @@ def ppo_update(
         (adapted to the last epoch's mean KL).
     """
     hp = state.hparams
+    samples = _samples(traj, last_value, hp, config)
+    key, k_perm = jax.random.split(state.key)
+    step = _Step(apply_fn, optimizer, config, hp, state.kl_coeff, _plan(hp, config))
+    init = (state.params, state.opt_state, jnp.float32(0.0))  # (params, opt state, its KL)
+    params, opt_state, kl = _epochs(partial(_epoch, step, samples), init, k_perm, hp, config)
+    kl_coeff = update_kl_coeff(state.kl_coeff, kl, config.kl_target)
+    return state.replace(params=params, opt_state=opt_state, key=key, kl_coeff=kl_coeff)
+
+
+Samples = tuple[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array]
+"""An update's samples: ``(obs, action, log_prob, advantage, return)``, each ``[N, ...]``."""
+
+Carry = tuple[Any, Any, Any]
+"""What an epoch's steps carry: ``(params, opt_state, x)``; ``x`` the gradients accumulated
+over a minibatch's chunks (a minibatch step) or the last pass's mean KL (an epoch)."""
+
+
+def _samples(
+    traj: Transition, last_value: jax.Array, hp: dict[str, jax.Array], config: PPOConfig
+) -> Samples:
+    """The rollout ``[T, E, ...]`` as samples ``[N, ...]``, with GAE advantages and returns.
+
+    GAE runs on the rewards times ``config.reward_scale``, with the tuned ``gamma`` when
+    present and the traced ``lambda``; then time and environments are flattened
+    (``N = T * E``).
+    """
     adv, ret = gae(
         traj.reward * config.reward_scale,
         traj.value,
@@ -209,70 +235,139 @@ def ppo_update(
         hp["lambda"],
     )
     batch = (traj.obs, traj.action, traj.log_prob, adv, ret)
-    flat = jax.tree.map(lambda x: x.reshape((-1, *x.shape[2:])), batch)  # [N, ...]
-    key, k_perm = jax.random.split(state.key)
+    return jax.tree.map(lambda x: x.reshape((-1, *x.shape[2:])), batch)
+
+
+class _Plan(NamedTuple):
+    """How an epoch cuts its ``N`` samples into chunks and when it steps the optimiser.
+
+    Attributes:
+        chunks: Chunks ``[N / chunks, ...]`` per epoch (static): the minibatches untuned,
+            ``config.minibatch_chunks`` when the minibatch count is tuned.
+        group: Chunks per optimiser step: 1 untuned; ``chunks / minibatches`` tuned (traced).
+        tuned: The minibatch count is tuned: gradients are averaged over each group's chunks.
+        outside: Advantages are standardised per minibatch before the loss (their
+            normalisation is tuned, or a minibatch spans several chunks); else inside it.
+    """
+
+    chunks: int
+    group: jax.Array | int
+    tuned: bool
+    outside: bool
+
+
+def _plan(hp: dict[str, jax.Array], config: PPOConfig) -> _Plan:
+    """The epochs' chunking for the tuned hyperparameters ``hp`` (`_Plan`)."""
     tuned_mb = "minibatches" in hp
     chunks = config.minibatch_chunks if tuned_mb else config.batch_size // config.minibatch_size
     if chunks is None:  # tuned minibatches without chunks (untuned: a whole division)
         raise ValueError("tuned minibatches need config.minibatch_chunks (tuning.for_space)")
-    # Chunks per optimiser step: 1 untuned; chunks / minibatches tuned (traced).
     group = chunks // hp["minibatches"].astype(jnp.int32) if tuned_mb else 1
-    # Advantages standardised outside the loss when their normalisation is tuned or a
-    # minibatch spans several chunks; inside it (as always) otherwise.
-    outside = tuned_mb or "adv_norm" in hp
+    return _Plan(chunks, group, tuned_mb, tuned_mb or "adv_norm" in hp)
+
+
+class _Step(NamedTuple):
+    """What every minibatch step of one member's update uses (see `ppo_update`'s Args)."""
+
+    apply_fn: ApplyFn
+    optimizer: optax.GradientTransformation
+    config: PPOConfig
+    hparams: dict[str, jax.Array]
+    kl_coeff: jax.Array
+    plan: _Plan
+
+
+def _minibatch_step(
+    step: _Step, carry: Carry, xs: tuple[jax.Array, Samples]
+) -> tuple[Carry, jax.Array]:
+    """One chunk of an epoch: its loss's gradient, and an optimiser step if a minibatch ends.
+
+    Args:
+        step: The update's functions, settings and chunking.
+        carry: ``(params, opt_state, acc)``; ``acc`` the gradients summed over the current
+            minibatch's chunks so far (``None`` untuned: every chunk is a minibatch).
+        xs: ``(j, chunk)``: the chunk's index in the epoch and its samples ``[B, ...]``.
+
+    Returns:
+        The new carry and the chunk's KL estimate (a scalar).
+    """
+    p, o, acc = carry
+    j, mb = xs
     grad = jax.grad(ppo_loss, has_aux=True)
+    outside = step.plan.outside
+    grads, info = grad(p, step.apply_fn, mb, step.hparams, step.kl_coeff, step.config, not outside)
+    if not step.plan.tuned:
+        updates, o = step.optimizer.update(grads, o, p)
+        return (optax.apply_updates(p, updates), o, acc), info["kl"]
+    group = step.plan.group
+    acc = jax.tree.map(jnp.add, acc, grads)
+    last = (j + 1) % group == 0
+    mean = jax.tree.map(lambda g: g / group, acc)
+    updates, o2 = step.optimizer.update(mean, o, p)
+    p2 = optax.apply_updates(p, updates)
+    p, o = _where(last, (p2, o2), (p, o))
+    acc = jax.tree.map(lambda a: jnp.where(last, jnp.zeros_like(a), a), acc)
+    return (p, o, acc), info["kl"]
 
-    def epoch(carry, k):
-        params, opt_state, _ = carry
-        perm = jax.random.permutation(k, config.batch_size)
-        data = jax.tree.map(lambda x: x[perm], flat)
-        if outside:
-            data = (*data[:3], _standardised(data[3], chunks, group, hp.get("adv_norm")), data[4])
-        mbs = jax.tree.map(lambda x: x.reshape((chunks, -1, *x.shape[1:])), data)
 
-        def step(c, xs):  # one chunk [B, ...]: accumulate; step at the end of a minibatch
-            p, o, acc = c
-            j, mb = xs
-            grads, info = grad(p, apply_fn, mb, hp, state.kl_coeff, config, not outside)
-            if not tuned_mb:
-                updates, o = optimizer.update(grads, o, p)
-                return (optax.apply_updates(p, updates), o, acc), info["kl"]
-            acc = jax.tree.map(jnp.add, acc, grads)
-            last = (j + 1) % group == 0
-            mean = jax.tree.map(lambda g: g / group, acc)
-            updates, o2 = optimizer.update(mean, o, p)
-            p2 = optax.apply_updates(p, updates)
-            p, o = _where(last, (p2, o2), (p, o))
-            acc = jax.tree.map(lambda a: jnp.where(last, jnp.zeros_like(a), a), acc)
-            return (p, o, acc), info["kl"]
+def _epoch(step: _Step, samples: Samples, carry: Carry, key: jax.Array) -> tuple[Carry, jax.Array]:
+    """One pass over the samples ``[N, ...]`` in a random order, chunk by chunk ``[B, ...]``.
 
-        zeros = jax.tree.map(jnp.zeros_like, params) if tuned_mb else None
-        (params, opt_state, _), kls = jax.lax.scan(
-            step, (params, opt_state, zeros), (jnp.arange(chunks), mbs)
-        )
-        return (params, opt_state, kls.mean()), kls.mean()
+    Args:
+        step: The update's functions, settings and chunking.
+        samples: The update's samples (`_samples`).
+        carry: ``(params, opt_state, kl)`` (``kl`` of the previous pass, not read).
+        key: The pass's permutation key.
 
-    init = (state.params, state.opt_state, jnp.float32(0.0))  # (params, opt state, its KL)
+    Returns:
+        ``((params, opt_state, kl), kl)``, ``kl`` the pass's mean KL estimate (a scalar).
+    """
+    params, opt_state, _ = carry
+    plan, hp = step.plan, step.hparams
+    perm = jax.random.permutation(key, step.config.batch_size)
+    data = jax.tree.map(lambda x: x[perm], samples)
+    if plan.outside:
+        advantage = _standardised(data[3], plan.chunks, plan.group, hp.get("adv_norm"))
+        data = (*data[:3], advantage, data[4])
+    mbs = jax.tree.map(lambda x: x.reshape((plan.chunks, -1, *x.shape[1:])), data)
+    zeros = jax.tree.map(jnp.zeros_like, params) if plan.tuned else None
+    (params, opt_state, _), kls = jax.lax.scan(
+        partial(_minibatch_step, step), (params, opt_state, zeros), (jnp.arange(plan.chunks), mbs)
+    )
+    return (params, opt_state, kls.mean()), kls.mean()
+
+
+def _epochs(
+    epoch: Callable[[Carry, jax.Array], tuple[Carry, jax.Array]],
+    init: Carry,
+    key: jax.Array,
+    hp: dict[str, jax.Array],
+    config: PPOConfig,
+) -> Carry:
+    """``config.epochs`` passes of ``epoch``, or the member's tuned ``epochs``.
+
+    A tuned count runs ``config.max_epochs`` passes, those beyond the member's count masked
+    (they leave everything as it was; keys from `_epoch_keys`).
+
+    Returns:
+        ``(params, opt_state, kl)`` after the passes, ``kl`` the last pass's mean KL.
+    """
     if "epochs" not in hp:
-        keys = jax.random.split(k_perm, config.epochs)  # as every run before tuned counts
+        keys = jax.random.split(key, config.epochs)  # as every run before tuned counts
         (params, opt_state, _), kls = jax.lax.scan(epoch, init, keys)
-        kl = kls[-1]
-    else:
-        if config.max_epochs is None:
-            raise ValueError("tuned epochs need config.max_epochs (tuning.for_space)")
-        count = hp["epochs"].astype(jnp.int32)
+        return params, opt_state, kls[-1]
+    if config.max_epochs is None:
+        raise ValueError("tuned epochs need config.max_epochs (tuning.for_space)")
+    count = hp["epochs"].astype(jnp.int32)
 
-        def masked(carry, xs):  # passes beyond the member's count leave everything as it was
-            e, k = xs
-            new, _ = epoch(carry, k)
-            return _where(e < count, new, carry), None
+    def masked(carry: Carry, xs: tuple[jax.Array, jax.Array]) -> tuple[Carry, None]:
+        e, k = xs
+        new, _ = epoch(carry, k)
+        return _where(e < count, new, carry), None
 
-        keys = _epoch_keys(k_perm, config.max_epochs)
-        (params, opt_state, kl), _ = jax.lax.scan(
-            masked, init, (jnp.arange(config.max_epochs), keys)
-        )
-    kl_coeff = update_kl_coeff(state.kl_coeff, kl, config.kl_target)
-    return state.replace(params=params, opt_state=opt_state, key=key, kl_coeff=kl_coeff)
+    keys = _epoch_keys(key, config.max_epochs)
+    (params, opt_state, kl), _ = jax.lax.scan(masked, init, (jnp.arange(config.max_epochs), keys))
+    return params, opt_state, kl
 
 
 def _epoch_keys(key: jax.Array, epochs: int) -> jax.Array:
