@@ -9,6 +9,8 @@ RENAMED = [
     ("metapbt.studies.config", "MethodSpec", "metapbt.studies.config", "StudyMethod"),
     ("metapbt.studies.config", "Protocol", "metapbt.runs.config", "TrainingProtocol"),
     ("metapbt.runs.config", "Protocol", "metapbt.runs.config", "TrainingProtocol"),
+    ("metapbt.runs.batch", "run_groups", "metapbt.runs.resume", "run_groups"),
+    ("metapbt.runs.batch", "set_aside_corrupt", "metapbt.runs.resume", "set_aside_corrupt"),
 ]
 
 

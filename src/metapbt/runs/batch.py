@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from metapbt._atomic import write_text_atomic
+from metapbt._deprecation import renamed
 from metapbt.engine.factory import make_trainer
 from metapbt.engine.ppo import MemberState
 from metapbt.engine.trainer_base import BasePopulationTrainer
@@ -45,13 +45,24 @@ from metapbt.population.space import Config
 from metapbt.runs.checkpoint import Checkpoint
 from metapbt.runs.config import RunConfig
 from metapbt.runs.loggers import RoundReport, RunLogger
-from metapbt.runs.outputs import CHECKPOINT, PHASES, RunOutputs, summary
+from metapbt.runs.outputs import PHASES, RunOutputs, summary
 from metapbt.runs.resolve import ResolvedRun, batch_key, resolve
 
 logger = logging.getLogger(__name__)
 
 Result = dict[str, Any] | BaseException
 """A run's summary (``metapbt.summary/1``), or the error that stopped it."""
+
+_RENAMED = {
+    "run_groups": "metapbt.runs.resume.run_groups",
+    "set_aside_corrupt": "metapbt.runs.resume.set_aside_corrupt",
+}
+"""Names that moved to the resume policy's module; they still import from here, with a
+``DeprecationWarning`` (``metapbt._deprecation``)."""
+
+
+def __getattr__(name: str) -> Any:
+    return renamed(__name__, name, _RENAMED)
 
 
 @dataclass(frozen=True)
@@ -139,7 +150,7 @@ class Batch:
                 self.runs.append(_setup(i, job))
             except Exception as err:
                 self._record(i, job.out, err)
-        # Refused before a trainer is built: run_groups splits such runs into groups.
+        # Refused before a trainer is built: runs.resume.run_groups splits such runs into groups.
         saved = {Checkpoint.finished_rounds(run.outputs.checkpoint) for run in self.runs}
         saved.discard(-1)  # unreadable: that run's resume fails on its own below
         if len(saved) > 1:
@@ -330,51 +341,6 @@ class Batch:
             raise err
         logger.warning("run %s failed: %s: %s", where, type(err).__name__, err)
         self._results[index] = err
-
-
-def run_groups(
-    jobs: Sequence[RunJob],
-    on_round: Callable[[int, RoundReport], None] | None = None,
-    on_start: Callable[[], None] | None = None,
-) -> list[Result]:
-    """`run_batch` for runs of one key that may have finished different rounds.
-
-    Each job resumes when its directory holds a checkpoint (``job.resume`` is ignored); an
-    unreadable checkpoint is set aside first (`set_aside_corrupt`) and its run starts
-    again. Runs with the same finished rounds train together, ``on_start`` before each group
-    (a kill between two runs' files leaves them one round apart). Results in ``jobs`` order.
-    """
-    groups: dict[int, list[int]] = {}
-    for i, job in enumerate(jobs):
-        groups.setdefault(set_aside_corrupt(job.out / CHECKPOINT), []).append(i)
-    results: dict[int, Result] = {}
-    for members in groups.values():
-        if on_start is not None:
-            on_start()
-        group = [replace(jobs[i], resume=(jobs[i].out / CHECKPOINT).exists()) for i in members]
-        report = None if on_round is None else (lambda k, r, m=members: on_round(m[k], r))
-        try:
-            outcomes: list[Result] = run_batch(group, on_round=report)
-        except Exception as err:  # the batch itself failed (e.g. its trainer)
-            outcomes = [err] * len(group)
-        results.update(zip(members, outcomes, strict=True))
-    return [results[i] for i in range(len(jobs))]
-
-
-def set_aside_corrupt(checkpoint: Path) -> int:
-    """The checkpoint's finished rounds; an unreadable one is moved aside (``.corrupt``): 0.
-
-    Moving it aside is logged as a warning: its run starts again.
-    """
-    rounds = Checkpoint.finished_rounds(checkpoint)
-    if rounds >= 0:
-        return rounds
-    aside = checkpoint.with_name(checkpoint.name + ".corrupt")
-    os.replace(checkpoint, aside)
-    logger.warning(
-        "%s is unreadable (truncated?): moved to %s; the run starts again", checkpoint, aside.name
-    )
-    return 0
 
 
 @dataclass

@@ -35,11 +35,12 @@ import jax
 from metapbt import compile_cache
 from metapbt._atomic import ensure_writable, write_text_atomic
 from metapbt.errors import ConfigError, MetaPBTError
-from metapbt.runs.batch import RoundReport, RunJob, run_groups
+from metapbt.runs.batch import RoundReport, RunJob
 from metapbt.runs.checkpoint import Checkpoint
 from metapbt.runs.loggers import require_tensorboard, tensorboard_loggers
 from metapbt.runs.outputs import CHECKPOINT
 from metapbt.runs.resolve import batch_key
+from metapbt.runs.resume import run_groups
 from metapbt.studies import claims
 from metapbt.studies.config import Cell, Study
 from metapbt.studies.states import cell_dir, states
@@ -75,10 +76,11 @@ def run_cells(
 
     Module-level and JSON-in so that child processes and Ray can ship it. The cells must share
     a [`batch_key`][metapbt.runs.resolve.batch_key] (`plan_batches` makes them so); how they
-    resume, and what happens to an unreadable checkpoint: `run_groups`. ``jax_cache`` turns on JAX's
-    persistent compilation cache there (`metapbt.compile_cache.enable`: every program kept; a fresh
-    ``metapbt run`` process with a warm cache took 20.1 s keeping only JAX's default >1 s programs,
-    15.9 s keeping all; ``benchmarks/meta_explore.py``). ``tensorboard``: each cell's events go to
+    resume, and what happens to an unreadable checkpoint: `metapbt.runs.resume.run_groups`.
+    ``jax_cache`` turns on JAX's persistent compilation cache there
+    (`metapbt.compile_cache.enable`: every program kept; a fresh ``metapbt run`` process with a
+    warm cache took 20.1 s keeping only JAX's default >1 s programs, 15.9 s keeping all;
+    ``benchmarks/meta_explore.py``). ``tensorboard``: each cell's events go to
     ``<tensorboard>/<name of its directory>`` (a resumed cell adds an event file).
     """
     if jax_cache is not None:
