@@ -155,7 +155,7 @@ def test_off_with_the_compilation_cache_or_the_switch(program_store, monkeypatch
     assert not program_store.exists()
 
 
-@pytest.mark.parametrize("agent", ["ppo", "dqn"])
+@pytest.mark.parametrize("agent", ["ppo", pytest.param("dqn", marks=pytest.mark.slow)])  # one store
 def test_the_trainers_stored_programs_compute_what_tracing_does(program_store, monkeypatch, agent):
     from tests.engine.test_dqn import TINY
 

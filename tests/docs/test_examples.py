@@ -37,9 +37,16 @@ def test_a_test_with_block_gets_its_flags_on_every_command(tmp_path):
         blocks(page)
 
 
-#: Guides whose examples take 15-30 s each: run in the slow job (the README's and the getting-
-#: started page's, which cover the same commands on the defaults, run in the default job).
-SLOW_PAGES = {"docs/guides/run.md", "docs/guides/search-spaces.md", "docs/guides/studies.md"}
+#: Guides whose examples take 15-60 s each: run in the slow job (the README's and the getting-
+#: started page's, which cover the same commands on the defaults, run in the default job; the
+#: agents' and own-env guides' paths are tested in tests/engine/test_dqn.py and test_any_env.py).
+SLOW_PAGES = {
+    "docs/guides/run.md",
+    "docs/guides/search-spaces.md",
+    "docs/guides/studies.md",
+    "docs/guides/agents.md",
+    "docs/guides/own-env.md",
+}
 
 
 def _param(page):

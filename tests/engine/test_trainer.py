@@ -21,7 +21,14 @@ def test_fast_preset_learns_cart_pole():
     assert after.min() > 100 and after.max() > 300
 
 
-@pytest.mark.parametrize("env_id", ["mountain_car", "pendulum", "acrobot"])
+@pytest.mark.parametrize(  # one in the default job; the others' dynamics: test_classic_control.py
+    "env_id",
+    [
+        pytest.param("mountain_car", marks=pytest.mark.slow),
+        "pendulum",
+        pytest.param("acrobot", marks=pytest.mark.slow),
+    ],
+)
 def test_every_environment_trains_and_evaluates(env_id):
     trainer = PopulationTrainer(env_id, "neptune", TINY, 2)
     state = trainer.init(jax.random.PRNGKey(0), configs([1e-3, 1e-4])[:2])

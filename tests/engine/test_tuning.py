@@ -90,7 +90,9 @@ def test_standardised_per_minibatch_of_chunks_by_hand():
     np.testing.assert_array_equal(raw, np.asarray(adv))
 
 
-@pytest.mark.parametrize("count", [1, 2, 4])  # 2: minibatches of 2 chunks, accumulated
+@pytest.mark.parametrize(  # 2: minibatches of 2 chunks, accumulated (1 and 4: the same path)
+    "count", [pytest.param(1, marks=pytest.mark.slow), 2, pytest.param(4, marks=pytest.mark.slow)]
+)
 def test_a_tuned_minibatch_count_equals_the_untuned_update_with_it(count):
     config = tuning.for_space(TINY, space(minibatches=Categorical((1, 2, 4))))
     tuned = trained(config, [{**BASE, "minibatches": count}] * 2)

@@ -223,6 +223,7 @@ class _Interrupt(tune.Callback):
             os.kill(os.getpid(), signal.SIGINT)
 
 
+@pytest.mark.slow  # the scheduler's state round trip: test_history_state_file_and_ray_replay_policy
 def test_tuner_restore_continues_the_same_population(local_ray, tmp_path):
     scheduler = MetaPB2("pb2-star", SPACE, metric="score", mode="max", perturbation_interval=3)
     _tuner(tmp_path, "exp", scheduler, [_Interrupt(scheduler, tmp_path / "fired")]).fit()

@@ -76,6 +76,7 @@ def test_a_failing_run_is_reported_and_the_others_go_on(tmp_path):
         run_batch([RunJob(bad, tmp_path / "bad2")], raise_errors=True)
 
 
+@pytest.mark.slow  # one run's kill and resume: test_run.py; kills at any instant: test_chaos.py
 def test_a_killed_batch_resumes_every_run_to_the_same_history(batched, tmp_path, monkeypatch):
     root, _ = batched
     jobs = [RunJob(c, tmp_path / f"run{i}") for i, c in enumerate(CONFIGS)]
@@ -112,6 +113,7 @@ def test_runs_of_other_envs_contexts_or_protocols_do_not_share_a_batch(tmp_path)
         run_batch([RunJob(CONFIGS[0], tmp_path / "a"), RunJob(other, tmp_path / "b")])
 
 
+@pytest.mark.slow  # per-member contexts in one program: tests/engine/test_any_env.py
 def test_contexts_of_one_env_mix_in_a_batch_with_the_same_history_as_alone(batched, tmp_path):
     root, _ = batched
     earth = RunConfig(method="pbt", context="earth", seed=1, **PROTOCOL)
@@ -135,7 +137,9 @@ def test_which_runs_may_mix_contexts():
 @pytest.mark.parametrize(
     ("env", "context", "preset", "interval"),
     [
-        ("lunar_lander", "leg_height=12", "classic", 2000),
+        pytest.param(  # the host trainer's run: tests/engine/test_host_trainer.py
+            "lunar_lander", "leg_height=12", "classic", 2000, marks=pytest.mark.slow
+        ),
         pytest.param(
             "inverted_pendulum", "earth", "brax-fast", 51_200, marks=pytest.mark.slow
         ),  # a Brax compilation: in the slow job

@@ -39,7 +39,7 @@ SLOW = pytest.mark.slow  # the same resume path as meta-prior (GP bandit) or met
         pytest.param("multitask", marks=SLOW),
         pytest.param("taf", marks=SLOW),
         pytest.param("dkl", marks=SLOW),
-        "meta-dkl",
+        pytest.param("meta-dkl", marks=SLOW),
     ],
 )
 def test_killed_run_resumes_to_the_same_history(tmp_path, meta_store, method):

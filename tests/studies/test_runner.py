@@ -157,6 +157,7 @@ def test_killed_study_resumes_without_rerunning_finished_cells(tmp_path, monkeyp
     assert set(runner.states(study).values()) == {"done"}
 
 
+@pytest.mark.slow  # Ray runs cells: also test_ray_worker_death.py; the adapter: test_ray_tune.py
 def test_two_cells_through_ray_on_a_local_instance(tmp_path):
     ray = pytest.importorskip("ray")
     study = load_study(_study(tmp_path))
