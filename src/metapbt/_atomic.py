@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +45,41 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], object]) 
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def remove_dead_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporaries that killed writers left in `folder`; return them.
+
+    `write_atomic` removes its temporary file unless its process is killed mid-write.
+
+    A temporary file names its writer's process id: only those of processes that no longer run
+    (on this machine) are removed, so a live writer's file is never touched. The files they were
+    written for are intact: a killed write never reached its rename.
+    """
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp*"):
+        match = _TEMPORARY.fullmatch(tmp.name)
+        if match is None or _alive(int(match.group(1))):
+            continue
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed
+
+
+_TEMPORARY = re.compile(r"\..+\.(\d+)\.tmp[^/]*")
+"""`write_atomic`'s temporary names: `.<stem>.<pid>.tmp<suffix>`."""
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:

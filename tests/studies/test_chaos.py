@@ -106,13 +106,13 @@ def test_a_run_killed_at_random_instants_resumes_to_the_uninterrupted_history(tm
         "--method",
         "pb2-star",
         "--preset",
-        "fast",
-        "--population",
+        "classic",  # rounds of about a second: with `fast`'s 0.1 s a start that outlives its
+        "--population",  # start-up finished the run, and too few kills landed (3 of 20)
         "2",
         "--budget",
-        "16000",
+        "1600000",
         "--interval",
-        "2000",
+        "40000",
         "--no-watchdog",
     ]
     assert _command([*base, "--out", "calm"], tmp_path).wait(timeout=1800) == 0

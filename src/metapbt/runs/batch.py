@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metapbt._atomic import write_text_atomic
+from metapbt._atomic import remove_dead_temporaries, write_text_atomic
 from metapbt._deprecation import renamed
 from metapbt.engine.factory import make_trainer
 from metapbt.engine.ppo import MemberState
@@ -378,8 +378,10 @@ def _setup(index: int, job: RunJob) -> _Run:
 
 def _resume(run: _Run, fresh: MemberState) -> MemberState:
     """Restore a saved run into ``run`` (its population and checkpoint); its state."""
+    run.outputs.root.mkdir(parents=True, exist_ok=True)
+    for tmp in remove_dead_temporaries(run.outputs.root):  # a write its process did not finish
+        logger.info("removed %s, left by a killed process", tmp)
     if not run.outputs.checkpoint.exists():
-        run.outputs.root.mkdir(parents=True, exist_ok=True)
         return fresh
     saved = Checkpoint.load(run.outputs.checkpoint, template=fresh)
     saved.check_config(run.checkpoint.config, run.outputs.root)
