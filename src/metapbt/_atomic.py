@@ -59,7 +59,7 @@ def remove_dead_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
     removed = []
     for tmp in Path(folder).glob(".*.tmp*"):
         match = _TEMPORARY.fullmatch(tmp.name)
-        if match is None or _alive(int(match.group(1))):
+        if match is None or process_alive(int(match.group(1))):
             continue
         tmp.unlink(missing_ok=True)
         removed.append(tmp)
@@ -70,14 +70,13 @@ _TEMPORARY = re.compile(r"\..+\.(\d+)\.tmp[^/]*")
 """`write_atomic`'s temporary names: `.<stem>.<pid>.tmp<suffix>`."""
 
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` runs on this machine (another user's counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # another user's live process
+    except PermissionError:
         return True
     return True
 

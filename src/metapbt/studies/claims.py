@@ -26,6 +26,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from metapbt._atomic import process_alive
+
 logger = logging.getLogger(__name__)
 
 CLAIM = "claim.json"
@@ -75,7 +77,7 @@ def _stale(path: Path, stale_seconds: float) -> bool:
     except FileNotFoundError:
         return True
     claim = _read(path)
-    if claim is not None and claim.host == socket.gethostname() and not _alive(claim.pid):
+    if claim is not None and claim.host == socket.gethostname() and not process_alive(claim.pid):
         return True
     return age > stale_seconds
 
@@ -167,13 +169,3 @@ def _read(path: Path) -> Claim | None:
         return Claim(**json.loads(Path(path).read_text()))
     except (OSError, ValueError, TypeError):
         return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
