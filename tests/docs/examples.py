@@ -6,6 +6,8 @@ says otherwise, as an HTML comment (invisible on the site and on GitHub):
 * ``<!-- not run: REASON -->``: the block is shown only (a GPU, hours of compute, an install);
 * ``<!-- test-with: FLAGS -->``: a ``bash`` block runs with ``FLAGS`` appended to every
   ``metapbt`` command (the cheap form: tiny budgets; click keeps an option's last value);
+* ``<!-- slow: REASON -->``: the block runs in the slow job only (with the page's other blocks,
+  in order), for an example whose path a default-job test already covers (REASON names it);
 * ``<!-- file: NAME -->``: the block (any language) is written to ``NAME`` in the page's
   directory before the page's blocks run, so a later command can use it (a study file).
 
@@ -26,7 +28,7 @@ _BLOCK = re.compile(
     r"```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^```[ \t]*$",
     re.M | re.S,
 )
-_DIRECTIVE = re.compile(r"^(?P<kind>not run|test-with|file):\s*(?P<value>.*)$")
+_DIRECTIVE = re.compile(r"^(?P<kind>not run|test-with|slow|file):\s*(?P<value>.*)$")
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,12 @@ class Block:
 
     @property
     def runs(self) -> bool:
-        return self.lang in RUN_LANGS and self.directive in (None, "test-with")
+        return self.lang in RUN_LANGS and self.directive in (None, "test-with", "slow")
+
+    @property
+    def slow(self) -> bool:
+        """Runs in the slow job only."""
+        return self.directive == "slow"
 
     def command(self) -> str:
         """The block as the test runs it (``bash``: continuations joined, flags appended)."""

@@ -32,6 +32,9 @@ def test_a_test_with_block_gets_its_flags_on_every_command(tmp_path):
     block, text = blocks(page)
     assert block.command() == "metapbt run --env a --out x --budget 4000  # c\necho metapbt run"
     assert not text.runs and text.lang == "text"
+    page.write_text("<!-- slow: covered -->\n```python\nprint(1)\n```\n")
+    (slow,) = blocks(page)
+    assert slow.runs and slow.slow and slow.value == "covered"
     page.write_text("<!-- run it -->\n```bash\nls\n```\n")
     with pytest.raises(ValueError, match="unknown or empty directive"):
         blocks(page)
@@ -49,22 +52,32 @@ SLOW_PAGES = {
 }
 
 
-def _param(page):
-    name = str(page.relative_to(ROOT))
-    return pytest.param(page, id=name, marks=[pytest.mark.slow] if name in SLOW_PAGES else [])
+def _params():
+    """A page's default-job blocks, and (slow job) all its blocks where some are slow."""
+    for page in PAGES:
+        name = str(page.relative_to(ROOT))
+        if name in SLOW_PAGES:
+            yield pytest.param(page, True, id=name, marks=pytest.mark.slow)
+            continue
+        runs = [b for b in blocks(page) if b.runs]
+        if any(not b.slow for b in runs):
+            yield pytest.param(page, False, id=name)
+        if any(b.slow for b in runs):
+            yield pytest.param(page, True, id=f"{name}-slow", marks=pytest.mark.slow)
 
 
-@pytest.mark.parametrize("page", [_param(p) for p in PAGES])
-def test_the_pages_examples_run(page, tmp_path):
+@pytest.mark.parametrize(("page", "with_slow"), list(_params()))
+def test_the_pages_examples_run(page, with_slow, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "MPLBACKEND": "Agg"}
     found = blocks(page)
     for block in found:
         if block.directive == "file":
             (tmp_path / block.value).write_text(block.body)
+    seen = SEEN if not with_slow else set()
     for block in found:
-        if not block.runs or block.body in SEEN:
+        if not block.runs or block.body in seen or (block.slow and not with_slow):
             continue
-        SEEN.add(block.body)
+        seen.add(block.body)
         if block.lang == "python":
             (tmp_path / "example.py").write_text(block.body)
             args = [sys.executable, "example.py"]

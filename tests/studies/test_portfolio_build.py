@@ -15,7 +15,7 @@ from metapbt.runs.run import RunConfig, run
 from metapbt.studies import portfolio_build as pf
 
 SETUP = pf.PortfolioSetup(
-    env="cart_pole", contexts=("earth", "neptune"), configs=3, seeds=2, steps=2000, best=2
+    env="cart_pole", contexts=("earth", "neptune"), configs=4, seeds=2, steps=2000, best=2
 )
 
 
@@ -31,7 +31,7 @@ def test_candidates_keep_the_best_per_task(built):
     root, found, _ = built
     assert [c.source for c in found] == ["cart_pole earth"] * 2 + ["cart_pole neptune"] * 2
     data = json.loads((root / "candidates" / "cart_pole__earth.json").read_text())
-    assert len(data["configs"]) == 3 and np.shape(data["scores"]) == (3, 2)
+    assert len(data["configs"]) == 4 and np.shape(data["scores"]) == (4, 2)
     means = [m if m is not None else -np.inf for m in data["mean"]]
     assert means[data["best"][0]] == max(means)
     assert found[0].config == data["configs"][data["best"][0]]
