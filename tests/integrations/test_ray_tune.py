@@ -154,7 +154,11 @@ def _check_against_ray(scheduler, reports):
             f"member {row.member} (trial {members[row.member]}) was told a reward at step "
             f"{row.step} but reported iterations {frame['training_iteration'].tolist()}; "
             f"statuses {[(t.trial_id, t.status, t.error_file) for t in scheduler._members]}; "
-            f"history:\n{history.to_string()}"
+            f"history:\n{history.to_string()}\nreports (issue 43's clone race: keep these):\n"
+            + "\n".join(
+                f"{trial}: {f[['training_iteration', 'parent', 'start', 'score']].values.tolist()}"
+                for trial, f in frames.items()
+            )
         )
         assert row.reward == pytest.approx(at_step.iloc[-1])
     clones = history[(history["clone_source"] >= 0) & (history["step"] < ITERATIONS)]
