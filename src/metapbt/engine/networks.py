@@ -9,12 +9,15 @@ Each network is a torso and a linear head: an MLP over vector observations, or a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import distrax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+if TYPE_CHECKING:
+    import distrax
 
 
 def bounds_scaling(
@@ -139,6 +142,10 @@ class ActorCritic(nn.Module):
     @nn.compact
     def __call__(self, obs: jax.Array) -> tuple[distrax.Distribution, jax.Array]:
         """Action distribution and value for ``obs [..., obs_dim]`` (``[..., H, W, C]``: CNN)."""
+        # Imported here: distrax loads TensorFlow Probability's JAX substrate (0.6-0.9 s here),
+        # which every process importing the package paid, training PPO or not.
+        import distrax
+
         if self.torso == "mlp" and self.obs_ndim > 1:
             obs = obs.reshape((*obs.shape[: -self.obs_ndim], -1))
         if self.obs_center is not None:
