@@ -9,8 +9,9 @@ with a driver slowed by ``$SLOW`` seconds at every sync point (a loaded machine'
 trainable appends its events (start, restore with the donor and iteration, report, return) to a
 JSON-lines file. A run is flagged when the population was told no reward for a member (a trial
 that stopped reporting) or a trial's Ray iteration differs from its own count; a flagged run
-prints its history, reports and events. 2026-12-07: 45 runs, none flagged (the race was seen in
-the default test job beside other work).
+prints its history, reports and events. 2026-12-07: 68 runs (52 reusing actors, 4 with fresh
+actors, 12 asynchronous), none flagged; the race was seen in the default test job beside other
+work.
 """
 
 import json
