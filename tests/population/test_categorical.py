@@ -118,16 +118,18 @@ def test_random_and_pbt_populations_run_and_resume_with_categoricals():
     assert fixed.ask() == before
 
 
+MIXED = SearchSpace(
+    {
+        "lr": Float(1e-5, 1e-3, log=True),
+        "opt": Categorical(("adam", "sgd", "rmsprop")),
+        "clip": Float(0.1, 0.5),
+    }
+)
+
+
 def _run_mixed(seed: int, rounds: int = 10, pop: Population | None = None, start: int = 1):
     """pb2-mix on a task whose 'sgd' category learns four times faster."""
-    space = SearchSpace(
-        {
-            "lr": Float(1e-5, 1e-3, log=True),
-            "opt": Categorical(("adam", "sgd", "rmsprop")),
-            "clip": Float(0.1, 0.5),
-        }
-    )
-    pop = pop or Population(space, size=4, method="pb2-mix", seed=seed)
+    pop = pop or Population(MIXED, size=4, method="pb2-mix", seed=seed)
     noise = np.random.default_rng(seed + 100 * start)
     score = [0.0] * 4 if start == 1 else pop.history.to_frame().groupby("member")["reward"].last()
     score = list(score)
@@ -190,14 +192,7 @@ def test_an_unplayed_category_is_tried_before_the_bandit_draws():
 
 
 def _first_round_on_best(seed: int, optimistic: bool, rounds: int = 5) -> float:
-    space = SearchSpace(
-        {
-            "lr": Float(1e-5, 1e-3, log=True),
-            "opt": Categorical(("adam", "sgd", "rmsprop")),
-            "clip": Float(0.1, 0.5),
-        }
-    )
-    pop = Population(space, size=4, method="pb2-mix", seed=seed)
+    pop = Population(MIXED, size=4, method="pb2-mix", seed=seed)
     pop.method.explorer.categorical.optimistic = optimistic
     frame = _run_mixed(seed, rounds, pop=pop).history.to_frame()
     return frame.loc[frame["opt"] == "sgd", "step"].min() / 10  # NaN: never tried
