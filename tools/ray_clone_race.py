@@ -5,17 +5,16 @@ Usage::
     python3 tools/ray_clone_race.py RUNS reuse|fresh synch|async    # SLOW=3: seconds per sync
 
 The experiment of ``tests/integrations/test_ray_tune.py`` (4 trials, 9 iterations, PB2* every 3)
-with a driver slowed by ``$SLOW`` seconds at every sync point (a loaded machine's GP fit). Each
-trainable appends its events (start, restore with the donor and iteration, report, return) to a
-JSON-lines file. A run is flagged when the population was told no reward for a member (a trial
-that stopped reporting) or a trial's Ray iteration differs from its own count; a flagged run
-prints its history, reports and events. 2026-12-07: 68 runs (52 reusing actors, 4 with fresh
-actors, 12 asynchronous), none flagged; the race was seen in the default test job beside other
-work.
+with a driver slowed by ``$SLOW`` seconds at every sync point (a loaded machine's GP fit): the
+test's own trainable, imported from it, given an events file, where it appends its events
+(start, restore with the donor and iteration, report, return) as JSON lines. A run is flagged
+when the population was told no reward for a member (a trial that stopped reporting) or a
+trial's Ray iteration differs from its own count; a flagged run prints its history, reports and
+events. 2026-12-07: 68 runs (52 reusing actors, 4 with fresh actors, 12 asynchronous), none
+flagged; the race was seen in the default test job beside other work.
 """
 
 import json
-import math
 import os
 import sys
 import tempfile
@@ -26,50 +25,9 @@ import ray
 from ray import tune
 
 from metapbt.integrations.ray_tune import MetaPB2
-from metapbt.population.space import Float, Int, SearchSpace
 
-ITERATIONS = 9
-SPACE = SearchSpace({"lr": Float(1e-5, 1e-3, log=True), "batch": Int(16, 256, log=True)})
-
-
-def log(path, **kw):
-    """Append one event to the JSON-lines file ``path``."""
-    with open(path, "a") as f:
-        f.write(json.dumps({"t": time.time(), "pid": os.getpid(), **kw}) + "\n")
-
-
-def trainable(config):
-    """The test's trainable, logging its events; the state names who wrote it."""
-    me = tune.get_context().get_trial_id()
-    state = {"w": 0.0, "it": 0, "writer": me}
-    restored = tune.get_checkpoint()
-    if restored:
-        with restored.as_directory() as d:
-            state = json.loads((Path(d) / "s.json").read_text())
-        log(
-            config["log"],
-            ev="restore",
-            me=me,
-            frm=state["writer"],
-            it=state["it"],
-            ckpt=restored.path,
-        )
-    else:
-        log(config["log"], ev="start", me=me)
-    while state["it"] < ITERATIONS:
-        state["it"] += 1
-        state["w"] += (
-            1.0 - abs(math.log10(config["lr"]) + 3.5) - abs(math.log2(config["batch"]) - 6) / 4
-        )
-        state["writer"] = me
-        with tempfile.TemporaryDirectory() as d:
-            (Path(d) / "s.json").write_text(json.dumps(state))
-            log(config["log"], ev="report", me=me, it=state["it"])
-            tune.report(
-                {"score": state["w"], "it": state["it"]},
-                checkpoint=tune.Checkpoint.from_directory(d),
-            )
-    log(config["log"], ev="return", me=me, it=state["it"])
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: its tests package
+from tests.integrations.test_ray_tune import SPACE, trainable
 
 
 class Reports(tune.Callback):
@@ -99,7 +57,7 @@ def once(root, k, reuse, synch):
     rep = Reports()
     tune.Tuner(
         trainable,
-        param_space={"log": logf},
+        param_space={"events": logf},
         tune_config=tune.TuneConfig(scheduler=sched, num_samples=4, reuse_actors=reuse),
         run_config=tune.RunConfig(
             storage_path=f"{root}/r", name=f"exp{k}", verbose=0, callbacks=[rep]

@@ -6,6 +6,7 @@ import math
 import os
 import signal
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,18 @@ ITERATIONS = 9
 SPACE = SearchSpace({"lr": Float(1e-5, 1e-3, log=True), "batch": Int(16, 256, log=True)})
 
 
+def _event(config, **fields):
+    """Append one event to the JSON-lines file ``config["events"]``, when the config names one.
+
+    ``tools/ray_clone_race.py`` runs this trainable with an events file to see what each trial
+    did (start, restore, report, return) when the clone race shows.
+    """
+    path = config.get("events")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps({"t": time.time(), "pid": os.getpid(), **fields}) + "\n")
+
+
 def trainable(config):
     """Score grows fastest at lr = 3e-4 and batch = 64; the state names who wrote it."""
     me = tune.get_context().get_trial_id()
@@ -36,6 +49,9 @@ def trainable(config):
     if restored:
         with restored.as_directory() as d:
             state = json.loads((Path(d) / "s.json").read_text())
+        _event(config, ev="restore", me=me, frm=state["writer"], it=state["it"])
+    else:
+        _event(config, ev="start", me=me)
     parent, start = state["writer"], state["w"]
     while state["it"] < ITERATIONS:
         state["it"] += 1
@@ -45,14 +61,17 @@ def trainable(config):
         state["writer"] = me
         metrics = {
             "score": state["w"],
+            "it": state["it"],  # the trial's own count, beside Ray's training_iteration
             "parent": parent,
             "start": start,
             "types": [type(config["lr"]).__name__, type(config["batch"]).__name__],
         }
         with tempfile.TemporaryDirectory() as d:
             (Path(d) / "s.json").write_text(json.dumps(state))
+            _event(config, ev="report", me=me, it=state["it"])
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
         parent, start = me, state["w"]
+    _event(config, ev="return", me=me, it=state["it"])
 
 
 @pytest.fixture(scope="module")
