@@ -23,9 +23,9 @@
    picks and over the picks from sync point 5 on, against the expected distance of a uniform
    draw (Monte-Carlo): a method near that line explores at random, above it worse than random.
    ``random`` is fresh uniform draws at the same sync points.
-2. The moving-optimum toy comparison: best final true score per method, mean and median over
-   seeds, from the ``moving`` runs, which are :func:`metapbt.toy.run_toy` step for step (checked
-   on seed 0 of every method against ``run_toy`` itself; printed).
+2. Best final true score per method and scenario, mean and median over seeds; on ``moving``
+   this is the moving-optimum toy comparison, its runs :func:`metapbt.toy.run_toy` step for
+   step (checked on seed 0 of every method against ``run_toy`` itself; printed).
 
 The meta methods get meta-data built here, in a temporary directory, from one ``pb2`` run of the
 same scenario on each of two related tasks (optimum shifted by +-0.05 per coordinate), the target
@@ -67,6 +67,7 @@ import numpy as np
 from metapbt.metadata.source import MetaSource, TaskRef
 from metapbt.population import methods
 from metapbt.population.decisions import Clone
+from metapbt.population.explorers.schedule import ScheduleExplorer
 from metapbt.population.explorers.training import TrainingSet
 from metapbt.population.initializers import given
 from metapbt.population.meta_io import save_run
@@ -140,6 +141,18 @@ def override_trust_region(text: str) -> dict[str, Any]:
     return changes
 
 
+def override_patience(text: str) -> dict[str, Any]:
+    """Apply ``KEY=VALUE,...`` to the ``PatienceSettings`` of every ``-patient`` method."""
+    changes = {}
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        changes[key] = _value(value)
+    if changes:
+        original = methods.patience_settings
+        methods.patience_settings = lambda: replace(original(), **changes)
+    return changes
+
+
 def override_settings(text: str) -> dict[str, Any]:
     """Apply ``KEY=VALUE,...`` to the ``PB2Settings`` of every PB2-family method.
 
@@ -168,6 +181,11 @@ ALL_METHODS = (
     "meta-dkl",
     "pb2-star-tr",
     "meta-prior-tr",
+    "pbt-patient",
+    "pb2-star-patient",
+    "meta-prior-patient",
+    "schedule-replay",
+    "schedule-pbt",
 )
 SIZE = 4
 QUANTILE = 0.25
@@ -333,7 +351,9 @@ def drive(
     """
     space = default_space()
     initializer = None
-    if scenario.near is not None:  # a warm start near u*, as from a good portfolio
+    # A schedule method starts every member on its schedule (from the related tasks' runs),
+    # never from a given start: on ``good`` it starts from the schedules, not near u*.
+    if scenario.near is not None and not isinstance(method.explorer, ScheduleExplorer):
         jitter = np.random.default_rng([seed, 4]).uniform(-1, 1, (SIZE, space.dim))
         units = np.clip(scenario.optimum(0) + scenario.near * jitter, 0.0, 1.0)
         initializer = given([space.from_unit(u) for u in units])
@@ -507,10 +527,11 @@ def report(quality: dict[str, Any], uniform: dict[str, Any], seeds: int) -> None
     for name in quality:
         print(f"\n{name}\n")
         print(quality_table(quality[name], uniform[name]))
+    for name in quality:
+        print(f"\n{name}: best final true score over {seeds} seeds\n")
+        print(toy_table(quality[name]))
     if "moving" not in quality:
         return
-    print(f"\nMoving-optimum toy (the moving runs): best final true score over {seeds} seeds\n")
-    print(toy_table(quality["moving"]))
     checks = {n: r["same_as_run_toy"] for n, r in quality["moving"].items()}
     print(f"\nsame final score as metapbt.toy.run_toy (seed 0): {checks}")
 
@@ -529,6 +550,9 @@ def main() -> None:
     parser.add_argument(
         "--trust-region", default="", help="TrustRegionSettings overrides, e.g. init_length=0.2"
     )
+    parser.add_argument(
+        "--patience", default="", help="PatienceSettings overrides, e.g. window=3,tolerance=0.1"
+    )
     parser.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS))
     parser.add_argument(
         "--no-calibration", action="store_true", help="skip the held-out coverage check"
@@ -537,6 +561,7 @@ def main() -> None:
     settings = override_settings(args.settings)
     dkl = override_dkl(args.dkl)
     trust_region = override_trust_region(args.trust_region)
+    patience = override_patience(args.patience)
     chosen = [s for s in SCENARIOS if s.name in args.scenarios.split(",")]
     names = [n.strip() for n in args.methods.split(",") if n.strip()]
     unknown = [n for n in names if n not in ALL_METHODS]
@@ -561,6 +586,7 @@ def main() -> None:
             "settings": settings,
             "dkl": dkl,
             "trust_region": trust_region,
+            "patience": patience,
             "seeds": args.seeds,
             "methods": names,
             "size": SIZE,

@@ -41,8 +41,9 @@ def drive(method, seed, rounds=4, size=8, source=None):
     return configs_per_round, pop
 
 
-# The -tr variants share their base method's explorer: two of them stand for all seven.
-CONTRACT = [m for m in methods.names() if not m.endswith("-tr")] + ["pb2-star-tr", "meta-prior-tr"]
+# The -tr and -patient variants share their base method's explorer: a few stand for all.
+VARIANTS = ["pb2-star-tr", "meta-prior-tr", "pbt-patient", "pb2-star-patient", "meta-prior-patient"]
+CONTRACT = [m for m in methods.names() if not m.endswith(("-tr", "-patient"))] + VARIANTS
 
 
 @pytest.mark.parametrize("method", CONTRACT)
@@ -63,7 +64,8 @@ def test_deterministic_under_a_seed(method, source):
     # Three rounds: the GP methods explore from round 2, MultiTask's multi-task GP in round 3.
     first = drive(method, seed=3, rounds=3, source=source)[0]
     assert first == drive(method, seed=3, rounds=3, source=source)[0]
-    if method != "random":
+    # The schedule methods replay the meta-data's schedules: no draw depends on the seed.
+    if method not in ("random", "schedule-replay", "schedule-pbt"):
         assert first != drive(method, seed=4, rounds=3, source=source)[0]
 
 

@@ -157,6 +157,28 @@ def test_killed_study_resumes_without_rerunning_finished_cells(tmp_path, monkeyp
     assert set(runner.states(study).values()) == {"done"}
 
 
+def test_the_beyond_the_portfolio_candidates_run_as_study_cells(tmp_path):
+    # Patience and schedule transfer through the study layer, on the bundled CartPole meta-data
+    # (recorded under another protocol: a warning, not an error).
+    methods = '["pbt-patient", "schedule-replay", "schedule-pbt"]'
+    study = load_study(_study(tmp_path, methods=methods, seeds=1))
+    results = runner.run_study(study)
+    assert sorted(r.state for r in results) == ["done"] * 3
+    for cell in study.cells:
+        folder = runner.cell_dir(study, cell)
+        explorer = json.loads((folder / "summary.json").read_text())["explorer"]
+        first = History.from_parquet(folder / "history.parquet").to_frame()
+        first = first[first["step"] == first["step"].min()].sort_values("member")
+        if cell.method.method == "pbt-patient":
+            assert "kept" in explorer and "inner" in explorer
+            continue
+        # Every member started on its schedule's first configuration.
+        starts = [s["configs"][0] for s in explorer["schedules"]]
+        assert explorer["follows"] == [0, 1] or cell.method.method == "schedule-pbt"
+        for (_, row), start in zip(first.iterrows(), starts, strict=True):
+            assert {k: row[k] for k in start} == pytest.approx(start)
+
+
 @pytest.mark.slow  # Ray runs cells: also test_ray_worker_death.py; the adapter: test_ray_tune.py
 def test_two_cells_through_ray_on_a_local_instance(tmp_path):
     ray = pytest.importorskip("ray")

@@ -21,7 +21,7 @@ import numpy as np
 
 from metapbt.errors import MetaDataError
 from metapbt.metadata.scaling import MetaNormaliser
-from metapbt.metadata.store import MetaStore, MetaTask
+from metapbt.metadata.store import MetaRun, MetaStore, MetaTask
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +167,25 @@ class MetaSource:
             ]
             self._cache[key] = normalised
         return self._cache[key]
+
+    def runs(self, space: Mapping[str, Any]) -> list[MetaRun]:
+        """Every stored run of the other tasks, one by one (the rows `load` pools per task).
+
+        The same checks as `load` (search space, protocol, agent, something besides the
+        target); runs in store and file order.
+
+        Raises:
+            MetaDataError: As `load`.
+        """
+        self.load(space)
+        found = []
+        for root in self.stores:
+            store = MetaStore(root)
+            for path in store.runs():
+                run, _ = store.read(path)
+                if not self.target.same_as(run.env, run.context, run.task):
+                    found.append(run)
+        return found
 
     def _check_protocols(self, protocols: Mapping[Path, Mapping[str, Any] | None]) -> None:
         if self.protocol is None:

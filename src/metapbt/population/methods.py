@@ -16,10 +16,14 @@ plus one entry here.
 | `taf` | yes | GP | TAF (EI + weighted meta gains) |
 | `dkl` | no | deep-kernel GP | UCB (std) |
 | `meta-dkl` | yes | deep-kernel GP pre-trained on the meta-data | UCB (std) |
+| `schedule-replay` | yes | (no exploit; each member replays a schedule from the meta-data) | |
+| `schedule-pbt` | yes | (truncation; a clone takes its donor's weights and schedule) | |
 
 Every PB2-family method ``m`` has a variant ``m-tr`` (``pb2-star-tr``, ``meta-prior-tr``, ...):
 the same surrogate and acquisition, maximised inside an adaptive box around the donor
-(`trust_region`).
+(`trust_region`). Every PB2-family method and ``pbt`` has a variant ``m-patient``
+(``pb2-star-patient``, ``pbt-patient``, ...): a clone keeps its donor's configuration while the
+donor's reward still rises (`patience`), and explores as ``m`` once it has stalled.
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ from metapbt.population.explorers.models import (
     MetaPriorSurrogate,
     MultiTaskSurrogate,
 )
+from metapbt.population.explorers.patience import PatienceSettings, PatientExplorer
+from metapbt.population.explorers.schedule import ScheduleExplorer
 from metapbt.population.explorers.trust_region import TrustRegion, TrustRegionSettings
 from metapbt.surrogates import stock_pb2_kernel
 from metapbt.surrogates.dkl import DKLSettings
@@ -162,6 +168,18 @@ def _taf(quantile: float, source: MetaSource) -> Method:
     return Method("taf", TruncationSelection(quantile), explorer)
 
 
+@_register("schedule-replay", uses_metadata=True)
+def _schedule_replay(quantile: float, source: MetaSource) -> Method:
+    """Every member replays a schedule from the meta-data for the whole run (no exploit)."""
+    return Method("schedule-replay", NoExploit(), ScheduleExplorer(source))
+
+
+@_register("schedule-pbt", uses_metadata=True)
+def _schedule_pbt(quantile: float, source: MetaSource) -> Method:
+    """Schedules from the meta-data under truncation selection: a clone takes its donor's."""
+    return Method("schedule-pbt", TruncationSelection(quantile), ScheduleExplorer(source))
+
+
 MIXED_META = ("meta-prior", "taf")
 """The meta methods that take a space with categorical parameters.
 
@@ -228,6 +246,30 @@ def _with_trust_region(base: str) -> Callable[[float, MetaSource | None], Method
 for _base in PB2_FAMILY:
     _register(f"{_base}-tr", uses_metadata=METHODS.make(_base).uses_metadata)(
         _with_trust_region(_base)
+    )
+
+
+PATIENT_BASES = ("pbt", *PB2_FAMILY)
+"""The methods with a ``-patient`` variant."""
+
+
+def patience_settings() -> PatienceSettings:
+    """The ``-patient`` variants' rule (docs/concepts.md, "Patience")."""
+    return PatienceSettings()
+
+
+def _with_patience(base: str) -> Callable[[float, MetaSource | None], Method]:
+    def build(quantile: float, source: MetaSource | None) -> Method:
+        method = METHODS.make(base).build(quantile, source)
+        explorer = PatientExplorer(method.explorer, patience_settings())
+        return Method(f"{base}-patient", method.exploit, explorer)
+
+    return build
+
+
+for _base in PATIENT_BASES:
+    _register(f"{_base}-patient", uses_metadata=METHODS.make(_base).uses_metadata)(
+        _with_patience(_base)
     )
 
 

@@ -78,7 +78,17 @@ class Population:
                 f"{space.names} is categorical: use random or pbt, or add a numeric parameter"
             )
         self._rng = np.random.default_rng(seed)
-        initial = (initializer or RandomInitializer()).initial(space, size, self._rng)
+        own = self.method.explorer.initial(space, size)
+        if own is not None and initializer is not None:
+            raise ConfigError(
+                f"the {self.method.name} method chooses every member's start itself; "
+                "drop the initializer (CLI and study files: portfolio, init_ranges)"
+            )
+        initial = (
+            own
+            if own is not None
+            else (initializer or RandomInitializer()).initial(space, size, self._rng)
+        )
         if len(initial) != size:
             raise ConfigError(f"initializer returned {len(initial)} configs for {size} members")
         self._configs = [space.validate(c) for c in initial]
@@ -125,8 +135,10 @@ class Population:
         sources = [donors.get(m, NO_SOURCE) for m in range(self.size)]
         self.history.add_round(step, self._configs, scores, sources)
         self._last_step = int(step)
+        context = RoundContext(self.space, self.history, int(step), scores, self.size)
         if donors:
-            self._explore(step, scores, donors)
+            self._explore(context, scores, donors)
+        self._retune(context, [m for m in range(self.size) if m not in donors])
         decisions: list[Decision] = [
             Clone(m, donors[m], dict(self._configs[m]))
             if m in donors
@@ -174,16 +186,17 @@ class Population:
         self.history.add_rows(
             step, [member], [config], [scores[member]], [NO_SOURCE if donor is None else donor]
         )
+        context = RoundContext(self.space, self.history, int(step), scores, self.size)
         if donor is None:
-            return Keep(member, config)
-        self._explore(step, scores, {member: donor})
+            self._retune(context, [member])
+            return Keep(member, dict(self._configs[member]))
+        self._explore(context, scores, {member: donor})
         # It continues from the donor's weights, so from the donor's step: its next report
         # must come after that one (a Ray trial is rewound to its donor's checkpoint).
         self._member_steps[member] = self._member_steps[donor]
         return Clone(member, donor, dict(self._configs[member]))
 
-    def _explore(self, step: int, scores: np.ndarray, donors: dict[int, int]) -> None:
-        context = RoundContext(self.space, self.history, int(step), scores, self.size)
+    def _explore(self, context: RoundContext, scores: np.ndarray, donors: dict[int, int]) -> None:
         explorer = self.method.explorer
         explorer.begin_round(context, self._rng)
         old = [dict(c) for c in self._configs]
@@ -202,6 +215,17 @@ class Population:
                 ) from err
             pending.append(new)
             self._configs[member] = new
+
+    def _retune(self, context: RoundContext, kept: list[int]) -> None:
+        explorer = self.method.explorer
+        for member in kept:
+            new = explorer.retune(context, member, dict(self._configs[member]), self._rng)
+            try:
+                self._configs[member] = self.space.validate(new)
+            except ConfigError as err:
+                raise ConfigError(
+                    f"explorer {type(explorer).__name__} broke its contract: {err}"
+                ) from err
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume exactly: configs, history, generator and explorer state.

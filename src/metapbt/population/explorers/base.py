@@ -75,6 +75,26 @@ class Explorer(ABC):
     ) -> Config:
         """Return the new hyperparameters (inside the space's bounds) for ``request.member``."""
 
+    def initial(self, space: SearchSpace, size: int) -> list[Config] | None:
+        """The explorer's own start for ``size`` members, or ``None`` (the default).
+
+        ``None`` leaves the start to the population's initializer; an explorer that owns the
+        start (a schedule replay starts every member on its schedule) returns the configurations,
+        and a population given both refuses.
+        """
+        return None
+
+    def retune(
+        self, context: RoundContext, member: int, config: Config, rng: np.random.Generator
+    ) -> Config:
+        """The hyperparameters a member that kept its weights trains with next (``config``).
+
+        Called at every sync point after the round's explores, in ascending member order, for
+        each member that did not clone; the default keeps ``config`` (every method but the
+        schedule replays).
+        """
+        return config
+
     def state_dict(self) -> dict[str, Any]:
         """JSON-serialisable state carried across sync points (empty by default)."""
         return {}
