@@ -1,4 +1,4 @@
-"""A killed run of a meta method or ``dkl`` resumes to the history of an uninterrupted one."""
+"""A killed run of a meta method, ``dkl``, a schedule or a patient method resumes exactly."""
 
 import pandas as pd
 import pytest
@@ -40,10 +40,12 @@ SLOW = pytest.mark.slow  # the same resume path as meta-prior (GP bandit) or met
         pytest.param("taf", marks=SLOW),
         pytest.param("dkl", marks=SLOW),
         pytest.param("meta-dkl", marks=SLOW),
+        "schedule-pbt",  # its state: the chosen schedules and who follows which
+        pytest.param("pb2-star-patient", marks=SLOW),  # the wrapped explorer's state inside
     ],
 )
 def test_killed_run_resumes_to_the_same_history(tmp_path, meta_store, method):
-    meta = str(meta_store) if method != "dkl" else None
+    meta = str(meta_store) if method not in ("dkl", "pb2-star-patient") else None
     config = RunConfig(method=method, metadata=meta, **TINY)
     run(config, tmp_path / "full")
     with pytest.raises(KilledError):
