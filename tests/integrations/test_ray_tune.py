@@ -81,10 +81,11 @@ def local_ray():
     ray.shutdown()
 
 
-def _tuner(tmp_path, name, scheduler, callbacks=()):
+def _tuner(tmp_path, name, scheduler, callbacks=(), events=None):
+    space = {"other": "kept"} if events is None else {"other": "kept", "events": str(events)}
     return tune.Tuner(
         trainable,
-        param_space={"other": "kept"},
+        param_space=space,
         tune_config=tune.TuneConfig(scheduler=scheduler, num_samples=4, reuse_actors=True),
         run_config=tune.RunConfig(
             storage_path=str(tmp_path), name=name, verbose=0, callbacks=list(callbacks)
@@ -99,8 +100,9 @@ class _Reports(tune.Callback):
     loaded machine had not always synced when ``fit`` returned ("Remote file not found").
     """
 
-    def __init__(self):
+    def __init__(self, events=None):
         self.rows = []
+        self.events = events  # the trainables' events file, printed when a check fails
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         self.rows.append(dict(result))
@@ -115,8 +117,10 @@ class _Reports(tune.Callback):
 def experiment(local_ray, tmp_path_factory):
     root = tmp_path_factory.mktemp("ray")
     scheduler = MetaPB2("pb2-star", SPACE, metric="score", mode="max", perturbation_interval=3)
-    reports = _Reports()
-    results = _tuner(root, "exp", scheduler, [reports]).fit()
+    # The trainables log their starts, restores (with the iteration restored) and reports:
+    # when issue 43's clone race shows in a loaded run, the failure prints them.
+    reports = _Reports(events=root / "events.jsonl")
+    results = _tuner(root, "exp", scheduler, [reports], events=reports.events).fit()
     return root / "exp", scheduler, results, reports
 
 
@@ -178,6 +182,8 @@ def _check_against_ray(scheduler, reports):
                 f"{trial}: {f[['training_iteration', 'parent', 'start', 'score']].values.tolist()}"
                 for trial, f in frames.items()
             )
+            + "\nevents:\n"
+            + (reports.events.read_text() if reports.events and reports.events.exists() else "")
         )
         assert row.reward == pytest.approx(at_step.iloc[-1])
     clones = history[(history["clone_source"] >= 0) & (history["step"] < ITERATIONS)]
