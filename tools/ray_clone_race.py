@@ -10,8 +10,8 @@ test's own trainable, imported from it, given an events file, where it appends i
 (start, restore with the donor and iteration, report, return) as JSON lines. A run is flagged
 when the population was told no reward for a member (a trial that stopped reporting) or a
 trial's Ray iteration differs from its own count; a flagged run prints its history, reports and
-events. 2026-12-07: 84 runs (68 reusing actors, 4 with fresh actors, 12 asynchronous; 16 of
-them beside a study, 9 of those with three busy-loop processes), none flagged; the race was
+events. 2026-12-07: 83 runs (67 reusing actors, 4 with fresh actors, 12 asynchronous; 14 of
+them beside a study, 8 of those with three busy-loop processes), none flagged; the race was
 seen twice in the default test job beside other work (the second time: the clone's first
 report after the restore continued from its donor's state at the sync point with its new
 configuration, then the trial ended without error and reported nothing more).
