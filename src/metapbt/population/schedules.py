@@ -5,7 +5,7 @@ only points. A schedule portfolio keeps the schedules: from every stored run of 
 (the meta-data's PB2 rows; no new training), the schedule its best member trained with, traced
 back through its clones, is a candidate; candidates are scored on every related task and chosen
 with the configuration portfolio's greedy coverage rule
-([`greedy_select`][metapbt.population.portfolio.greedy_select]), the target left out as the
+(`metapbt.population.portfolio.greedy_select`), the target left out as the
 meta-data always leaves it.
 
 **Tracing a schedule.** A stored row is one member's interval ``(t - interval, t]``: its
