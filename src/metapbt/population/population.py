@@ -82,7 +82,8 @@ class Population:
         if own is not None and initializer is not None:
             raise ConfigError(
                 f"the {self.method.name} method chooses every member's start itself; "
-                "drop the initializer (CLI and study files: portfolio, init_ranges)"
+                "drop the initializer (CLI and study files: portfolio, init_ranges; Ray Tune "
+                "samples every trial's start, so MetaPB2 cannot run this method)"
             )
         initial = (
             own
