@@ -258,7 +258,10 @@ class History:
             dt = end_step - start_step
             if dt <= 0:
                 continue
-            y = (frame.at[cur, "reward"] - start_reward) / dt
+            end_reward = frame.at[cur, "reward"]
+            if not (np.isfinite(end_reward) and np.isfinite(start_reward)):
+                continue  # a failed or infinite report gives no row (found by test_tell_many)
+            y = (end_reward - start_reward) / dt
             if np.isfinite(y):
                 member = frame.at[cur, "member"]
                 rows.append((end_step, start_reward, hp[cur], y, member))
