@@ -193,9 +193,15 @@ def test_a_stored_run_without_a_clock_is_a_named_error(tmp_path):
     rows = _rows([(20, 0, 1.0, 0.3, 2.0), (20, 1, 1.0, 0.6, 3.0)])  # one sync point
     for task, k in (("toy b", 1.0), ("toy c", 2.0)):
         MetaStore(tmp_path).write(
-            task, rows, space=space.to_dict(), hp_names=["x"], seed=0, method="pb2",
-            env="toy", context={"k": k},
-        )  # fmt: skip
+            task,
+            rows,
+            space=space.to_dict(),
+            hp_names=["x"],
+            seed=0,
+            method="pb2",
+            env="toy",
+            context={"k": k},
+        )
     src = MetaSource(tmp_path, TaskRef("toy", {"k": 0.0}, "toy a"))
     with pytest.raises(ConfigError, match="no clock"):
         schedule_portfolio(src, space, size=2)
