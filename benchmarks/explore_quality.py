@@ -110,6 +110,21 @@ def _value(text: str) -> Any:
     return text
 
 
+def _override(text: str, *factories: str) -> dict[str, Any]:
+    """Apply ``KEY=VALUE,...`` (values read by `_value`) to the settings each of ``factories``
+    (names of `metapbt.population.methods` functions) returns, in this process only."""
+    changes = {}
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        changes[key] = _value(value)
+    if not changes:
+        return changes
+    for factory in factories:
+        original = getattr(methods, factory)
+        setattr(methods, factory, lambda original=original: replace(original(), **changes))
+    return changes
+
+
 def override_dkl(text: str) -> dict[str, Any]:
     """Apply ``KEY=VALUE,...`` to the ``DKLSettings`` of ``dkl`` and of ``meta-dkl``.
 
@@ -117,40 +132,17 @@ def override_dkl(text: str) -> dict[str, Any]:
     ``hidden=64x64``); what ``meta-dkl`` sets differently (100 steps, no weight prior) stays
     unless an override names it.
     """
-    changes = {}
-    for item in filter(None, text.split(",")):
-        key, _, value = item.partition("=")
-        changes[key] = _value(value)
-    if not changes:
-        return changes
-    for factory in ("dkl_settings", "meta_dkl_settings"):
-        original = getattr(methods, factory)
-        setattr(methods, factory, lambda original=original: replace(original(), **changes))
-    return changes
+    return _override(text, "dkl_settings", "meta_dkl_settings")
 
 
 def override_trust_region(text: str) -> dict[str, Any]:
     """Apply ``KEY=VALUE,...`` to the ``TrustRegionSettings`` of every ``-tr`` method."""
-    changes = {}
-    for item in filter(None, text.split(",")):
-        key, _, value = item.partition("=")
-        changes[key] = _value(value)
-    if changes:
-        original = methods.trust_region_settings
-        methods.trust_region_settings = lambda: replace(original(), **changes)
-    return changes
+    return _override(text, "trust_region_settings")
 
 
 def override_patience(text: str) -> dict[str, Any]:
     """Apply ``KEY=VALUE,...`` to the ``PatienceSettings`` of every ``-patient`` method."""
-    changes = {}
-    for item in filter(None, text.split(",")):
-        key, _, value = item.partition("=")
-        changes[key] = _value(value)
-    if changes:
-        original = methods.patience_settings
-        methods.patience_settings = lambda: replace(original(), **changes)
-    return changes
+    return _override(text, "patience_settings")
 
 
 def override_settings(text: str) -> dict[str, Any]:
