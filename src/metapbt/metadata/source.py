@@ -21,7 +21,7 @@ import numpy as np
 
 from metapbt.errors import MetaDataError
 from metapbt.metadata.scaling import MetaNormaliser
-from metapbt.metadata.store import MetaRun, MetaStore, MetaTask
+from metapbt.metadata.store import MetaRun, MetaStore, MetaTask, pool_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +118,9 @@ class MetaSource:
     protocol: Mapping[str, Any] | None = None
     strict: bool = False
     _cache: dict[str, list[NormalisedTask]] = field(default_factory=dict, compare=False, repr=False)
+    _read: dict[str, tuple[list[MetaRun], ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.store, str | os.PathLike):
@@ -150,11 +153,8 @@ class MetaSource:
         """
         key = repr(sorted(dict(space).items()))
         if key not in self._cache:
-            tasks = [
-                task
-                for root in self.stores
-                for task in MetaStore(root).tasks(space, exclude=self.target.same_as)
-            ]
+            names = list(space)
+            tasks = [task for runs in self._stored_runs(space) for task in pool_tasks(runs, names)]
             self._check_protocols({p: pr for t in tasks for p, pr in t.protocols.items()})
             if not tasks:
                 raise MetaDataError(
@@ -178,14 +178,17 @@ class MetaSource:
             MetaDataError: As `load`.
         """
         self.load(space)
-        found = []
-        for root in self.stores:
-            store = MetaStore(root)
-            for path in store.runs():
-                run, _ = store.read(path)
-                if not self.target.same_as(run.env, run.context, run.task):
-                    found.append(run)
-        return found
+        return [run for runs in self._stored_runs(space) for run in runs]
+
+    def _stored_runs(self, space: Mapping[str, Any]) -> tuple[list[MetaRun], ...]:
+        """Each store's runs of the other tasks (read once per space, then cached)."""
+        key = repr(sorted(dict(space).items()))
+        if key not in self._read:
+            self._read[key] = tuple(
+                MetaStore(root).read_runs(space, exclude=self.target.same_as)
+                for root in self.stores
+            )
+        return self._read[key]
 
     def _check_protocols(self, protocols: Mapping[Path, Mapping[str, Any] | None]) -> None:
         if self.protocol is None:

@@ -188,12 +188,12 @@ class MetaStore:
         """All run files, sorted."""
         return sorted(self.root.glob("*/*.parquet")) if self.root.is_dir() else []
 
-    def tasks(
+    def read_runs(
         self,
         space: Mapping[str, Any],
         exclude: Callable[[str, Mapping[str, float], str], bool] | None = None,
-    ) -> list[MetaTask]:
-        """Pool the stored runs per task, leaving out the runs ``exclude`` matches.
+    ) -> list[MetaRun]:
+        """Every stored run, in file order, leaving out the runs ``exclude`` matches.
 
         Args:
             space: The run's search space as a dict (``SearchSpace.to_dict()``); every file's
@@ -210,8 +210,7 @@ class MetaStore:
             raise MetaDataError(
                 f"no meta-data runs under {self.root}; build some with `metapbt metadata build`"
             )
-        names = list(space)
-        grouped: dict[str, list[MetaRun]] = {}
+        found = []
         for path in files:
             run, meta = self.read(path)
             if meta.get("space") != dict(space):
@@ -220,8 +219,24 @@ class MetaStore:
                     f"{dict(space)}; rebuild the meta-data or use the same space"
                 )
             if exclude is None or not exclude(run.env, run.context, run.task):
-                grouped.setdefault(run.task, []).append(run)
-        return [_pool(task, runs, names) for task, runs in sorted(grouped.items())]
+                found.append(run)
+        return found
+
+    def tasks(
+        self,
+        space: Mapping[str, Any],
+        exclude: Callable[[str, Mapping[str, float], str], bool] | None = None,
+    ) -> list[MetaTask]:
+        """Pool the stored runs per task (`read_runs`, with the same arguments and errors)."""
+        return pool_tasks(self.read_runs(space, exclude), list(space))
+
+
+def pool_tasks(runs: Sequence[MetaRun], names: Sequence[str]) -> list[MetaTask]:
+    """The runs pooled per task (sorted by task id), hyperparameter columns ``names``."""
+    grouped: dict[str, list[MetaRun]] = {}
+    for run in runs:
+        grouped.setdefault(run.task, []).append(run)
+    return [_pool(task, group, list(names)) for task, group in sorted(grouped.items())]
 
 
 def _pool(task: str, runs: list[MetaRun], names: list[str]) -> MetaTask:
