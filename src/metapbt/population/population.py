@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -138,7 +138,7 @@ class Population:
         self._last_step = int(step)
         context = RoundContext(self.space, self.history, int(step), scores, self.size)
         if donors:
-            self._explore(context, scores, donors)
+            self._explore(context, donors)
         self._retune(context, [m for m in range(self.size) if m not in donors])
         decisions: list[Decision] = [
             Clone(m, donors[m], dict(self._configs[m]))
@@ -191,13 +191,13 @@ class Population:
         if donor is None:
             self._retune(context, [member])
             return Keep(member, dict(self._configs[member]))
-        self._explore(context, scores, {member: donor})
+        self._explore(context, {member: donor})
         # It continues from the donor's weights, so from the donor's step: its next report
         # must come after that one (a Ray trial is rewound to its donor's checkpoint).
         self._member_steps[member] = self._member_steps[donor]
         return Clone(member, donor, dict(self._configs[member]))
 
-    def _explore(self, context: RoundContext, scores: np.ndarray, donors: dict[int, int]) -> None:
+    def _explore(self, context: RoundContext, donors: dict[int, int]) -> None:
         explorer = self.method.explorer
         explorer.begin_round(context, self._rng)
         old = [dict(c) for c in self._configs]
@@ -205,28 +205,27 @@ class Population:
         for member in sorted(donors):
             donor = donors[member]
             request = ExploreRequest(
-                member, donor, old[donor], float(scores[donor]), tuple(pending)
+                member, donor, old[donor], float(context.rewards[donor]), tuple(pending)
             )
-            new = explorer.explore(context, request, self._rng)
-            try:
-                new = self.space.validate(new)
-            except ConfigError as err:
-                raise ConfigError(
-                    f"explorer {type(explorer).__name__} broke its contract: {err}"
-                ) from err
+            new = self._checked(explorer.explore(context, request, self._rng))
             pending.append(new)
             self._configs[member] = new
 
     def _retune(self, context: RoundContext, kept: list[int]) -> None:
         explorer = self.method.explorer
         for member in kept:
-            new = explorer.retune(context, member, dict(self._configs[member]), self._rng)
-            try:
-                self._configs[member] = self.space.validate(new)
-            except ConfigError as err:
-                raise ConfigError(
-                    f"explorer {type(explorer).__name__} broke its contract: {err}"
-                ) from err
+            config = dict(self._configs[member])
+            self._configs[member] = self._checked(
+                explorer.retune(context, member, config, self._rng)
+            )
+
+    def _checked(self, config: Mapping[str, Any]) -> Config:
+        """``config`` validated against the space: an explorer's output, so a bad one is its bug."""
+        try:
+            return self.space.validate(config)
+        except ConfigError as err:
+            name = type(self.method.explorer).__name__
+            raise ConfigError(f"explorer {name} broke its contract: {err}") from err
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume exactly: configs, history, generator and explorer state.
