@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import jax
@@ -61,3 +62,10 @@ def test_the_cli_turns_the_cache_on_and_off(no_cache_configured, monkeypatch, tm
     assert compile_cache.current() is None
     assert compile_cache.default_dir() is None  # processes it starts inherit the switch
     assert Path(tmp_path / "cache").is_dir()
+
+
+def test_the_tests_compile_at_llvm_optimisation_level_1():
+    # tests/conftest.py sets it for every test process and the commands the tests start.
+    if os.environ.get("METAPBT_TEST_XLA_DEFAULTS", "") not in ("", "0"):
+        pytest.skip("the tests run with XLA's defaults (METAPBT_TEST_XLA_DEFAULTS)")
+    assert "--xla_backend_optimization_level=1" in os.environ["XLA_FLAGS"].split()
