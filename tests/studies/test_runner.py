@@ -121,6 +121,11 @@ def test_done_cells_are_found_from_any_working_directory(tmp_path, monkeypatch):
     assert set(runner.states(load_study(toml)).values()) == {"stale"}
 
 
+# 26 s cold. The default job covers its path without the real kill: only the cells not done
+# run again (the failing-cell test above) and a killed child's batch resumes from its
+# checkpoints to identical histories (tests/studies/test_watchdog.py); the slow job also
+# kills `study run` at 20+ random instants (tests/studies/test_chaos.py).
+@pytest.mark.slow
 def test_killed_study_resumes_without_rerunning_finished_cells(tmp_path, monkeypatch):
     path = _study(tmp_path, seeds=3)
     study = load_study(path)
