@@ -147,6 +147,11 @@ def test_the_private_ray_methods_we_override_are_still_there():
     assert hasattr(pbt, "_trial_state") and hasattr(pbt, "_next_perturbation_sync")
     source = inspect.getsource(PopulationBasedTraining._checkpoint_or_exploit)
     assert "random.choice(upper_quantile)" in source  # how we hand Ray our donor
+    # The stale STOP the scheduler drops after an exploit (issue 43's race): where Ray caches it.
+    from ray.tune.execution.tune_controller import TuneController
+
+    stop = inspect.getsource(TuneController._schedule_trial_stop)
+    assert "self._cached_trial_decisions[trial.trial_id] = TrialScheduler.STOP" in stop
     ray_tune.check_ray_version(ray.__version__)
     with pytest.raises(ConfigError, match=r"supports Ray 2\.60"):
         ray_tune.check_ray_version("2.61.0")
@@ -203,6 +208,69 @@ def test_exploits_clone_the_donors_checkpoint_with_the_populations_config(experi
     _, scheduler, _, reports = experiment
     history, clones = _check_against_ray(scheduler, reports)
     assert len(clones) >= 2 and sorted(history["step"].unique()) == [3, 6, 9]
+
+
+def _gain(config):
+    return 1.0 - abs(math.log10(config["lr"]) + 3.5) - abs(math.log2(config["batch"]) - 6) / 4
+
+
+PACED_ITERATIONS = 5
+
+
+def paced_trainable(config):
+    """Like ``trainable``, but the worse a configuration, the sooner each iteration reports."""
+    state = {"w": 0.0, "it": 0}
+    restored = tune.get_checkpoint()
+    if restored:
+        with restored.as_directory() as d:
+            state = json.loads((Path(d) / "s.json").read_text())
+    while state["it"] < PACED_ITERATIONS:
+        time.sleep(0.1 + 0.6 * max(0.0, _gain(config) + 0.5))  # best 0.99 s, worst 0.1 s
+        state["it"] += 1
+        state["w"] += _gain(config)
+        with tempfile.TemporaryDirectory() as d:
+            (Path(d) / "s.json").write_text(json.dumps(state))
+            metrics = {"score": state["w"], "it": state["it"]}
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+
+
+class SlowSyncSave(tune.trainable.wrap_function(paced_trainable)):
+    """A trial whose save at the first sync point takes 8 s (a big model, a loaded machine)."""
+
+    def save_checkpoint(self, checkpoint_dir=""):
+        result = super().save_checkpoint(checkpoint_dir)
+        if result is not None and result.metrics.get("it") == 3:
+            time.sleep(8.0)
+        return result
+
+
+def test_a_clone_whose_sync_point_save_is_still_running_trains_to_the_end(local_ray, tmp_path):
+    # Issue 43's race, made deterministic: the worst trial (the one the population clones)
+    # reports iteration 3 first; its save for the sync point still runs when the best trial
+    # reports and the population decides. Ray's exploit then stopped the still-saving trial,
+    # leaving a STOP decision cached that its first checkpointed report after the restore
+    # executed: the clone ended after iteration 4, and the population was told no reward for it.
+    scheduler = MetaPB2("pb2-star", SPACE, metric="score", mode="max", perturbation_interval=3)
+    reports = _Reports()
+    tune.Tuner(
+        tune.with_resources(SlowSyncSave, {"cpu": 0.5}),  # the four trials run at once
+        param_space={"lr": tune.grid_search([3e-4, 1e-4, 3e-5, 1e-5]), "batch": 64},
+        tune_config=tune.TuneConfig(scheduler=scheduler, reuse_actors=True),
+        run_config=tune.RunConfig(
+            storage_path=str(tmp_path), name="slow", verbose=0, callbacks=[reports]
+        ),
+    ).fit()
+    history = scheduler.population.history.to_frame()
+    [clone] = history[(history["step"] == 3) & (history["clone_source"] >= 0)]["member"]
+    trial = scheduler._members[clone].trial_id
+    order = [r["trial_id"] for r in reports.rows if r["it"] == 3 and r["training_iteration"] == 3]
+    assert order.index(trial) < len(order) - 1, (
+        f"the clone reported last: {order}"
+    )  # the race's set-up
+    frames = reports.frames()
+    assert frames[trial]["training_iteration"].max() == PACED_ITERATIONS, frames[trial].to_string()
+    assert [t.status for t in scheduler._members] == ["TERMINATED"] * 4
+    assert not history["reward"].isna().any(), history.to_string()
 
 
 def test_decisions_equal_the_same_population_driven_directly(experiment):

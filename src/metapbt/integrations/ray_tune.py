@@ -11,7 +11,9 @@ implemented twice.
 Ray exposes no public hook for that, so private methods of ``PopulationBasedTraining`` are
 overridden (``_quantiles``, ``_checkpoint_or_exploit``, ``_get_new_config``,
 ``_save_trial_state``, besides the public ``on_trial_add`` and ``on_trial_result``) and its
-private ``_trial_state`` and ``_next_perturbation_sync`` are read and, on restore, written.
+private ``_trial_state`` and ``_next_perturbation_sync`` are read and, on restore, written;
+a stale entry of the ``TuneController``'s private ``_cached_trial_decisions`` is dropped after an
+exploit (a race in Ray 2.60, see ``_drop_stale_stop``).
 They are pinned to `SUPPORTED_RAY` (the ``ray`` extra), checked
 when the scheduler is built and by a contract test (``tests/integrations``).
 
@@ -302,6 +304,7 @@ class MetaPB2(PopulationBasedTraining):
             # Ray clones a random upper-quantile trial: give it the population's donor only.
             donor = self._members[decision.source]
             super()._checkpoint_or_exploit(trial, tune_controller, [donor], lower_quantile)
+            _drop_stale_stop(tune_controller, trial)
             applied = {k: trial.config.get(k) for k in self.space}
             if not _same_config(applied, _plain(self.space, decision.config)):
                 logger.warning(
@@ -461,6 +464,31 @@ class MetaPB2(PopulationBasedTraining):
         path = Path(path)
         self._population.history.to_parquet(path)
         return path
+
+
+def _drop_stale_stop(tune_controller: TuneController, trial: Trial) -> None:
+    """Forget the STOP that Ray's exploit of a still-saving trial leaves behind (issue 43).
+
+    Ray's exploit pauses a clone that is not yet PAUSED with ``pause_trial(trial,
+    should_checkpoint=False)``, which stops the trial's actor. In synchronous mode that trial
+    can still be RUNNING with its sync point's save in flight (a slow save, a loaded machine):
+    ``_schedule_trial_stop`` then caches a STOP decision "for after the save", drops the save,
+    and sets the trial PAUSED. The cached STOP outlives the exploit: the clone restarts from its
+    donor's checkpoint, and the first save Tune processes for it afterwards (its next report
+    that carries a checkpoint) executes the STOP. The clone ended TERMINATED after one report,
+    and the population was told no reward for it at the later sync points. A PAUSED trial that
+    was just cloned has nothing left to stop, so the decision is dropped. Reproduced
+    deterministically by ``tests/integrations/test_ray_tune.py`` (a sync point's save that
+    outlasts the last trial's report).
+    """
+    decisions = getattr(tune_controller, "_cached_trial_decisions", None)
+    if (
+        trial.status == trial.PAUSED
+        and decisions is not None
+        and decisions.get(trial.trial_id) == PopulationBasedTraining.STOP
+    ):
+        del decisions[trial.trial_id]
+        logger.debug("MetaPB2: dropped Ray's stale STOP of the cloned trial %s", trial.trial_id)
 
 
 def _as_space(space: SearchSpace | Mapping[str, Any] | None) -> SearchSpace:
